@@ -1,0 +1,55 @@
+# sealroom: `make run` serves a development instance, `make test` runs every test.
+# Both work on a fresh Debian/Ubuntu machine with Go 1.26: missing system packages
+# (PostgreSQL server binaries) are installed with apt-get when possible.
+
+GO          ?= go
+BIN         := bin/sealroom
+VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+export SEALROOM_DATA ?= $(CURDIR)/.data
+
+.PHONY: all build run test bench lint deps clean devdb-stop
+
+all: build
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/sealroom
+
+## run: build, start a throwaway local Postgres when DATABASE_URL is unset, migrate, serve on :8080
+run: deps build
+	$(BIN) serve --dev --migrate
+
+## test: every Go test against a real Postgres (a local throwaway cluster unless DATABASE_URL is set)
+test: deps
+	$(GO) test -count=1 -timeout 30m ./...
+
+## bench: the Go benchmarks, each reporting its ratio to a baseline measured in the same run
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 1s ./...
+
+## lint: formatting, go vet and staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	  if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## deps: system packages the tests and the dev server need
+deps:
+	@if [ -z "$$DATABASE_URL" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing PostgreSQL server binaries (apt-get install postgresql)"; \
+	    $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql; \
+	  else \
+	    echo "PostgreSQL server binaries (initdb, pg_ctl) are missing: install PostgreSQL 13 or newer, or set DATABASE_URL"; exit 1; \
+	  fi; \
+	fi
+
+## devdb-stop: stop the throwaway local Postgres
+devdb-stop:
+	$(GO) run ./cmd/sealroom devdb stop
+
+clean: devdb-stop
+	rm -rf bin .data

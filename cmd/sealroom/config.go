@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/pflag"
+
+	"github.com/sealroom/sealroom/migrations/localpg"
+	"github.com/sealroom/sealroom/server/auth"
+)
+
+// common holds the settings several commands share. Flags win over environment
+// variables, which win over defaults.
+type common struct {
+	dataDir  string
+	dev      bool
+	issuer   string
+	audience string
+}
+
+func (c *common) flags(fs *pflag.FlagSet, e *env) {
+	fs.StringVar(&c.dataDir, "data", e.getenvOr("SEALROOM_DATA", ".data"), "folder for development keys and the local database (env SEALROOM_DATA)")
+	fs.BoolVar(&c.dev, "dev", e.getenv("SEALROOM_DEV") == "1", "development mode: without DATABASE_URL, start a throwaway local Postgres under the data folder (env SEALROOM_DEV=1)")
+	fs.StringVar(&c.issuer, "issuer", e.getenvOr("SEALROOM_ISSUER", "sealroom"), "token issuer (iss) (env SEALROOM_ISSUER)")
+	fs.StringVar(&c.audience, "audience", e.getenvOr("SEALROOM_AUDIENCE", "sealroom"), "token audience (aud) (env SEALROOM_AUDIENCE)")
+}
+
+// databaseURL is DATABASE_URL, or in development mode a local cluster's.
+func (c *common) databaseURL(ctx context.Context, e *env, log *slog.Logger) (string, error) {
+	if u := e.getenv("DATABASE_URL"); u != "" {
+		return u, nil
+	}
+	if !c.dev {
+		return "", errors.New("DATABASE_URL is not set (use --dev for a throwaway local Postgres)")
+	}
+	cl, err := localpg.Open(c.dataDir)
+	if err != nil {
+		return "", err
+	}
+	log.Info("starting local development Postgres", "dir", cl.Dir, "socket", cl.Socket)
+	return cl.Ensure(ctx)
+}
+
+// openPool connects and waits up to a minute for the database to answer, so a server
+// started together with its database does not fail on the first try.
+func openPool(ctx context.Context, url string, log *slog.Logger) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = pool.Ping(pctx)
+		cancel()
+		if err == nil {
+			return pool, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			pool.Close()
+			return nil, fmt.Errorf("database unreachable: %w", err)
+		}
+		log.Warn("database not reachable yet; retrying", "err", err)
+		time.Sleep(time.Second)
+	}
+}
+
+// signingKey loads the token signing key: SEALROOM_TOKEN_KEY_FILE, SEALROOM_TOKEN_KEY
+// (PEM text), or a development key generated under the data folder.
+func (c *common) signingKey(e *env, log *slog.Logger) (ed25519.PrivateKey, error) {
+	if p := e.getenv("SEALROOM_TOKEN_KEY_FILE"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("token key: %w", err)
+		}
+		return auth.ParsePrivateKey(b)
+	}
+	if pemText := e.getenv("SEALROOM_TOKEN_KEY"); pemText != "" {
+		return auth.ParsePrivateKey([]byte(pemText))
+	}
+	path := filepath.Join(c.dataDir, "keys", "token-signing.pem")
+	key, created, err := auth.LoadOrCreateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("generated a development token signing key; set SEALROOM_TOKEN_KEY_FILE in production", "path", path)
+	}
+	return key, nil
+}
+
+// verifyKeys are the public keys whose tokens the server accepts: its own, plus any in
+// SEALROOM_TOKEN_VERIFY_KEYS (comma-separated PEM files), for key rotation.
+func (c *common) verifyKeys(e *env, own ed25519.PublicKey) ([]ed25519.PublicKey, error) {
+	keys := []ed25519.PublicKey{own}
+	for _, p := range strings.Split(e.getenv("SEALROOM_TOKEN_VERIFY_KEYS"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("verify key: %w", err)
+		}
+		k, err := auth.ParsePublicKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("verify key %s: %w", p, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sealroom/sealroom/migrations"
+	"github.com/sealroom/sealroom/server"
+	"github.com/sealroom/sealroom/server/auth"
+)
+
+func newServeCmd(e *env) *cobra.Command {
+	var (
+		c        common
+		addr     string
+		migrate  bool
+		proxies  []string
+		cfg      = server.DefaultConfig()
+		maxBody  int64
+		ratePerS float64
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the sealroom server",
+		Long: "Run the HTTP API. Without DATABASE_URL, --dev starts a throwaway local Postgres under the data\n" +
+			"folder. SIGTERM or SIGINT starts a graceful shutdown: /readyz fails first, in-flight requests finish.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := e.logger()
+			url, err := c.databaseURL(ctx, e, log)
+			if err != nil {
+				return err
+			}
+			pool, err := openPool(ctx, url, log)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			m, err := migrations.New(pool, log)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			if migrate {
+				applied, err := m.Up(ctx)
+				if err != nil {
+					return err
+				}
+				log.Info("migrations applied", "versions", applied)
+			}
+			key, err := c.signingKey(e, log)
+			if err != nil {
+				return err
+			}
+			keys, err := c.verifyKeys(e, key.Public().(ed25519.PublicKey))
+			if err != nil {
+				return err
+			}
+			for _, p := range proxies {
+				pfx, err := netip.ParsePrefix(strings.TrimSpace(p))
+				if err != nil {
+					return fmt.Errorf("--trusted-proxy: %w", err)
+				}
+				cfg.TrustedProxies = append(cfg.TrustedProxies, pfx)
+			}
+			cfg.MaxBodyBytes = maxBody
+			cfg.RatePerSecond = ratePerS
+			srv, err := server.New(cfg, server.Deps{
+				Pool:       pool,
+				Migrations: m,
+				Verifier:   auth.NewVerifier(c.issuer, c.audience, keys),
+				Log:        log,
+			})
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err
+			}
+			log.Info("serving", "addr", ln.Addr().String())
+			fmt.Fprintf(e.stderr, "\nsealroom is serving on http://%s\n"+
+				"Mint a token:   sealroom token --room demo --identity alice --name Alice --role host\n"+
+				"Call the API:   curl -H \"Authorization: Bearer $TOKEN\" http://%s/v1/whoami\n\n",
+				ln.Addr(), ln.Addr())
+			return srv.Serve(ctx, ln)
+		},
+	}
+	fs := cmd.Flags()
+	c.flags(fs, e)
+	fs.StringVar(&addr, "addr", e.getenvOr("SEALROOM_ADDR", "127.0.0.1:8080"), "listen address (env SEALROOM_ADDR)")
+	fs.BoolVar(&migrate, "migrate", e.getenv("SEALROOM_MIGRATE") == "1", "apply pending migrations before serving (env SEALROOM_MIGRATE=1)")
+	fs.StringSliceVar(&proxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For is trusted (repeatable)")
+	fs.Int64Var(&maxBody, "max-body", cfg.MaxBodyBytes, "largest accepted request body in bytes")
+	fs.DurationVar(&cfg.DrainDelay, "drain-delay", cfg.DrainDelay, "how long /readyz fails before the listener closes on shutdown")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
+	fs.Float64Var(&ratePerS, "rate", cfg.RatePerSecond, "sustained requests per second allowed per IP and per identity")
+	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst allowed per IP and per identity")
+	return cmd
+}

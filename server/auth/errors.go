@@ -1,0 +1,22 @@
+package auth
+
+import "errors"
+
+// Errors returned by Verifier.Verify. Every one of them means "not authenticated": the
+// HTTP layer answers 401 for all of them and never shows which one to the caller, but
+// logs and counts the reason.
+var (
+	// ErrMissing means no bearer token was presented.
+	ErrMissing = errors.New("auth: no bearer token")
+	// ErrTooLarge means the token exceeds MaxTokenSize and was not parsed.
+	ErrTooLarge = errors.New("auth: token too large")
+	// ErrHeader means the JOSE header asks for something sealroom never honours: an
+	// unknown key id, or a key to be fetched from or embedded in the token itself (jku,
+	// x5u, jwk, x5c) or critical extensions (crit).
+	ErrHeader = errors.New("auth: forbidden or unknown token header")
+	// ErrInvalid covers every other failure: malformed, bad signature, wrong algorithm,
+	// expired, not yet valid, wrong issuer or audience, bad claims.
+	ErrInvalid = errors.New("auth: invalid token")
+	// ErrClaims means the signature was good but the grant inside is malformed.
+	ErrClaims = errors.New("auth: invalid claims")
+)

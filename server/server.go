@@ -1,0 +1,189 @@
+// Package server is sealroom's HTTP surface: the Echo application, its middleware
+// (request ids, structured logs, metrics, size limits, secure headers, authentication,
+// rate limits) and the wiring of the domain packages behind it. Handlers translate
+// between HTTP and the domain; decisions about who may do what live in the domain
+// packages. It never logs a token, a key or request bodies.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sealroom/sealroom/server/auth"
+)
+
+// Config holds the server's knobs. Zero values take the defaults of DefaultConfig.
+type Config struct {
+	MaxBodyBytes    int64          // request bodies above this get 413
+	DrainDelay      time.Duration  // /readyz fails this long before the listener closes
+	ShutdownTimeout time.Duration  // in-flight requests get this long to finish
+	TrustedProxies  []netip.Prefix // X-Forwarded-For is believed only from these
+	RatePerSecond   float64        // sustained requests per second, per IP and per identity
+	RateBurst       int
+}
+
+// DefaultConfig is what `sealroom serve` runs with unless told otherwise.
+func DefaultConfig() Config {
+	return Config{
+		MaxBodyBytes:    1 << 20,
+		DrainDelay:      5 * time.Second,
+		ShutdownTimeout: 30 * time.Second,
+		RatePerSecond:   20,
+		RateBurst:       40,
+	}
+}
+
+// Migrations reports whether the database schema is current.
+type Migrations interface {
+	Current(ctx context.Context) (bool, error)
+}
+
+// Deps are the parts the server wires together.
+type Deps struct {
+	Pool       *pgxpool.Pool
+	Migrations Migrations
+	Verifier   *auth.Verifier
+	Log        *slog.Logger
+}
+
+// Server is the HTTP application.
+type Server struct {
+	cfg      Config
+	e        *echo.Echo
+	pool     *pgxpool.Pool
+	migr     Migrations
+	verifier *auth.Verifier
+	log      *slog.Logger
+	metrics  *metrics
+	ids      *identityRecorder
+	v1       *echo.Group // authenticated API; other parts add their routes here
+	draining atomic.Bool
+}
+
+// New builds the application. It does not listen until Serve.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if deps.Pool == nil || deps.Verifier == nil || deps.Migrations == nil {
+		return nil, errors.New("server: Pool, Migrations and Verifier are required")
+	}
+	def := DefaultConfig()
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = def.ShutdownTimeout
+	}
+	if cfg.RatePerSecond <= 0 {
+		cfg.RatePerSecond, cfg.RateBurst = def.RatePerSecond, def.RateBurst
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = 1
+	}
+	log := deps.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{
+		cfg:      cfg,
+		e:        echo.New(),
+		pool:     deps.Pool,
+		migr:     deps.Migrations,
+		verifier: deps.Verifier,
+		log:      log,
+		metrics:  newMetrics(),
+	}
+	s.ids = newIdentityRecorder(deps.Pool, log, s.metrics)
+	s.e.HideBanner, s.e.HidePort = true, true
+	s.e.HTTPErrorHandler = s.handleError
+	s.e.IPExtractor = ipExtractor(cfg.TrustedProxies)
+	s.routes()
+	return s, nil
+}
+
+// Handler is the application as an http.Handler (tests drive it without a listener).
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Registry is the Prometheus registry the server's metrics live in; other parts of the
+// process register their own collectors on it.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
+
+func (s *Server) routes() {
+	e := s.e
+	e.Use(s.requestID, s.accessLog, s.recoverPanics, s.metrics.middleware, secureHeaders(),
+		middleware.BodyLimit(fmt.Sprintf("%dB", s.cfg.MaxBodyBytes)))
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+
+	ipLimit := newLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst)
+	idLimit := newLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst)
+	v1 := e.Group("/v1", s.rateLimit("ip", ipLimit, func(c echo.Context) string { return c.RealIP() }),
+		s.authenticate,
+		s.rateLimit("identity", idLimit, func(c echo.Context) string { return claimsOf(c).Subject }))
+	v1.GET("/whoami", s.whoami)
+	s.v1 = v1
+}
+
+// Serve answers requests on ln until ctx is cancelled, then shuts down gracefully:
+// /readyz fails at once so load balancers stop sending new work, the listener stays
+// open for DrainDelay, and in-flight requests get ShutdownTimeout to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	go s.ids.run(bg)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.log.Info("shutting down: readiness now fails", "drain_delay", s.cfg.DrainDelay)
+	time.Sleep(s.cfg.DrainDelay)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.log.Info("shut down")
+	return nil
+}
+
+func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		// Without a configured proxy every X-Forwarded-For is client-controlled; the
+		// connection's address is the only one worth rate limiting and auditing.
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		ipnet := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+		opts = append(opts, echo.TrustIPRange(ipnet))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
