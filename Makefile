@@ -24,6 +24,7 @@ run: deps build
 ## test: every Go test against a real Postgres (a local throwaway cluster unless DATABASE_URL is set)
 test: deps
 	$(GO) test -count=1 -timeout 30m ./...
+	node --test webapp/
 
 ## bench: the Go benchmarks, each reporting its ratio to a baseline measured in the same run
 bench: deps
@@ -44,6 +45,15 @@ deps:
 	    $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql; \
 	  else \
 	    echo "PostgreSQL server binaries (initdb, pg_ctl) are missing: install PostgreSQL 13 or newer, or set DATABASE_URL"; exit 1; \
+	  fi; \
+	fi
+
+	@if ! command -v node >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Node.js (apt-get install nodejs) for the browser-side tests"; \
+	    $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs; \
+	  else \
+	    echo "Node.js 18 or newer is missing: the browser-side tests need it"; exit 1; \
 	  fi; \
 	fi
 
