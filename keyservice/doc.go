@@ -6,5 +6,6 @@
 // access list. It must never hold a group secret: no epoch secret, no exporter output,
 // no application message plaintext ever passes through it.
 //
-// Not built yet: see the key service issue.
+// Built so far: in-process presence (who is connected to which room). The MLS parts
+// come with the key service issue.
 package keyservice

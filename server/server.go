@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/server/auth"
 )
 
@@ -32,6 +33,12 @@ type Config struct {
 	TrustedProxies  []netip.Prefix // X-Forwarded-For is believed only from these
 	RatePerSecond   float64        // sustained requests per second, per IP and per identity
 	RateBurst       int
+	AllowedOrigins  []string // extra browser origins allowed to open the signaling WebSocket
+
+	SignalAuthTimeout   time.Duration // the auth message must arrive within this
+	SignalMaxMessage    int64         // larger signaling messages close the connection (1009)
+	SignalRatePerSecond float64       // sustained signaling messages per second per connection
+	SignalRateBurst     int
 }
 
 // DefaultConfig is what `sealroom serve` runs with unless told otherwise.
@@ -42,6 +49,11 @@ func DefaultConfig() Config {
 		ShutdownTimeout: 30 * time.Second,
 		RatePerSecond:   20,
 		RateBurst:       40,
+
+		SignalAuthTimeout:   5 * time.Second,
+		SignalMaxMessage:    1 << 20,
+		SignalRatePerSecond: 50,
+		SignalRateBurst:     100,
 	}
 }
 
@@ -55,6 +67,7 @@ type Deps struct {
 	Pool       *pgxpool.Pool
 	Migrations Migrations
 	Verifier   *auth.Verifier
+	Presence   *keyservice.Presence // nil: a new, process-local one
 	Log        *slog.Logger
 }
 
@@ -68,6 +81,7 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
 	ids      *identityRecorder
+	presence *keyservice.Presence
 	v1       *echo.Group // authenticated API; other parts add their routes here
 	draining atomic.Bool
 }
@@ -90,6 +104,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.RateBurst <= 0 {
 		cfg.RateBurst = 1
 	}
+	if cfg.SignalAuthTimeout <= 0 {
+		cfg.SignalAuthTimeout = def.SignalAuthTimeout
+	}
+	if cfg.SignalMaxMessage <= 0 {
+		cfg.SignalMaxMessage = def.SignalMaxMessage
+	}
+	if cfg.SignalRatePerSecond <= 0 || cfg.SignalRateBurst <= 0 {
+		cfg.SignalRatePerSecond, cfg.SignalRateBurst = def.SignalRatePerSecond, def.SignalRateBurst
+	}
 	log := deps.Log
 	if log == nil {
 		log = slog.Default()
@@ -102,6 +125,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		verifier: deps.Verifier,
 		log:      log,
 		metrics:  newMetrics(),
+		presence: deps.Presence,
+	}
+	if s.presence == nil {
+		s.presence = keyservice.NewPresence()
 	}
 	s.ids = newIdentityRecorder(deps.Pool, log, s.metrics)
 	s.e.HideBanner, s.e.HidePort = true, true
@@ -129,7 +156,11 @@ func (s *Server) routes() {
 
 	ipLimit := newLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst)
 	idLimit := newLimiter(s.cfg.RatePerSecond, s.cfg.RateBurst)
-	v1 := e.Group("/v1", s.rateLimit("ip", ipLimit, func(c echo.Context) string { return c.RealIP() }),
+	byIP := s.rateLimit("ip", ipLimit, func(c echo.Context) string { return c.RealIP() })
+	// The signaling WebSocket authenticates its first message instead of a header:
+	// browsers cannot set headers on a WebSocket, and URLs end up in logs.
+	e.GET("/v1/signal", s.signal, byIP)
+	v1 := e.Group("/v1", byIP,
 		s.authenticate,
 		s.rateLimit("identity", idLimit, func(c echo.Context) string { return claimsOf(c).Subject }))
 	v1.GET("/whoami", s.whoami)

@@ -1,0 +1,181 @@
+package keyservice
+
+import (
+	"errors"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Participant is one connected member of a room as other members see it. ID names the
+// connection; Subject is the stable user id from the token.
+type Participant struct {
+	ID         string    `json:"id"`
+	Subject    string    `json:"sub"`
+	Name       string    `json:"name,omitempty"`
+	Role       string    `json:"role"`
+	AudioMuted bool      `json:"audio_muted"`
+	VideoMuted bool      `json:"video_muted"`
+	JoinedAt   time.Time `json:"joined_at"`
+}
+
+// Event kinds delivered to the members of a room.
+const (
+	EventJoined  = "participant_joined"
+	EventLeft    = "participant_left"
+	EventUpdated = "participant_updated"
+)
+
+// Reasons a participant left, carried in EventLeft.
+const (
+	ReasonLeft         = "left"          // the participant said goodbye
+	ReasonDisconnected = "disconnected"  // the connection dropped
+	ReasonReplaced     = "replaced"      // the same identity joined again elsewhere
+	ReasonExpired      = "token_expired" // automatic logoff at token expiry
+	ReasonRemoved      = "removed"       // a host removed the participant
+)
+
+// Event tells a room's members what changed.
+type Event struct {
+	Kind        string
+	Participant Participant
+	Reason      string
+}
+
+// Sink receives a room's events for one connection. It must not block: a connection
+// that cannot keep up is the connection's problem, not the room's.
+type Sink func(Event)
+
+// ErrNotInRoom means the connection is not (or no longer) a member of the room.
+var ErrNotInRoom = errors.New("keyservice: not in the room")
+
+// Presence tracks who is connected to which room in this process and fans room events
+// out to them. One identity holds at most one seat per room: joining again replaces the
+// earlier connection, whose sink receives EventLeft with ReasonReplaced.
+type Presence struct {
+	mu    sync.Mutex
+	rooms map[string]map[string]*seat // room -> participant id -> seat
+}
+
+type seat struct {
+	p    Participant
+	sink Sink
+}
+
+// NewPresence returns an empty Presence.
+func NewPresence() *Presence {
+	return &Presence{rooms: make(map[string]map[string]*seat)}
+}
+
+// Join seats p in room, tells the others, and returns the roster as p sees it
+// (everyone, p included, in joining order).
+func (ps *Presence) Join(room string, p Participant, sink Sink) []Participant {
+	ps.mu.Lock()
+	seats := ps.rooms[room]
+	if seats == nil {
+		seats = make(map[string]*seat)
+		ps.rooms[room] = seats
+	}
+	var replaced []*seat
+	for id, s := range seats {
+		if s.p.Subject == p.Subject {
+			replaced = append(replaced, s)
+			delete(seats, id)
+		}
+	}
+	seats[p.ID] = &seat{p: p, sink: sink}
+	roster := rosterOf(seats)
+	others := sinksExcept(seats, p.ID)
+	ps.mu.Unlock()
+
+	for _, s := range replaced {
+		ev := Event{Kind: EventLeft, Participant: s.p, Reason: ReasonReplaced}
+		s.sink(ev)
+		for _, o := range others {
+			o(ev)
+		}
+	}
+	for _, o := range others {
+		o(Event{Kind: EventJoined, Participant: p})
+	}
+	return roster
+}
+
+// Leave removes participant id from room and tells the others why.
+func (ps *Presence) Leave(room, id, reason string) {
+	ps.mu.Lock()
+	seats := ps.rooms[room]
+	s, ok := seats[id]
+	if !ok {
+		ps.mu.Unlock()
+		return
+	}
+	delete(seats, id)
+	if len(seats) == 0 {
+		delete(ps.rooms, room)
+	}
+	others := sinksExcept(seats, id)
+	ps.mu.Unlock()
+	for _, o := range others {
+		o(Event{Kind: EventLeft, Participant: s.p, Reason: reason})
+	}
+}
+
+// Update changes a participant's mute state and tells everyone in the room.
+func (ps *Presence) Update(room, id string, audioMuted, videoMuted bool) (Participant, error) {
+	ps.mu.Lock()
+	s, ok := ps.rooms[room][id]
+	if !ok {
+		ps.mu.Unlock()
+		return Participant{}, ErrNotInRoom
+	}
+	s.p.AudioMuted, s.p.VideoMuted = audioMuted, videoMuted
+	p := s.p
+	all := sinksExcept(ps.rooms[room], "")
+	ps.mu.Unlock()
+	for _, o := range all {
+		o(Event{Kind: EventUpdated, Participant: p})
+	}
+	return p, nil
+}
+
+// Roster returns the room's participants in joining order.
+func (ps *Presence) Roster(room string) []Participant {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return rosterOf(ps.rooms[room])
+}
+
+func rosterOf(seats map[string]*seat) []Participant {
+	out := make([]Participant, 0, len(seats))
+	for _, s := range seats {
+		out = append(out, s.p)
+	}
+	slices.SortFunc(out, func(a, b Participant) int {
+		if c := a.JoinedAt.Compare(b.JoinedAt); c != 0 {
+			return c
+		}
+		return compareStrings(a.ID, b.ID)
+	})
+	return out
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func sinksExcept(seats map[string]*seat, id string) []Sink {
+	out := make([]Sink, 0, len(seats))
+	for sid, s := range seats {
+		if sid != id {
+			out = append(out, s.sink)
+		}
+	}
+	return out
+}

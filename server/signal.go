@@ -1,0 +1,383 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
+
+	"github.com/sealroom/sealroom/keyservice"
+	"github.com/sealroom/sealroom/server/auth"
+)
+
+// SignalVersion is the signaling protocol version this server speaks (docs/protocol.md).
+const SignalVersion = 1
+
+// Signaling close codes (RFC 6455 §7.4.2 reserves 4000-4999 for applications).
+const (
+	closeUnauthorized websocket.StatusCode = 4401 // bad token, or the token expired
+	closeAuthTimeout  websocket.StatusCode = 4408 // no auth message in time
+	closeReplaced     websocket.StatusCode = 4409 // the same identity joined elsewhere
+	closeRateLimited  websocket.StatusCode = 4429 // kept flooding after rate_limited errors
+	closeProtocol     websocket.StatusCode = 4400 // the first message was not auth
+)
+
+// Signaling error codes, sent in "error" messages; docs/protocol.md lists them.
+const (
+	sigBadMessage         = "bad_message"
+	sigUnsupportedVersion = "unsupported_version"
+	sigUnknownType        = "unknown_type"
+	sigUnauthorized       = "unauthorized"
+	sigForbidden          = "forbidden"
+	sigRateLimited        = "rate_limited"
+)
+
+// envelope is every signaling message, both directions.
+type envelope struct {
+	V    int             `json:"v"`
+	Type string          `json:"type"`
+	ID   string          `json:"id,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+type tokenData struct {
+	Token string `json:"token"`
+}
+
+type muteData struct {
+	AudioMuted bool `json:"audio_muted"`
+	VideoMuted bool `json:"video_muted"`
+}
+
+type readyData struct {
+	Version      int                      `json:"version"`
+	Participant  keyservice.Participant   `json:"participant"`
+	Participants []keyservice.Participant `json:"participants"`
+	ExpiresAt    time.Time                `json:"expires_at"`
+}
+
+type leftData struct {
+	Participant keyservice.Participant `json:"participant"`
+	Reason      string                 `json:"reason"`
+}
+
+type errorData struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type byeData struct {
+	Reason string `json:"reason"`
+}
+
+// signalConn is one participant's signaling connection.
+type signalConn struct {
+	s       *Server
+	ws      *websocket.Conn
+	claims  *auth.Claims
+	me      keyservice.Participant
+	out     chan []byte
+	closeMu sync.Once
+	done    chan struct{}
+	// closeCode and closeReason are set once, before done closes.
+	closeCode   websocket.StatusCode
+	closeReason string
+}
+
+// signal upgrades to a WebSocket, authenticates the first message, seats the participant
+// in its room and runs the connection until either side ends it. The token travels in
+// the first message, not the URL, so it never lands in access logs or browser history.
+func (s *Server) signal(c echo.Context) error {
+	ws, err := websocket.Accept(c.Response(), c.Request(), &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
+	if err != nil {
+		return nil // Accept has answered the request already
+	}
+	ws.SetReadLimit(s.cfg.SignalMaxMessage)
+	ctx := c.Request().Context()
+	claims, err := s.signalAuth(ctx, ws)
+	if err != nil {
+		s.log.InfoContext(ctx, "signaling: authentication failed", "request_id", requestID(c), "reason", authReason(err), "remote_ip", c.RealIP())
+		return nil
+	}
+	sc := &signalConn{
+		s: s, ws: ws, claims: claims,
+		me: keyservice.Participant{
+			ID: uuid.NewString(), Subject: claims.Subject, Name: claims.Name,
+			Role: string(claims.Role), JoinedAt: time.Now().UTC(),
+		},
+		out:  make(chan []byte, 256),
+		done: make(chan struct{}),
+	}
+	sc.run(ctx)
+	return nil
+}
+
+func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Claims, error) {
+	// A Read whose context expires tears the connection down without a close frame, so
+	// the timeout closes the socket from the side with a proper code instead.
+	timer := time.AfterFunc(s.cfg.SignalAuthTimeout, func() {
+		_ = ws.Close(closeAuthTimeout, "authentication timeout")
+	})
+	_, msg, err := ws.Read(ctx)
+	if !timer.Stop() || err != nil {
+		_ = ws.CloseNow()
+		return nil, auth.ErrMissing
+	}
+	var env envelope
+	if err := decodeStrict(msg, &env); err != nil || env.Type != "auth" {
+		_ = ws.Close(closeProtocol, "first message must be auth")
+		return nil, auth.ErrMissing
+	}
+	var td tokenData
+	if err := decodeStrict(env.Data, &td); err != nil {
+		_ = ws.Close(closeProtocol, "malformed auth message")
+		return nil, auth.ErrMissing
+	}
+	claims, err := s.verifier.Verify(td.Token)
+	if err == nil && claims.Room == "" {
+		err = fmt.Errorf("%w: signaling needs a room grant", auth.ErrClaims)
+	}
+	if err != nil {
+		s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+		_ = ws.Close(closeUnauthorized, "unauthorized")
+		return nil, err
+	}
+	if env.V != SignalVersion {
+		_ = ws.Close(closeProtocol, "unsupported version")
+		return nil, auth.ErrMissing
+	}
+	s.ids.seen(claims.Subject)
+	return claims, nil
+}
+
+func (sc *signalConn) run(ctx context.Context) {
+	s := sc.s
+	room := sc.claims.Room
+	roster := s.presence.Join(room, sc.me, sc.deliver)
+	sc.send("ready", "", readyData{Version: SignalVersion, Participant: sc.me, Participants: roster, ExpiresAt: sc.claims.ExpiresAt.Time})
+	reason := keyservice.ReasonDisconnected
+	defer func() { s.presence.Leave(room, sc.me.ID, reason) }()
+
+	writerDone := make(chan struct{})
+	go sc.writeLoop(ctx, writerDone)
+	defer func() { <-writerDone }()
+
+	// Automatic logoff (HIPAA §164.312(a)(2)(iii)): the connection ends when its token
+	// does, unless the client refreshed it.
+	expiry := time.NewTimer(time.Until(sc.claims.ExpiresAt.Time))
+	defer expiry.Stop()
+
+	msgs := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			_, msg, err := sc.ws.Read(ctx)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case msgs <- msg:
+			case <-sc.done:
+				return
+			}
+		}
+	}()
+
+	limit := rate.NewLimiter(rate.Limit(s.cfg.SignalRatePerSecond), s.cfg.SignalRateBurst)
+	strikes := 0
+	for {
+		select {
+		case <-sc.done:
+			if sc.closeCode == closeReplaced {
+				reason = keyservice.ReasonReplaced
+			}
+			return
+		case err := <-readErr:
+			var ce websocket.CloseError
+			if errors.As(err, &ce) && ce.Code == websocket.StatusNormalClosure {
+				reason = keyservice.ReasonLeft
+			}
+			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
+				sc.close(websocket.StatusMessageTooBig, "message too large")
+			}
+			sc.close(websocket.StatusNormalClosure, "")
+			return
+		case <-expiry.C:
+			reason = keyservice.ReasonExpired
+			sc.send("bye", "", byeData{Reason: keyservice.ReasonExpired})
+			sc.close(closeUnauthorized, "token expired")
+			return
+		case msg := <-msgs:
+			if !limit.Allow() {
+				strikes++
+				sc.sendError("", sigRateLimited, "slow down")
+				if strikes > 3*s.cfg.SignalRateBurst {
+					sc.close(closeRateLimited, "rate limited")
+					return
+				}
+				continue
+			}
+			if sc.handle(msg, expiry) {
+				reason = keyservice.ReasonLeft
+				return
+			}
+		}
+	}
+}
+
+// handle acts on one client message; it reports whether the client said goodbye.
+func (sc *signalConn) handle(msg []byte, expiry *time.Timer) (left bool) {
+	var env envelope
+	if err := decodeStrict(msg, &env); err != nil {
+		sc.sendError("", sigBadMessage, "message is not a valid signaling envelope")
+		return false
+	}
+	if env.V != SignalVersion {
+		sc.sendError(env.ID, sigUnsupportedVersion, fmt.Sprintf("this server speaks version %d", SignalVersion))
+		return false
+	}
+	switch env.Type {
+	case "ping":
+		sc.send("pong", env.ID, nil)
+	case "mute":
+		var m muteData
+		if err := decodeStrict(env.Data, &m); err != nil {
+			sc.sendError(env.ID, sigBadMessage, "mute needs audio_muted and video_muted")
+			return false
+		}
+		if _, err := sc.s.presence.Update(sc.claims.Room, sc.me.ID, m.AudioMuted, m.VideoMuted); err != nil {
+			sc.sendError(env.ID, sigForbidden, "not in the room")
+			return false
+		}
+		sc.send("ack", env.ID, nil)
+	case "refresh":
+		var td tokenData
+		if err := decodeStrict(env.Data, &td); err != nil {
+			sc.sendError(env.ID, sigBadMessage, "refresh needs a token")
+			return false
+		}
+		c, err := sc.s.verifier.Verify(td.Token)
+		if err != nil || c.Subject != sc.claims.Subject || c.Room != sc.claims.Room || c.Role != sc.claims.Role {
+			sc.sendError(env.ID, sigUnauthorized, "the new token must be valid and carry the same identity, room and role")
+			return false
+		}
+		sc.claims = c
+		expiry.Reset(time.Until(c.ExpiresAt.Time))
+		sc.send("ack", env.ID, nil)
+	case "leave":
+		sc.send("bye", env.ID, byeData{Reason: keyservice.ReasonLeft})
+		sc.close(websocket.StatusNormalClosure, "bye")
+		return true
+	default:
+		sc.sendError(env.ID, sigUnknownType, "unknown message type")
+	}
+	return false
+}
+
+// deliver turns a room event into a message for this connection. It runs on the
+// goroutine of whoever caused the event and must not block.
+func (sc *signalConn) deliver(ev keyservice.Event) {
+	switch ev.Kind {
+	case keyservice.EventJoined, keyservice.EventUpdated:
+		sc.send(ev.Kind, "", ev.Participant)
+	case keyservice.EventLeft:
+		if ev.Participant.ID == sc.me.ID && ev.Reason == keyservice.ReasonReplaced {
+			sc.send("bye", "", byeData{Reason: keyservice.ReasonReplaced})
+			sc.close(closeReplaced, "replaced by a newer connection")
+			return
+		}
+		sc.send(ev.Kind, "", leftData{Participant: ev.Participant, Reason: ev.Reason})
+	}
+}
+
+func (sc *signalConn) send(typ, id string, data any) {
+	env := envelope{V: SignalVersion, Type: typ, ID: id}
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err != nil {
+			sc.s.log.Error("signaling: encode", "type", typ, "err", err)
+			return
+		}
+		env.Data = b
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return
+	}
+	select {
+	case <-sc.done:
+	case sc.out <- b:
+	default:
+		// A client that does not read its messages would hold everyone's fan-out back.
+		sc.close(websocket.StatusTryAgainLater, "too slow")
+	}
+}
+
+func (sc *signalConn) sendError(id, code, msg string) {
+	sc.send("error", id, errorData{Code: code, Message: msg})
+}
+
+func (sc *signalConn) close(code websocket.StatusCode, reason string) {
+	sc.closeMu.Do(func() {
+		sc.closeCode, sc.closeReason = code, reason
+		close(sc.done)
+	})
+}
+
+// writeLoop is the only writer to the socket. After done it flushes what was queued
+// (the bye message, say) and closes with the recorded code.
+func (sc *signalConn) writeLoop(ctx context.Context, finished chan<- struct{}) {
+	defer close(finished)
+	write := func(b []byte) bool {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return sc.ws.Write(wctx, websocket.MessageText, b) == nil
+	}
+	for {
+		select {
+		case b := <-sc.out:
+			if !write(b) {
+				sc.close(websocket.StatusGoingAway, "")
+				_ = sc.ws.CloseNow()
+				return
+			}
+		case <-sc.done:
+			for {
+				select {
+				case b := <-sc.out:
+					if !write(b) {
+						_ = sc.ws.CloseNow()
+						return
+					}
+				default:
+					_ = sc.ws.Close(sc.closeCode, sc.closeReason)
+					return
+				}
+			}
+		}
+	}
+}
+
+func decodeStrict(b []byte, v any) error {
+	if len(b) == 0 {
+		return errors.New("empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data")
+	}
+	return nil
+}

@@ -1,0 +1,306 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sealroom/sealroom/keyservice"
+	"github.com/sealroom/sealroom/server/auth"
+)
+
+type wsClient struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func dialSignal(t *testing.T, ts *httptest.Server) *wsClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/v1/signal", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadLimit(4 << 20)
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	return &wsClient{t: t, ws: ws}
+}
+
+func (c *wsClient) sendRaw(b []byte) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+func (c *wsClient) send(typ, id string, data any) {
+	c.t.Helper()
+	env := map[string]any{"v": SignalVersion, "type": typ}
+	if id != "" {
+		env["id"] = id
+	}
+	if data != nil {
+		env["data"] = data
+	}
+	b, _ := json.Marshal(env)
+	c.sendRaw(b)
+}
+
+// next returns the next message, or the close status when the server closed.
+func (c *wsClient) next() (envelope, websocket.StatusCode) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, b, err := c.ws.Read(ctx)
+	if err != nil {
+		if st := websocket.CloseStatus(err); st != -1 {
+			return envelope{}, st
+		}
+		c.t.Fatalf("read: %v", err)
+	}
+	var env envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		c.t.Fatalf("server sent non-JSON %q", b)
+	}
+	return env, 0
+}
+
+// expect skips messages until one of type typ arrives.
+func (c *wsClient) expect(typ string) envelope {
+	c.t.Helper()
+	for {
+		env, closed := c.next()
+		if closed != 0 {
+			c.t.Fatalf("closed with %d while waiting for %q", closed, typ)
+		}
+		if env.Type == typ {
+			return env
+		}
+	}
+}
+
+// expectClose skips messages until the server closes, and checks the code.
+func (c *wsClient) expectClose(code websocket.StatusCode) {
+	c.t.Helper()
+	for {
+		_, closed := c.next()
+		if closed != 0 {
+			if closed != code {
+				c.t.Fatalf("closed with %d, want %d", closed, code)
+			}
+			return
+		}
+	}
+}
+
+func (f *fixture) roomToken(t *testing.T, who string, ttl time.Duration) string {
+	t.Helper()
+	tok, _, err := f.signer.Mint(auth.Grant{Identity: who, Name: strings.ToUpper(who), Room: "visit-1", Role: auth.RoleParticipant, CanPublish: true, CanSubscribe: true}, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (c *wsClient) join(token string) readyData {
+	c.t.Helper()
+	c.send("auth", "", map[string]string{"token": token})
+	env := c.expect("ready")
+	var r readyData
+	if err := json.Unmarshal(env.Data, &r); err != nil {
+		c.t.Fatal(err)
+	}
+	return r
+}
+
+func signalFixture(t *testing.T, mut func(*Config)) (*fixture, *httptest.Server) {
+	cfg := DefaultConfig()
+	cfg.RatePerSecond, cfg.RateBurst = 1000, 1000
+	if mut != nil {
+		mut(&cfg)
+	}
+	f := newFixture(t, cfg)
+	ts := httptest.NewServer(f.srv.Handler())
+	t.Cleanup(ts.Close)
+	return f, ts
+}
+
+func TestSignalRoom(t *testing.T) {
+	f, ts := signalFixture(t, nil)
+	alice := dialSignal(t, ts)
+	r := alice.join(f.roomToken(t, "alice", time.Hour))
+	if len(r.Participants) != 1 || r.Participant.Subject != "alice" || r.Version != SignalVersion {
+		t.Fatalf("alice ready: %+v", r)
+	}
+	bob := dialSignal(t, ts)
+	r = bob.join(f.roomToken(t, "bob", time.Hour))
+	if len(r.Participants) != 2 || r.Participants[0].Subject != "alice" {
+		t.Fatalf("bob's roster: %+v", r.Participants)
+	}
+	var p keyservice.Participant
+	_ = json.Unmarshal(alice.expect(keyservice.EventJoined).Data, &p)
+	if p.Subject != "bob" || p.Name != "BOB" {
+		t.Fatalf("alice saw %+v join", p)
+	}
+
+	bob.send("mute", "m1", muteData{AudioMuted: true})
+	if ack := bob.expect("ack"); ack.ID != "m1" {
+		t.Fatalf("ack id %q", ack.ID)
+	}
+	_ = json.Unmarshal(alice.expect(keyservice.EventUpdated).Data, &p)
+	if !p.AudioMuted || p.VideoMuted {
+		t.Fatalf("alice saw %+v", p)
+	}
+
+	bob.send("ping", "p1", nil)
+	if pong := bob.expect("pong"); pong.ID != "p1" {
+		t.Fatalf("pong id %q", pong.ID)
+	}
+	bob.send("leave", "", nil)
+	bob.expect("bye")
+	bob.expectClose(websocket.StatusNormalClosure)
+	var left leftData
+	_ = json.Unmarshal(alice.expect(keyservice.EventLeft).Data, &left)
+	if left.Participant.Subject != "bob" || left.Reason != keyservice.ReasonLeft {
+		t.Fatalf("alice saw %+v", left)
+	}
+}
+
+func TestSignalAuthFailures(t *testing.T) {
+	f, ts := signalFixture(t, func(c *Config) { c.SignalAuthTimeout = 300 * time.Millisecond })
+	adminTok, _, err := f.signer.Mint(auth.Grant{Identity: "root", Admin: true}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		first func(*wsClient)
+		code  websocket.StatusCode
+	}{
+		{"bad token", func(c *wsClient) { c.send("auth", "", map[string]string{"token": "x.y.z"}) }, closeUnauthorized},
+		{"forged token", func(c *wsClient) {
+			tok := f.roomToken(t, "alice", time.Hour)
+			c.send("auth", "", map[string]string{"token": tok[:len(tok)-4] + "AAAA"})
+		}, closeUnauthorized},
+		{"token without a room", func(c *wsClient) { c.send("auth", "", map[string]string{"token": adminTok}) }, closeUnauthorized},
+		{"first message not auth", func(c *wsClient) { c.send("ping", "", nil) }, closeProtocol},
+		{"not JSON", func(c *wsClient) { c.sendRaw([]byte("{{{")) }, closeProtocol},
+		{"unknown field in auth", func(c *wsClient) {
+			c.send("auth", "", map[string]string{"token": f.roomToken(t, "alice", time.Hour), "jwk": "x"})
+		}, closeProtocol},
+		{"silence", func(*wsClient) {}, closeAuthTimeout},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialSignal(t, ts)
+			c.t = t
+			tc.first(c)
+			c.expectClose(tc.code)
+		})
+	}
+}
+
+func TestSignalBadMessages(t *testing.T) {
+	f, ts := signalFixture(t, nil)
+	c := dialSignal(t, ts)
+	c.join(f.roomToken(t, "alice", time.Hour))
+
+	errCode := func() string {
+		var e errorData
+		_ = json.Unmarshal(c.expect("error").Data, &e)
+		return e.Code
+	}
+	c.sendRaw([]byte(`not json`))
+	if got := errCode(); got != sigBadMessage {
+		t.Fatalf("invalid JSON: %q", got)
+	}
+	c.sendRaw([]byte(`{"v":1,"type":"ping","extra":1}`))
+	if got := errCode(); got != sigBadMessage {
+		t.Fatalf("unknown field: %q", got)
+	}
+	c.send("teleport", "", nil)
+	if got := errCode(); got != sigUnknownType {
+		t.Fatalf("unknown type: %q", got)
+	}
+	c.sendRaw([]byte(`{"v":2,"type":"ping"}`))
+	if got := errCode(); got != sigUnsupportedVersion {
+		t.Fatalf("version 2: %q", got)
+	}
+	c.send("mute", "", map[string]any{"audio_muted": "yes"})
+	if got := errCode(); got != sigBadMessage {
+		t.Fatalf("bad mute: %q", got)
+	}
+	// The connection survives all of that.
+	c.send("ping", "still-here", nil)
+	c.expect("pong")
+
+	// A 2 MB message is over the limit: the server closes with 1009.
+	c.sendRaw([]byte(`{"v":1,"type":"ping","id":"` + strings.Repeat("a", 2<<20) + `"}`))
+	c.expectClose(websocket.StatusMessageTooBig)
+}
+
+// Automatic logoff: the connection ends when its token expires, and the room hears why.
+func TestSignalTokenExpiry(t *testing.T) {
+	f, ts := signalFixture(t, nil)
+	alice := dialSignal(t, ts)
+	alice.join(f.roomToken(t, "alice", time.Hour))
+	bob := dialSignal(t, ts)
+	bob.join(f.roomToken(t, "bob", 2*time.Second))
+	var bye byeData
+	_ = json.Unmarshal(bob.expect("bye").Data, &bye)
+	if bye.Reason != keyservice.ReasonExpired {
+		t.Fatalf("bye reason %q", bye.Reason)
+	}
+	bob.expectClose(closeUnauthorized)
+	var left leftData
+	_ = json.Unmarshal(alice.expect(keyservice.EventLeft).Data, &left)
+	if left.Reason != keyservice.ReasonExpired {
+		t.Fatalf("alice saw reason %q", left.Reason)
+	}
+}
+
+func TestSignalRefresh(t *testing.T) {
+	f, ts := signalFixture(t, nil)
+	c := dialSignal(t, ts)
+	c.join(f.roomToken(t, "carol", 2*time.Second))
+
+	other, _, _ := f.signer.Mint(auth.Grant{Identity: "mallory", Room: "visit-1", Role: auth.RoleParticipant}, time.Hour)
+	c.send("refresh", "r0", tokenData{Token: other})
+	var e errorData
+	_ = json.Unmarshal(c.expect("error").Data, &e)
+	if e.Code != sigUnauthorized {
+		t.Fatalf("refresh with another identity: %q", e.Code)
+	}
+	c.send("refresh", "r1", tokenData{Token: f.roomToken(t, "carol", time.Hour)})
+	c.expect("ack")
+	time.Sleep(3 * time.Second)
+	c.send("ping", "", nil)
+	c.expect("pong")
+}
+
+func TestSignalReplaced(t *testing.T) {
+	f, ts := signalFixture(t, nil)
+	first := dialSignal(t, ts)
+	first.join(f.roomToken(t, "dave", time.Hour))
+	second := dialSignal(t, ts)
+	r := second.join(f.roomToken(t, "dave", time.Hour))
+	if len(r.Participants) != 1 {
+		t.Fatalf("roster after replacement: %+v", r.Participants)
+	}
+	var bye byeData
+	_ = json.Unmarshal(first.expect("bye").Data, &bye)
+	if bye.Reason != keyservice.ReasonReplaced {
+		t.Fatalf("bye reason %q", bye.Reason)
+	}
+	first.expectClose(closeReplaced)
+	second.send("ping", "", nil)
+	second.expect("pong")
+}
