@@ -32,6 +32,7 @@ const (
 	ReasonDisconnected = "disconnected"  // the connection dropped
 	ReasonReplaced     = "replaced"      // the same identity joined again elsewhere
 	ReasonExpired      = "token_expired" // automatic logoff at token expiry
+	ReasonIdle         = "idle"          // automatic logoff after inactivity
 	ReasonRemoved      = "removed"       // a host removed the participant
 )
 

@@ -39,6 +39,7 @@ type Config struct {
 	SignalMaxMessage    int64         // larger signaling messages close the connection (1009)
 	SignalRatePerSecond float64       // sustained signaling messages per second per connection
 	SignalRateBurst     int
+	SignalIdleTimeout   time.Duration // automatic logoff after this long without a client message
 }
 
 // DefaultConfig is what `sealroom serve` runs with unless told otherwise.
@@ -54,6 +55,7 @@ func DefaultConfig() Config {
 		SignalMaxMessage:    1 << 20,
 		SignalRatePerSecond: 50,
 		SignalRateBurst:     100,
+		SignalIdleTimeout:   15 * time.Minute,
 	}
 }
 
@@ -109,6 +111,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.SignalMaxMessage <= 0 {
 		cfg.SignalMaxMessage = def.SignalMaxMessage
+	}
+	if cfg.SignalIdleTimeout <= 0 {
+		cfg.SignalIdleTimeout = def.SignalIdleTimeout
 	}
 	if cfg.SignalRatePerSecond <= 0 || cfg.SignalRateBurst <= 0 {
 		cfg.SignalRatePerSecond, cfg.SignalRateBurst = def.SignalRatePerSecond, def.SignalRateBurst

@@ -28,6 +28,7 @@ const (
 	closeReplaced     websocket.StatusCode = 4409 // the same identity joined elsewhere
 	closeRateLimited  websocket.StatusCode = 4429 // kept flooding after rate_limited errors
 	closeProtocol     websocket.StatusCode = 4400 // the first message was not auth
+	closeIdle         websocket.StatusCode = 4410 // no client message within the idle timeout
 )
 
 // Signaling error codes, sent in "error" messages; docs/protocol.md lists them.
@@ -174,6 +175,10 @@ func (sc *signalConn) run(ctx context.Context) {
 	// does, unless the client refreshed it.
 	expiry := time.NewTimer(time.Until(sc.claims.ExpiresAt.Time))
 	defer expiry.Stop()
+	// Automatic logoff after inactivity: a client that sends nothing (not even its
+	// keep-alive ping, which the webapp sends only while a call is live) is logged off.
+	idle := time.NewTimer(s.cfg.SignalIdleTimeout)
+	defer idle.Stop()
 
 	msgs := make(chan []byte)
 	readErr := make(chan error, 1)
@@ -216,7 +221,13 @@ func (sc *signalConn) run(ctx context.Context) {
 			sc.send("bye", "", byeData{Reason: keyservice.ReasonExpired})
 			sc.close(closeUnauthorized, "token expired")
 			return
+		case <-idle.C:
+			reason = keyservice.ReasonIdle
+			sc.send("bye", "", byeData{Reason: keyservice.ReasonIdle})
+			sc.close(closeIdle, "idle timeout")
+			return
 		case msg := <-msgs:
+			idle.Reset(s.cfg.SignalIdleTimeout)
 			if !limit.Allow() {
 				strikes++
 				sc.sendError("", sigRateLimited, "slow down")

@@ -304,3 +304,21 @@ func TestSignalReplaced(t *testing.T) {
 	second.send("ping", "", nil)
 	second.expect("pong")
 }
+
+// Automatic logoff after inactivity; any client message keeps the session alive.
+func TestSignalIdleLogoff(t *testing.T) {
+	f, ts := signalFixture(t, func(c *Config) { c.SignalIdleTimeout = 600 * time.Millisecond })
+	c := dialSignal(t, ts)
+	c.join(f.roomToken(t, "erin", time.Hour))
+	for range 4 {
+		time.Sleep(300 * time.Millisecond)
+		c.send("ping", "", nil)
+		c.expect("pong")
+	}
+	var bye byeData
+	_ = json.Unmarshal(c.expect("bye").Data, &bye)
+	if bye.Reason != keyservice.ReasonIdle {
+		t.Fatalf("bye reason %q", bye.Reason)
+	}
+	c.expectClose(closeIdle)
+}

@@ -102,5 +102,7 @@ func newServeCmd(e *env) *cobra.Command {
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	fs.Float64Var(&ratePerS, "rate", cfg.RatePerSecond, "sustained requests per second allowed per IP and per identity")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst allowed per IP and per identity")
+	fs.DurationVar(&cfg.SignalIdleTimeout, "idle-timeout", cfg.SignalIdleTimeout, "automatic logoff: close a signaling connection after this long without a client message")
+	fs.StringSliceVar(&cfg.AllowedOrigins, "allowed-origin", nil, "extra browser origin (host pattern) allowed to open the signaling WebSocket (repeatable)")
 	return cmd
 }
