@@ -70,6 +70,7 @@ type Deps struct {
 	Migrations Migrations
 	Verifier   *auth.Verifier
 	Presence   *keyservice.Presence // nil: a new, process-local one
+	Rooms      Rooms                // the MLS Delivery Service; nil: signaling carries presence only
 	Log        *slog.Logger
 }
 
@@ -84,6 +85,7 @@ type Server struct {
 	metrics  *metrics
 	ids      *identityRecorder
 	presence *keyservice.Presence
+	rooms    Rooms
 	v1       *echo.Group // authenticated API; other parts add their routes here
 	draining atomic.Bool
 }
@@ -131,6 +133,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:      log,
 		metrics:  newMetrics(),
 		presence: deps.Presence,
+		rooms:    deps.Rooms,
 	}
 	if s.presence == nil {
 		s.presence = keyservice.NewPresence()

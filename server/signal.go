@@ -39,6 +39,7 @@ const (
 	sigUnauthorized       = "unauthorized"
 	sigForbidden          = "forbidden"
 	sigRateLimited        = "rate_limited"
+	sigInternal           = "internal"
 )
 
 // envelope is every signaling message, both directions.
@@ -79,15 +80,26 @@ type byeData struct {
 	Reason string `json:"reason"`
 }
 
+// Rooms is the MLS Delivery Service behind signaling (package keyservice): it learns of
+// each member's arrival and departure and handles every message type signaling itself
+// does not know.
+type Rooms interface {
+	Join(ctx context.Context, m keyservice.Member, c keyservice.Conn) error
+	Handle(ctx context.Context, m keyservice.Member, typ string, data json.RawMessage) error
+	Leave(ctx context.Context, m keyservice.Member, reason string)
+}
+
 // signalConn is one participant's signaling connection.
 type signalConn struct {
-	s       *Server
-	ws      *websocket.Conn
-	claims  *auth.Claims
-	me      keyservice.Participant
-	out     chan []byte
-	closeMu sync.Once
-	done    chan struct{}
+	s         *Server
+	ws        *websocket.Conn
+	claims    *auth.Claims
+	me        keyservice.Participant
+	out       chan []byte
+	closeMu   sync.Once
+	done      chan struct{}
+	requestID string
+	remoteIP  string
 	// closeCode and closeReason are set once, before done closes.
 	closeCode   websocket.StatusCode
 	closeReason string
@@ -114,8 +126,10 @@ func (s *Server) signal(c echo.Context) error {
 			ID: uuid.NewString(), Subject: claims.Subject, Name: claims.Name,
 			Role: string(claims.Role), JoinedAt: time.Now().UTC(),
 		},
-		out:  make(chan []byte, 256),
-		done: make(chan struct{}),
+		out:       make(chan []byte, 256),
+		done:      make(chan struct{}),
+		requestID: requestID(c),
+		remoteIP:  c.RealIP(),
 	}
 	sc.run(ctx)
 	return nil
@@ -166,6 +180,18 @@ func (sc *signalConn) run(ctx context.Context) {
 	sc.send("ready", "", readyData{Version: SignalVersion, Participant: sc.me, Participants: roster, ExpiresAt: sc.claims.ExpiresAt.Time})
 	reason := keyservice.ReasonDisconnected
 	defer func() { s.presence.Leave(room, sc.me.ID, reason) }()
+	if s.rooms != nil {
+		if err := s.rooms.Join(ctx, sc.member(), sc); err != nil {
+			sc.sendKeyserviceError("", err)
+			sc.close(websocket.StatusInternalError, "could not join the room's group")
+		}
+		// Leave runs on every way out, with a context that outlives the request's.
+		defer func() {
+			lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s.rooms.Leave(lctx, sc.member(), reason)
+		}()
+	}
 
 	writerDone := make(chan struct{})
 	go sc.writeLoop(ctx, writerDone)
@@ -237,7 +263,7 @@ func (sc *signalConn) run(ctx context.Context) {
 				}
 				continue
 			}
-			if sc.handle(msg, expiry) {
+			if sc.handle(ctx, msg, expiry) {
 				reason = keyservice.ReasonLeft
 				return
 			}
@@ -246,7 +272,7 @@ func (sc *signalConn) run(ctx context.Context) {
 }
 
 // handle acts on one client message; it reports whether the client said goodbye.
-func (sc *signalConn) handle(msg []byte, expiry *time.Timer) (left bool) {
+func (sc *signalConn) handle(ctx context.Context, msg []byte, expiry *time.Timer) (left bool) {
 	var env envelope
 	if err := decodeStrict(msg, &env); err != nil {
 		sc.sendError("", sigBadMessage, "message is not a valid signaling envelope")
@@ -289,9 +315,40 @@ func (sc *signalConn) handle(msg []byte, expiry *time.Timer) (left bool) {
 		sc.close(websocket.StatusNormalClosure, "bye")
 		return true
 	default:
-		sc.sendError(env.ID, sigUnknownType, "unknown message type")
+		if sc.s.rooms == nil {
+			sc.sendError(env.ID, sigUnknownType, "unknown message type")
+			return false
+		}
+		if err := sc.s.rooms.Handle(ctx, sc.member(), env.Type, env.Data); err != nil {
+			sc.sendKeyserviceError(env.ID, err)
+			return false
+		}
+		if env.ID != "" {
+			sc.send("ack", env.ID, nil)
+		}
 	}
 	return false
+}
+
+func (sc *signalConn) member() keyservice.Member {
+	return keyservice.Member{
+		ConnID: sc.me.ID, Subject: sc.claims.Subject, Name: sc.claims.Name, Room: sc.claims.Room,
+		Role: string(sc.claims.Role), CanPublish: sc.claims.CanPublish, CanSubscribe: sc.claims.CanSubscribe,
+		ExpiresAt: sc.claims.ExpiresAt.Time, RequestID: sc.requestID, RemoteIP: sc.remoteIP,
+	}
+}
+
+// Send lets the Delivery Service write to this connection (keyservice.Conn).
+func (sc *signalConn) Send(typ string, data any) { sc.send(typ, "", data) }
+
+func (sc *signalConn) sendKeyserviceError(id string, err error) {
+	var ke *keyservice.Error
+	if errors.As(err, &ke) {
+		sc.sendError(id, ke.Code, ke.Message)
+		return
+	}
+	sc.s.log.Error("signaling: key service", "request_id", sc.requestID, "err", err)
+	sc.sendError(id, sigInternal, "internal error")
 }
 
 // deliver turns a room event into a message for this connection. It runs on the
