@@ -1,0 +1,28 @@
+// Package mls implements the wire format and the cryptographic core of the
+// Messaging Layer Security protocol (RFC 9420) for sealroom: TLS presentation
+// language codec, cipher suites, labeled crypto helpers, tree math, key
+// schedule, secret tree, message framing and protection, and the
+// KeyPackage/LeafNode/GroupInfo/Welcome wire structures.
+//
+// The package owns MLS wire structs and MLS key derivation. It is usable in two
+// roles: a group member holding epoch secrets, and the Delivery Service, which
+// holds none and only decodes messages, verifies signatures and validates
+// KeyPackages and LeafNodes. Functions that need no group secret never take one.
+//
+// The package must never log, print or include in an error a key, a secret or
+// a plaintext, and must never panic on bytes from the network: every decoder
+// bounds its allocations by the input length and returns a typed error.
+//
+// Layers, bottom up: the codec ([Marshal], [Unmarshal], one file per wire
+// struct), [CipherSuite] and the labeled helpers, tree math, the key
+// schedule ([CipherSuite.DeriveEpochSecrets]), the [SecretTree], message
+// protection ([NewPublicMessage], [EncryptPrivateMessage],
+// [DecryptPrivateMessage]), the public [RatchetTree] with TreeKEM, and two
+// group state machines: [Group] for a member (create, join from a Welcome,
+// commit, process) and [PublicGroup] for the Delivery Service, which follows
+// a room's public state from PublicMessage handshakes without any secret.
+// External commits and ReInit are not implemented yet.
+//
+// Cipher suite 1 (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519) is implemented;
+// other suites plug in through [CipherSuiteByID].
+package mls
