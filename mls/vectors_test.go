@@ -58,5 +58,3 @@ func testSuite(t *testing.T, id uint16) *CipherSuite {
 	}
 	return cs
 }
-
-
