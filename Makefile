@@ -47,15 +47,22 @@ deps:
 	    echo "PostgreSQL server binaries (initdb, pg_ctl) are missing: install PostgreSQL 13 or newer, or set DATABASE_URL"; exit 1; \
 	  fi; \
 	fi
-
-	@if ! command -v node >/dev/null 2>&1; then \
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Node.js (apt-get install nodejs) for the browser-side tests"; \
-	    $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs; \
-	  else \
-	    echo "Node.js 18 or newer is missing: the browser-side tests need it"; exit 1; \
+	    echo "installing Node.js and npm (apt-get install nodejs npm) for the browser-side code"; \
+	    $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm; \
 	  fi; \
 	fi
+	@node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' 2>/dev/null || { \
+	  echo "Node.js 20.19 or newer is needed for the browser-side code (found: $$(node --version 2>/dev/null || echo none))."; \
+	  echo "Debian 13 and Ubuntu 24.04+ ship it (apt-get install nodejs npm); on Debian 12 install Node.js 20 from NodeSource."; \
+	  exit 1; }
+	@$(MAKE) --no-print-directory webapp/node_modules/.installed
+
+# npm ci applies the pinned ts-mls patches (webapp/mls/patches) in its postinstall step.
+webapp/node_modules/.installed: webapp/package.json webapp/package-lock.json
+	cd webapp && npm ci --no-audit --no-fund
+	touch $@
 
 ## devdb-stop: stop the throwaway local Postgres
 devdb-stop:
