@@ -2,6 +2,8 @@ package localpg
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,7 +19,12 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	t.Cleanup(func() {
+		_ = c.Stop(context.Background())
+		// As root the cluster may live outside the test's temporary folder.
+		_ = os.RemoveAll(filepath.Dir(c.Dir))
+		_ = os.RemoveAll(c.Socket)
+	})
 	url, err := c.Ensure(ctx)
 	if err != nil {
 		t.Fatal(err)
