@@ -1,0 +1,119 @@
+package media
+
+import "time"
+
+// Audio first. A subscriber's budget is its send-side bandwidth estimate
+// (GCC over transport-wide CC feedback). Audio is always forwarded and is
+// paid for first; video gets what is left. If what is left cannot carry the
+// lowest layer of every video track, all video to that subscriber pauses
+// and the client is told; it resumes, on a keyframe, once the estimate
+// carries the lowest layers with resumeHeadroom to spare.
+const resumeHeadroom = 1.25
+
+// allocation is the controller's decision for one subscriber.
+type allocation struct {
+	paused bool
+	layer  []int // per video track: index into its ascending layer rates
+}
+
+// allocate chooses, for video tracks whose layers have the given bitrates
+// (ascending), the highest layer each can have with an equal share of the
+// budget left after audio. It is a pure function so the policy can be
+// tested without a network.
+func allocate(estimate, audio int64, video [][]int64, wasPaused bool) allocation {
+	a := allocation{layer: make([]int, len(video))}
+	if len(video) == 0 {
+		return a
+	}
+	budget := estimate - audio
+	var lowest int64
+	for _, rates := range video {
+		if len(rates) > 0 {
+			lowest += rates[0]
+		}
+	}
+	need := lowest
+	if wasPaused {
+		need = int64(float64(lowest) * resumeHeadroom)
+	}
+	if budget < need {
+		a.paused = true
+		return a
+	}
+	share := budget / int64(len(video))
+	for i, rates := range video {
+		for j, r := range rates {
+			if r <= share {
+				a.layer[i] = j
+			}
+		}
+	}
+	return a
+}
+
+// currentEstimate is the subscriber's bandwidth estimate in bits/s.
+func (p *Participant) currentEstimate() int64 {
+	if v := p.estimate.Load(); v > 0 {
+		return v
+	}
+	if e := p.bwe.Load(); e != nil {
+		return int64((*e).GetTargetBitrate())
+	}
+	return int64(p.sfu.cfg.InitialBitrate)
+}
+
+func (p *Participant) controlLoop() {
+	t := time.NewTicker(p.sfu.cfg.ControlInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+			p.control()
+		}
+	}
+}
+
+// control runs one allocation round for this subscriber.
+func (p *Participant) control() {
+	now := p.sfu.nanos()
+	var audio int64
+	var vdts []*downtrack
+	var vlayers [][]*layer
+	var vrates [][]int64
+	for _, dt := range p.downtrackList() {
+		ls := dt.pub.layersByRate(now)
+		if len(ls) == 0 {
+			continue
+		}
+		if !dt.pub.codec.isVideo() {
+			audio += ls[0].bitrate.Load()
+			continue
+		}
+		rates := make([]int64, len(ls))
+		for i, l := range ls {
+			rates[i] = l.bitrate.Load()
+		}
+		vdts, vlayers, vrates = append(vdts, dt), append(vlayers, ls), append(vrates, rates)
+	}
+	est := p.currentEstimate()
+	a := allocate(est, audio, vrates, p.videoPaused)
+	if a.paused != p.videoPaused && len(vdts) > 0 {
+		p.videoPaused = a.paused
+		if a.paused {
+			p.counters.videoPauses.Add(1)
+			p.signals.push(Message{Type: MsgVideoPaused, EstimateBps: int(est)})
+		} else {
+			p.counters.videoResumes.Add(1)
+			p.signals.push(Message{Type: MsgVideoResumed, EstimateBps: int(est)})
+		}
+	}
+	for i, dt := range vdts {
+		if a.paused {
+			dt.setTarget(nil, true)
+			continue
+		}
+		dt.setTarget(vlayers[i][a.layer[i]], false)
+	}
+}

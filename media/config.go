@@ -1,0 +1,68 @@
+package media
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Config configures an SFU. The zero value of every field but Conn or
+// ListenAddr selects a documented default.
+type Config struct {
+	// Conn is the one UDP socket all participants' media uses (ICE UDP
+	// mux). If nil, New listens on ListenAddr.
+	Conn *net.UDPConn
+	// ListenAddr is used when Conn is nil, e.g. "0.0.0.0:7882". A loopback
+	// address restricts ICE to loopback candidates (tests).
+	ListenAddr string
+	// PublicIPs, if set, replace the host candidates' addresses (1:1 NAT).
+	PublicIPs []string
+
+	// RateLimit bounds each participant's incoming packets.
+	RateLimit RateLimit
+	// PLIMinInterval is the shortest time between two keyframe requests
+	// sent for one upstream layer. Default 500 ms.
+	PLIMinInterval time.Duration
+	// ControlInterval is how often each subscriber's layers are re-chosen
+	// from its bandwidth estimate. Default 500 ms.
+	ControlInterval time.Duration
+	// InitialBitrate, MinBitrate and MaxBitrate bound the per-subscriber
+	// congestion controller (bits/s). Defaults 1.5 M, 30 k, 20 M.
+	InitialBitrate, MinBitrate, MaxBitrate int
+
+	// Logger receives operational logs; nil discards them. Logs never
+	// carry payload bytes.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Conn == nil && c.ListenAddr == "" {
+		return c, fmt.Errorf("%w: Conn or ListenAddr required", ErrConfig)
+	}
+	if c.RateLimit == (RateLimit{}) {
+		c.RateLimit = DefaultRateLimit()
+	}
+	if c.PLIMinInterval <= 0 {
+		c.PLIMinInterval = 500 * time.Millisecond
+	}
+	if c.ControlInterval <= 0 {
+		c.ControlInterval = 500 * time.Millisecond
+	}
+	if c.InitialBitrate <= 0 {
+		c.InitialBitrate = 1_500_000
+	}
+	if c.MinBitrate <= 0 {
+		c.MinBitrate = 30_000
+	}
+	if c.MaxBitrate <= 0 {
+		c.MaxBitrate = 20_000_000
+	}
+	if c.MinBitrate > c.InitialBitrate || c.InitialBitrate > c.MaxBitrate {
+		return c, fmt.Errorf("%w: need MinBitrate <= InitialBitrate <= MaxBitrate", ErrConfig)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}

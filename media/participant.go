@@ -1,0 +1,303 @@
+package media
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Participant is one client's PeerConnection to the SFU. Its methods are
+// safe for concurrent use; signaling calls HandleMessage (or the typed
+// methods) for every message the client sends.
+type Participant struct {
+	sfu     *SFU
+	room    *room
+	id      string
+	grants  Grants
+	pc      *webrtc.PeerConnection
+	binding *transportBinding
+	signals *signalQueue
+
+	counters counters
+
+	bwe      atomic.Pointer[cc.BandwidthEstimator]
+	estimate atomic.Int64 // > 0 overrides the estimator (tests)
+
+	negMu      sync.Mutex // offer/answer state and transceiver changes
+	dirty      bool       // tracks changed since the last offer
+	gathered   bool
+	offer      *webrtc.SessionDescription // SFU offer sent, not yet applied
+	offerID    uint64
+	midSeq     int
+	downtracks map[*publication]*downtrack
+
+	pubMu sync.Mutex
+	pubs  map[string]*publication
+
+	policyMu  sync.Mutex
+	announced []uint32
+	bound     []uint32
+	rids      bool
+
+	videoPaused bool // controller goroutine only
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	done      chan struct{}
+}
+
+func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(Message)) (*Participant, error) {
+	p := &Participant{sfu: s, room: r, id: id, grants: grants,
+		downtracks: map[*publication]*downtrack{}, pubs: map[string]*publication{},
+		done: make(chan struct{})}
+	p.binding = newTransportBinding(&p.counters, s.cfg.RateLimit, s.conn.nanos())
+	api, err := s.newParticipantAPI(func(e cc.BandwidthEstimator) { p.bwe.Store(&e) })
+	if err != nil {
+		return nil, err
+	}
+	p.pc, err = api.NewPeerConnection(webrtc.Configuration{
+		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
+		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("media: new peer connection: %w", err)
+	}
+	p.signals = newSignalQueue(signal)
+	p.pc.OnTrack(p.onTrack)
+	p.pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(p.onSelectedPair)
+	p.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateFailed {
+			_ = p.Close()
+		}
+	})
+	go p.controlLoop()
+	return p, nil
+}
+
+// ID is the participant's identity in the room.
+func (p *Participant) ID() string { return p.id }
+
+// Counters returns this participant's counters: as a publisher, the
+// packets forwarded from its tracks and those dropped on its transport
+// (unannounced SSRC, rate limit, malformed) and the keyframe requests sent
+// to it; as a subscriber, retransmissions, layer switches and pauses.
+func (p *Participant) Counters() Counters { return p.counters.snapshot() }
+
+// onSelectedPair binds the transport's remote address in the guard, so RTP
+// from it is checked against this participant's announced SSRCs.
+func (p *Participant) onSelectedPair(pair *webrtc.ICECandidatePair) {
+	if pair == nil || pair.Remote == nil {
+		return
+	}
+	ip, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil {
+		return
+	}
+	p.sfu.conn.bind(netip.AddrPortFrom(ip, pair.Remote.Port), p.binding)
+}
+
+// HandleMessage dispatches one client message.
+func (p *Participant) HandleMessage(m Message) error {
+	switch m.Type {
+	case MsgOffer:
+		return p.HandleOffer(m.SDP)
+	case MsgAnswer:
+		return p.HandleAnswer(m.SDP, m.ID)
+	case MsgCandidate:
+		if m.Candidate == nil {
+			return fmt.Errorf("%w: candidate message without candidate", ErrBadCandidate)
+		}
+		return p.AddICECandidate(*m.Candidate)
+	}
+	return fmt.Errorf("%w: %q", ErrUnknownMessage, m.Type)
+}
+
+// setAnnounced records what the client's latest offer announces.
+func (p *Participant) setAnnounced(ssrcs []uint32, rids bool) {
+	p.policyMu.Lock()
+	defer p.policyMu.Unlock()
+	p.announced, p.rids = ssrcs, rids
+	p.publishPolicyLocked()
+}
+
+// addBound records an SSRC pion bound to an announced rid.
+func (p *Participant) addBound(ssrc uint32) {
+	p.policyMu.Lock()
+	defer p.policyMu.Unlock()
+	p.bound = appendUnique(p.bound, ssrc)
+	p.publishPolicyLocked()
+}
+
+// publishPolicyLocked hands the guard the SSRCs this transport may send.
+// A participant without CanPublish may send none: all its RTP is dropped
+// at the socket, before decryption.
+func (p *Participant) publishPolicyLocked() {
+	if !p.grants.CanPublish {
+		p.binding.allowed.Store(&ssrcPolicy{})
+		return
+	}
+	all := append(append([]uint32(nil), p.announced...), p.bound...)
+	p.binding.allowed.Store(&ssrcPolicy{ssrcs: all, probe: p.rids, bwProbe: true})
+}
+
+// onTrack is called by pion for each new incoming stream (one per
+// simulcast layer). Layers of one m-section form one publication.
+func (p *Participant) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	if !p.grants.CanPublish || p.closed.Load() {
+		return
+	}
+	mid := ""
+	for _, t := range p.pc.GetTransceivers() {
+		if t.Receiver() == receiver {
+			mid = t.Mid()
+		}
+	}
+	id := p.id + ":" + mid
+	p.pubMu.Lock()
+	pub := p.pubs[id]
+	isNew := pub == nil
+	if isNew {
+		pub = newPublication(id, p, track)
+		p.pubs[id] = pub
+	}
+	p.pubMu.Unlock()
+	l, ok := pub.addLayer(track)
+	if !ok {
+		return
+	}
+	p.addBound(l.ssrc)
+	go pub.readLoop(l)
+	if isNew {
+		p.room.publish(pub)
+	}
+}
+
+func (p *Participant) forgetPublication(pub *publication) {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	if p.pubs[pub.id] == pub {
+		delete(p.pubs, pub.id)
+	}
+}
+
+// subscribe adds a downtrack for pub and offers it to the client.
+func (p *Participant) subscribe(pub *publication) {
+	if p.closed.Load() || !p.grants.CanSubscribe {
+		return
+	}
+	dt := newDowntrack(pub, p)
+	p.negMu.Lock()
+	if _, dup := p.downtracks[pub]; dup {
+		p.negMu.Unlock()
+		return
+	}
+	sender, err := p.pc.AddTrack(dt)
+	if err != nil {
+		p.negMu.Unlock()
+		p.sfu.log.Warn("media: add track", "participant", p.id, "err", err)
+		return
+	}
+	dt.sender = sender
+	p.downtracks[pub] = dt
+	p.negMu.Unlock()
+	if !pub.addDowntrack(dt) {
+		p.unsubscribe(dt)
+		return
+	}
+	go p.rtcpLoop(dt)
+	p.negotiate()
+}
+
+// unsubscribe withdraws a downtrack and offers the change to the client.
+func (p *Participant) unsubscribe(dt *downtrack) {
+	dt.pub.removeDowntrack(dt)
+	p.negMu.Lock()
+	if p.downtracks[dt.pub] != dt {
+		p.negMu.Unlock()
+		return
+	}
+	delete(p.downtracks, dt.pub)
+	if !p.closed.Load() {
+		if err := p.pc.RemoveTrack(dt.sender); err != nil {
+			p.sfu.log.Debug("media: remove track", "participant", p.id, "err", err)
+		}
+	}
+	p.negMu.Unlock()
+	if !p.closed.Load() {
+		p.negotiate()
+	}
+}
+
+func (p *Participant) downtrackList() []*downtrack {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	out := make([]*downtrack, 0, len(p.downtracks))
+	for _, dt := range p.downtracks {
+		out = append(out, dt)
+	}
+	return out
+}
+
+// rtcpLoop reads the subscriber's RTCP for one downtrack. Reading drives
+// pion's interceptors (the congestion controller consumes TWCC feedback);
+// NACKs are answered from the layer caches, keyframe requests are passed
+// upstream through the per-layer limiter.
+func (p *Participant) rtcpLoop(dt *downtrack) {
+	for {
+		pkts, _, err := dt.sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		p.handleSubscriberRTCP(dt, pkts, p.sfu.nanos())
+	}
+}
+
+// handleSubscriberRTCP acts on one compound RTCP packet from a subscriber
+// about downtrack dt: PLI (RFC 4585 §6.3.1) and FIR (RFC 5104 §4.3.1) go
+// upstream as a rate-limited PLI, Generic NACKs (RFC 4585 §6.2.1) are
+// answered from the layer cache. Everything else was consumed by pion's
+// interceptors (reports, TWCC feedback).
+func (p *Participant) handleSubscriberRTCP(dt *downtrack, pkts []rtcp.Packet, now int64) {
+	for _, pk := range pkts {
+		switch pk := pk.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			dt.keyframeWanted()
+		case *rtcp.TransportLayerNack:
+			for _, pair := range pk.Nacks {
+				for _, seq := range pair.PacketList() {
+					if dt.retransmit(seq, now) {
+						p.counters.retransmitted.Add(1)
+					} else {
+						p.counters.nackMisses.Add(1)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Close leaves the room: the participant's publications are withdrawn
+// from every subscriber (who get a renegotiation offer) and its
+// PeerConnection is closed. Close is idempotent.
+func (p *Participant) Close() error {
+	var err error
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		p.room.release(p.id)
+		for _, dt := range p.downtrackList() {
+			dt.pub.removeDowntrack(dt)
+		}
+		p.sfu.conn.unbind(p.binding)
+		err = p.pc.Close()
+		p.signals.close()
+		close(p.done)
+		p.sfu.retire(p.counters.snapshot())
+		p.sfu.dropRoomIfEmpty(p.room)
+	})
+	return err
+}

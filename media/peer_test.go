@@ -1,0 +1,231 @@
+package media
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// Real pion peers on loopback: the test side of the SFU's API.
+
+func newTestSFU(t *testing.T, mod func(*Config)) *SFU {
+	t.Helper()
+	cfg := Config{ListenAddr: "127.0.0.1:0"}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func loopbackAPI(t testing.TB, mods ...func(*webrtc.SettingEngine)) *webrtc.API {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	for _, mod := range mods {
+		mod(&se)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+}
+
+// client is a participant's browser stand-in: it answers the SFU's offers
+// (ignoring one that crosses its own, as the impolite peer) and records
+// the SFU's notices.
+type client struct {
+	t    *testing.T
+	pc   *webrtc.PeerConnection
+	part *Participant
+	in   chan Message
+
+	mu      sync.Mutex
+	notices []Message
+	tracks  chan *webrtc.TrackRemote
+	negMu   sync.Mutex
+}
+
+func joinClient(t *testing.T, s *SFU, room, id string, g Grants) *client {
+	t.Helper()
+	return joinClientGated(t, s, room, id, g, nil)
+}
+
+// joinClientNoReplay joins a client whose SRTP replay protection is off,
+// so it can see a retransmission of a packet it already has.
+func joinClientNoReplay(t *testing.T, s *SFU, room, id string, g Grants) *client {
+	t.Helper()
+	return joinClientAPI(t, s, room, id, g, nil, loopbackAPI(t, func(se *webrtc.SettingEngine) {
+		se.DisableSRTPReplayProtection(true)
+	}))
+}
+
+// joinClientGated holds the client's incoming messages until gate closes.
+func joinClientGated(t *testing.T, s *SFU, room, id string, g Grants, gate chan struct{}) *client {
+	t.Helper()
+	return joinClientAPI(t, s, room, id, g, gate, loopbackAPI(t))
+}
+
+func joinClientAPI(t *testing.T, s *SFU, room, id string, g Grants, gate chan struct{}, api *webrtc.API) *client {
+	t.Helper()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{t: t, pc: pc, in: make(chan Message, 64), tracks: make(chan *webrtc.TrackRemote, 16)}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.tracks <- tr })
+	ctx, cancel := context.WithCancel(context.Background())
+	c.part, err = s.Join(ctx, room, id, g, func(m Message) { c.in <- m })
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-done:
+				return
+			}
+		}
+		c.run(done)
+	}()
+	t.Cleanup(func() {
+		close(done)
+		<-exited
+		cancel()
+		_ = c.part.Close()
+		_ = pc.Close()
+	})
+	return c
+}
+
+func (c *client) run(done chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case m := <-c.in:
+			c.handle(m)
+		}
+	}
+}
+
+func (c *client) handle(m Message) {
+	c.negMu.Lock()
+	defer c.negMu.Unlock()
+	switch m.Type {
+	case MsgOffer:
+		if c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+			return // glare: the SFU yields and offers again
+		}
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+			c.t.Errorf("client set offer: %v", err)
+			return
+		}
+		ans, err := c.pc.CreateAnswer(nil)
+		if err != nil {
+			c.t.Errorf("client answer: %v", err)
+			return
+		}
+		g := webrtc.GatheringCompletePromise(c.pc)
+		if err := c.pc.SetLocalDescription(ans); err != nil {
+			c.t.Errorf("client set answer: %v", err)
+			return
+		}
+		<-g
+		if err := c.part.HandleAnswer(c.pc.LocalDescription().SDP, m.ID); err != nil {
+			c.t.Errorf("sfu HandleAnswer: %v", err)
+		}
+	case MsgAnswer:
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+			c.t.Errorf("client set answer: %v", err)
+		}
+	case MsgCandidate:
+		if err := c.pc.AddICECandidate(*m.Candidate); err != nil {
+			c.t.Errorf("client add candidate: %v", err)
+		}
+	default:
+		c.mu.Lock()
+		c.notices = append(c.notices, m)
+		c.mu.Unlock()
+	}
+}
+
+// offer sends the client's current tracks to the SFU.
+func (c *client) offer() {
+	c.t.Helper()
+	c.negMu.Lock()
+	defer c.negMu.Unlock()
+	o, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	g := webrtc.GatheringCompletePromise(c.pc)
+	if err := c.pc.SetLocalDescription(o); err != nil {
+		c.t.Fatal(err)
+	}
+	<-g
+	if err := c.part.HandleOffer(c.pc.LocalDescription().SDP); err != nil {
+		c.t.Fatalf("HandleOffer: %v", err)
+	}
+}
+
+func (c *client) waitConnected() {
+	c.t.Helper()
+	waitFor(c.t, 10*time.Second, "client connected", func() bool {
+		return c.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
+	})
+}
+
+func (c *client) nextTrack(timeout time.Duration) *webrtc.TrackRemote {
+	c.t.Helper()
+	select {
+	case tr := <-c.tracks:
+		return tr
+	case <-time.After(timeout):
+		c.t.Fatal("no track received")
+		return nil
+	}
+}
+
+func (c *client) noticeTypes() []MessageType {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []MessageType
+	for _, m := range c.notices {
+		out = append(out, m.Type)
+	}
+	return out
+}
+
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

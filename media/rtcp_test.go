@@ -1,0 +1,117 @@
+package media
+
+import (
+	"bytes"
+
+	"github.com/pion/rtp"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+// A subscriber's PLI reaches the publisher as a PLI for the publisher's
+// own SSRC; a burst of them is coalesced by the per-layer limiter.
+func TestPLIForwardedAndRateLimited(t *testing.T) {
+	s := newTestSFU(t, func(c *Config) { c.PLIMinInterval = time.Hour })
+	sub := joinClient(t, s, "r", "sub", Grants{CanSubscribe: true})
+	pub := joinClient(t, s, "r", "pub", Grants{CanPublish: true})
+	video := newSender(t, CodecVP8, "cam", "pub", "", "v")
+	rs, err := pub.pc.AddTrack(video.track)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plis := make(chan uint32, 64)
+	go func() {
+		for {
+			pkts, _, err := rs.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if pli, ok := p.(*rtcp.PictureLossIndication); ok {
+					plis <- pli.MediaSSRC
+				}
+			}
+		}
+	}()
+	pub.offer()
+	pub.waitConnected()
+	video.start(10 * time.Millisecond)
+	defer video.halt()
+	tr := sub.nextTrack(10 * time.Second)
+
+	// The subscription itself asked for a keyframe.
+	select {
+	case ssrc := <-plis:
+		if ssrc != senderSSRC(t, rs) {
+			t.Fatalf("PLI for ssrc %d, publisher sends %d", ssrc, senderSSRC(t, rs))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no PLI reached the publisher")
+	}
+	before := pub.part.Counters()
+	for range 10 {
+		if err := sub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(tr.SSRC())}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "PLIs coalesced", func() bool {
+		return pub.part.Counters().PLIRateLimited >= before.PLIRateLimited+10
+	})
+	select {
+	case <-plis:
+		t.Fatal("rate limiter let a second PLI through")
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// A subscriber's NACK is answered by the SFU from its cache of the
+// upstream layer: the same payload under the same sequence number.
+func TestNACKAnsweredFromCache(t *testing.T) {
+	s := newTestSFU(t, nil)
+	sub := joinClientNoReplay(t, s, "r", "sub", Grants{CanSubscribe: true})
+	pub := joinClient(t, s, "r", "pub", Grants{CanPublish: true})
+	v := newSender(t, CodecVP8, "cam", "pub", "", "v")
+	if _, err := pub.pc.AddTrack(v.track); err != nil {
+		t.Fatal(err)
+	}
+	pub.offer()
+	pub.waitConnected()
+	v.start(10 * time.Millisecond)
+	defer v.halt()
+	tr := sub.nextTrack(10 * time.Second)
+	var first *rtp.Packet
+	for range 5 {
+		_ = tr.SetReadDeadline(time.Now().Add(5 * time.Second))
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = pkt
+		}
+	}
+	nack := &rtcp.TransportLayerNack{MediaSSRC: uint32(tr.SSRC()),
+		Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{first.SequenceNumber})}
+	if err := sub.pc.WriteRTCP([]rtcp.Packet{nack}); err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		_ = tr.SetReadDeadline(time.Now().Add(5 * time.Second))
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pkt.SequenceNumber == first.SequenceNumber {
+			if !bytes.Equal(pkt.Payload, first.Payload) || pkt.Timestamp != first.Timestamp {
+				t.Fatal("retransmission differs from the original")
+			}
+			if c := sub.part.Counters(); c.Retransmitted == 0 {
+				t.Fatalf("not counted: %+v", c)
+			}
+			return
+		}
+	}
+	t.Fatal("NACKed packet never retransmitted")
+}

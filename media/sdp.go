@@ -1,0 +1,62 @@
+package media
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/pion/sdp/v3"
+)
+
+// announcedSources reads what a client's SDP says it will send: the SSRCs
+// of a=ssrc lines (RFC 5576 §4.1) in audio/video sections it sends on, and
+// whether any such section announces rid-based simulcast (RFC 8851 §4),
+// whose SSRCs are learnt from the rid header extension instead.
+func announcedSources(raw string) (ssrcs []uint32, rids bool, err error) {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(raw); err != nil {
+		return nil, false, err
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "audio" && m.MediaName.Media != "video" {
+			continue
+		}
+		if m.MediaName.Port.Value == 0 {
+			continue // rejected section (RFC 3264 §6)
+		}
+		sends := true
+		for _, a := range m.Attributes {
+			if a.Key == "recvonly" || a.Key == "inactive" {
+				sends = false
+			}
+		}
+		if !sends {
+			continue
+		}
+		for _, a := range m.Attributes {
+			switch a.Key {
+			case "ssrc":
+				f := strings.Fields(a.Value)
+				if len(f) == 0 {
+					continue
+				}
+				if v, err := strconv.ParseUint(f[0], 10, 32); err == nil {
+					ssrcs = appendUnique(ssrcs, uint32(v))
+				}
+			case "rid":
+				if f := strings.Fields(a.Value); len(f) >= 2 && f[1] == "send" {
+					rids = true
+				}
+			}
+		}
+	}
+	return ssrcs, rids, nil
+}
+
+func appendUnique(s []uint32, v uint32) []uint32 {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}

@@ -1,0 +1,194 @@
+package media
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// recorder drains a received track and remembers, per packet, which
+// simulcast layer (payload tag) it came from and its sequence number.
+type recorder struct {
+	mu   sync.Mutex
+	tags []string
+	seqs []uint16
+}
+
+func record(tr *webrtc.TrackRemote, tags ...string) *recorder {
+	r := &recorder{}
+	go func() {
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			for _, tag := range tags {
+				if _, ok := payloadIndex(pkt.Payload, tag); ok {
+					r.mu.Lock()
+					r.tags = append(r.tags, tag)
+					r.seqs = append(r.seqs, pkt.SequenceNumber)
+					r.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return r
+}
+
+func (r *recorder) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.tags)
+}
+
+// lastTags reports whether the last n packets all came from layer tag.
+func (r *recorder) lastAre(tag string, n int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.tags) < n {
+		return false
+	}
+	for _, t := range r.tags[len(r.tags)-n:] {
+		if t != tag {
+			return false
+		}
+	}
+	return true
+}
+
+// contiguous reports whether sequence numbers never skipped or repeated.
+func (r *recorder) contiguous() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := 1; i < len(r.seqs); i++ {
+		if r.seqs[i] != r.seqs[i-1]+1 {
+			return false
+		}
+	}
+	return true
+}
+
+// simulcastExtensions makes the senders tag packets with the mid and rid
+// header extensions (RFC 8852/8843) the SFU uses to bind their SSRCs.
+func simulcastExtensions(t *testing.T, pc *webrtc.PeerConnection, rs *webrtc.RTPSender, senders []*sender) {
+	t.Helper()
+	var midID, ridID uint8
+	for _, e := range rs.GetParameters().HeaderExtensions {
+		switch e.URI {
+		case sdp.SDESMidURI:
+			midID = uint8(e.ID)
+		case sdp.SDESRTPStreamIDURI:
+			ridID = uint8(e.ID)
+		}
+	}
+	mid := ""
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == rs {
+			mid = tr.Mid()
+		}
+	}
+	if midID == 0 || ridID == 0 || mid == "" {
+		t.Fatalf("simulcast extensions not negotiated: mid %d rid %d %q", midID, ridID, mid)
+	}
+	for _, snd := range senders {
+		rid := snd.track.RID()
+		snd.ext = func(h *rtp.Header) {
+			_ = h.SetExtension(midID, []byte(mid))
+			_ = h.SetExtension(ridID, []byte(rid))
+		}
+	}
+}
+
+func (c *client) hasNotice(m MessageType) bool {
+	for _, t := range c.noticeTypes() {
+		if t == m {
+			return true
+		}
+	}
+	return false
+}
+
+// Simulcast: each subscriber gets the layer its estimate carries,
+// switching on keyframes; when the estimate cannot carry the lowest layer
+// video pauses, audio continues, and both transitions are signalled.
+func TestSimulcastLayersAndAudioFirst(t *testing.T) {
+	s := newTestSFU(t, func(c *Config) { c.ControlInterval = 100 * time.Millisecond })
+	rich := joinClient(t, s, "r", "rich", Grants{CanSubscribe: true})
+	poor := joinClient(t, s, "r", "poor", Grants{CanSubscribe: true})
+	rich.part.estimate.Store(10_000_000)
+	poor.part.estimate.Store(150_000)
+
+	pub := joinClient(t, s, "r", "pub", Grants{CanPublish: true})
+	layers := map[string]int{"l": 100, "m": 500, "h": 1100}
+	var senders []*sender
+	var rs *webrtc.RTPSender
+	for _, rid := range []string{"h", "m", "l"} {
+		snd := newSender(t, CodecVP8, "cam", "pub", rid, rid)
+		snd.size = layers[rid]
+		senders = append(senders, snd)
+		if rs == nil {
+			var err error
+			if rs, err = pub.pc.AddTrack(snd.track); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := rs.AddEncoding(snd.track); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mic := newSender(t, CodecOpus, "mic", "pub", "", "mic")
+	if _, err := pub.pc.AddTrack(mic.track); err != nil {
+		t.Fatal(err)
+	}
+	pub.offer()
+	pub.waitConnected()
+	simulcastExtensions(t, pub.pc, rs, senders)
+	for _, snd := range senders {
+		snd.start(20 * time.Millisecond)
+		defer snd.halt()
+	}
+	mic.start(20 * time.Millisecond)
+	defer mic.halt()
+
+	recs := map[*client]map[webrtc.RTPCodecType]*recorder{}
+	for _, c := range []*client{rich, poor} {
+		recs[c] = map[webrtc.RTPCodecType]*recorder{}
+		for range 2 {
+			tr := c.nextTrack(10 * time.Second)
+			recs[c][tr.Kind()] = record(tr, "h", "m", "l", "mic")
+		}
+	}
+	rv, ra := recs[rich][webrtc.RTPCodecTypeVideo], recs[rich][webrtc.RTPCodecTypeAudio]
+	pv := recs[poor][webrtc.RTPCodecTypeVideo]
+	waitFor(t, 10*time.Second, "rich on the high layer", func() bool { return rv.lastAre("h", 20) })
+	waitFor(t, 10*time.Second, "poor on the low layer", func() bool { return pv.lastAre("l", 20) })
+
+	// Estimate collapses below audio + lowest layer: audio only.
+	rich.part.estimate.Store(60_000)
+	waitFor(t, 10*time.Second, "video_paused notice", func() bool { return rich.hasNotice(MsgVideoPaused) })
+	time.Sleep(200 * time.Millisecond)
+	v0, a0 := rv.len(), ra.len()
+	time.Sleep(500 * time.Millisecond)
+	if v := rv.len(); v != v0 {
+		t.Fatalf("video still forwarded while paused: %d -> %d", v0, v)
+	}
+	if a := ra.len(); a < a0+10 {
+		t.Fatalf("audio stopped with video: %d -> %d", a0, a)
+	}
+
+	// Recovery: video resumes, on a keyframe, without a sequence gap.
+	rich.part.estimate.Store(10_000_000)
+	waitFor(t, 10*time.Second, "video_resumed notice", func() bool { return rich.hasNotice(MsgVideoResumed) })
+	waitFor(t, 10*time.Second, "video back on high", func() bool { return rv.len() > v0+20 && rv.lastAre("h", 10) })
+	if !rv.contiguous() {
+		t.Fatal("subscriber saw a sequence gap across layer switches and pause")
+	}
+	c := s.Counters()
+	if c.LayerSwitches == 0 || c.VideoPauses == 0 || c.VideoResumes == 0 {
+		t.Fatalf("counters: %+v", c)
+	}
+	t.Logf("counters: %+v", c)
+}
