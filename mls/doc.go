@@ -21,7 +21,11 @@
 // group state machines: [Group] for a member (create, join from a Welcome,
 // commit, process) and [PublicGroup] for the Delivery Service, which follows
 // a room's public state from PublicMessage handshakes without any secret.
-// External commits and ReInit are not implemented yet.
+// A client that lost its state rejoins by external commit ([JoinExternal],
+// RFC 9420 §12.4.3.2), which members and the [PublicGroup] accept; a member
+// persists its state with [Group.MarshalState] and [RestoreGroup]. That
+// blob holds the group's secrets: the caller stores it encrypted. ReInit is
+// not implemented.
 //
 // Cipher suite 1 (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519) is implemented;
 // other suites plug in through [CipherSuiteByID].

@@ -126,3 +126,11 @@ var ErrNotInvited = fmt.Errorf("%w: no EncryptedGroupSecrets for this KeyPackage
 // ErrNotPublic means a handshake message was encrypted, so the Delivery
 // Service cannot check it.
 var ErrNotPublic = fmt.Errorf("%w: handshake is not a PublicMessage", ErrInvalidArgument)
+
+// ErrInvalidState means a serialized Group state could not be decoded or is
+// inconsistent (RestoreGroup); nothing of it is used.
+var ErrInvalidState = errors.New("mls: invalid group state")
+
+// ErrInvalidExternalCommit means an external commit (RFC 9420 §12.4.3.2)
+// breaks the rules for its proposals, or a GroupInfo cannot be joined by one.
+var ErrInvalidExternalCommit = fmt.Errorf("%w: external commit", ErrInvalidProposal)

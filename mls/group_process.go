@@ -97,7 +97,6 @@ func (g *Group) processCommit(ac *AuthenticatedContent) error {
 		return err
 	}
 	c := ac.Content.Commit
-	committer := ac.Content.Sender
 	ap := eff.applied
 	// Checked by index: an Add in the same Commit may refill the leaf.
 	if slices.Contains(ap.removed, g.own) {
@@ -112,7 +111,7 @@ func (g *Group) processCommit(ac *AuthenticatedContent) error {
 		provisional := eff.next
 		provisional.ConfirmedTranscriptHash = g.ctx.ConfirmedTranscriptHash
 		keys = g.keys.clone()
-		commitSecret, _, err = ap.tree.DecryptUpdatePath(g.cs, keys, committer.LeafIndex, c.Path, &provisional, ap.added)
+		commitSecret, _, err = ap.tree.DecryptUpdatePath(g.cs, keys, eff.pathLeaf, c.Path, &provisional, ap.added)
 		if err != nil {
 			keys.Zero()
 			return err
@@ -130,7 +129,16 @@ func (g *Group) processCommit(ac *AuthenticatedContent) error {
 		return discard(err)
 	}
 	defer clear(pskSecret)
-	es, err := g.cs.DeriveEpochSecrets(g.epoch.InitSecret, commitSecret, pskSecret, &eff.next)
+	initSecret := g.epoch.InitSecret
+	if ap.external != nil {
+		// An external joiner cannot know init_secret; it sends one under
+		// external_pub instead (RFC 9420 §8.3).
+		if initSecret, err = g.cs.externalInitReceive(g.epoch.ExternalSecret, ap.external.KEMOutput); err != nil {
+			return discard(err)
+		}
+		defer clear(initSecret)
+	}
+	es, err := g.cs.DeriveEpochSecrets(initSecret, commitSecret, pskSecret, &eff.next)
 	if err != nil {
 		return discard(err)
 	}

@@ -44,7 +44,9 @@ func (m *PrivateMessage) unmarshal(r *reader) {
 
 // contentAAD encodes PrivateContentAAD (RFC 9420 §6.3.1).
 func (m *PrivateMessage) contentAAD() ([]byte, error) {
-	var w writer
+	// Sized up front: two length prefixes of at most 4 bytes, epoch and
+	// content type, so the writer never grows on the message path.
+	w := writer{b: make([]byte, 0, len(m.GroupID)+len(m.AuthenticatedData)+17)}
 	w.opaque(m.GroupID)
 	w.u64(m.Epoch)
 	w.u8(uint8(m.ContentType))
@@ -54,7 +56,7 @@ func (m *PrivateMessage) contentAAD() ([]byte, error) {
 
 // senderDataAAD encodes SenderDataAAD (RFC 9420 §6.3.2).
 func (m *PrivateMessage) senderDataAAD() ([]byte, error) {
-	var w writer
+	w := writer{b: make([]byte, 0, len(m.GroupID)+13)}
 	w.opaque(m.GroupID)
 	w.u64(m.Epoch)
 	w.u8(uint8(m.ContentType))
@@ -98,7 +100,9 @@ func encryptPrivateMessage(cs *CipherSuite, keys PrivateMessageKeys, ac *Authent
 	}
 
 	// PrivateMessageContent (RFC 9420 §6.3.1).
-	var pw writer
+	// Sized for application data (body, signature, padding, prefixes);
+	// handshake bodies may still grow it.
+	pw := writer{b: make([]byte, 0, len(c.ApplicationData)+len(ac.Auth.Signature)+len(ac.Auth.ConfirmationTag)+paddingLen+16)}
 	c.marshalBody(&pw)
 	ac.Auth.marshal(&pw, c.ContentType)
 	pw.b = append(pw.b, make([]byte, paddingLen)...)
@@ -137,7 +141,7 @@ func encryptPrivateMessage(cs *CipherSuite, keys PrivateMessageKeys, ac *Authent
 	st.commit(r, step)
 
 	// SenderData (RFC 9420 §6.3.2).
-	var sw writer
+	sw := writer{b: make([]byte, 0, 8+reuseGuardLen)}
 	sw.u32(uint32(c.Sender.LeafIndex))
 	sw.u32(gen)
 	sw.bytes(g[:])
@@ -145,7 +149,7 @@ func encryptPrivateMessage(cs *CipherSuite, keys PrivateMessageKeys, ac *Authent
 	if err != nil {
 		return nil, err
 	}
-	sdKey, sdNonce, err := cs.senderDataKeyNonce(keys.SenderDataSecret, m.Ciphertext)
+	sdKey, sdNonce, err := keys.SecretTree.senderDataKeyNonce(keys.SenderDataSecret, m.Ciphertext)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +182,7 @@ func DecryptPrivateMessage(cs *CipherSuite, keys PrivateMessageKeys, ctx *GroupC
 	if !bytesEqual(m.GroupID, ctx.GroupID) || m.Epoch != ctx.Epoch {
 		return nil, ErrWrongGroup
 	}
-	sdKey, sdNonce, err := cs.senderDataKeyNonce(keys.SenderDataSecret, m.Ciphertext)
+	sdKey, sdNonce, err := keys.SecretTree.senderDataKeyNonce(keys.SenderDataSecret, m.Ciphertext)
 	if err != nil {
 		return nil, err
 	}

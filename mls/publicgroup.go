@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -28,6 +29,9 @@ type commitEffects struct {
 	proposals []pendingProposal
 	next      GroupContext
 	interim   []byte
+	// pathLeaf is the committer's leaf: its own for a member, the leaf it
+	// was placed at for an external joiner.
+	pathLeaf LeafIndex
 }
 
 // commitPublic checks a Commit's public parts and computes the next public
@@ -38,8 +42,13 @@ type commitEffects struct {
 func (s *publicState) commitPublic(ac *AuthenticatedContent) (*commitEffects, error) {
 	c := ac.Content.Commit
 	committer := ac.Content.Sender
-	if committer.Type != SenderTypeMember {
-		// External commits (§12.4.3.2) are not supported yet.
+	switch committer.Type {
+	case SenderTypeMember:
+	case SenderTypeNewMemberCommit:
+		if err := checkExternalCommit(c); err != nil {
+			return nil, err
+		}
+	default:
 		return nil, fmt.Errorf("%w: commit from sender type %d", ErrInvalidSender, committer.Type)
 	}
 	list, err := s.resolveProposals(c, committer)
@@ -56,8 +65,20 @@ func (s *publicState) commitPublic(ac *AuthenticatedContent) (*commitEffects, er
 	if ap.needPath && c.Path == nil {
 		return nil, proposalErr("Commit needs a path")
 	}
+	pathLeaf := committer.LeafIndex
+	if committer.Type == SenderTypeNewMemberCommit {
+		if pathLeaf, err = s.placeExternalJoiner(ap, c.Path); err != nil {
+			return nil, err
+		}
+	}
 	if c.Path != nil {
-		if err := ap.tree.ApplyUpdatePath(s.cs, s.ctx.GroupID, committer.LeafIndex, c.Path); err != nil {
+		if err := ap.tree.ApplyUpdatePath(s.cs, s.ctx.GroupID, pathLeaf, c.Path); err != nil {
+			return nil, err
+		}
+	}
+	if committer.Type == SenderTypeNewMemberCommit {
+		// The joiner's keys are new to the tree (RFC 9420 §7.3).
+		if err := ap.tree.checkUniqueKeys(); err != nil {
 			return nil, err
 		}
 	}
@@ -80,7 +101,7 @@ func (s *publicState) commitPublic(ac *AuthenticatedContent) (*commitEffects, er
 		Version: s.ctx.Version, CipherSuite: s.ctx.CipherSuite, GroupID: s.ctx.GroupID,
 		Epoch: s.ctx.Epoch + 1, TreeHash: th, ConfirmedTranscriptHash: confirmed, Extensions: ap.extensions,
 	}
-	return &commitEffects{applied: ap, proposals: list, next: next, interim: interim}, nil
+	return &commitEffects{applied: ap, proposals: list, next: next, interim: interim, pathLeaf: pathLeaf}, nil
 }
 
 // PublicGroup is the Delivery Service's view of a group (DESIGN.md §3): it
@@ -143,8 +164,9 @@ type PublicResult struct {
 	// Proposals a Commit applied, with their senders, in Commit order.
 	Proposals []*Proposal
 	Senders   []Sender
-	// Added are the leaves the Commit filled, in Add order; Removed the
-	// leaves it emptied.
+	// Added are the leaves the Commit filled, in Add order, followed for
+	// an external commit by the joiner's leaf; Removed the leaves it
+	// emptied.
 	Added   []LeafIndex
 	Removed []LeafIndex
 	// NewEpoch is true when a Commit advanced the group.
@@ -155,6 +177,11 @@ type PublicResult struct {
 // and, for a Commit, advances the public state. Application messages and
 // PrivateMessages are not for the Delivery Service to open: it checks their
 // group and epoch with CheckEpoch and forwards them. On error nothing changes.
+//
+// A valid external commit (sender new_member_commit, RFC 9420 §12.4.3.2) is
+// accepted like any Commit, with the joiner's leaf last in Added: anyone
+// holding the GroupInfo can produce one, so the caller decides whether that
+// leaf's credential may join the room before forwarding the Commit.
 func (pg *PublicGroup) Process(m *MLSMessage) (*PublicResult, error) {
 	if m.Version != ProtocolVersionMLS10 {
 		return nil, ErrUnsupportedVersion
@@ -191,6 +218,9 @@ func (pg *PublicGroup) Process(m *MLSMessage) (*PublicResult, error) {
 			return nil, err
 		}
 		res := &PublicResult{Content: ac, Added: eff.applied.added, Removed: eff.applied.removed, NewEpoch: true}
+		if ac.Content.Sender.Type == SenderTypeNewMemberCommit {
+			res.Added = append(slices.Clone(res.Added), eff.pathLeaf)
+		}
 		for _, p := range eff.proposals {
 			res.Proposals = append(res.Proposals, p.proposal)
 			res.Senders = append(res.Senders, p.sender)

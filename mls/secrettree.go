@@ -66,6 +66,7 @@ type SecretTree struct {
 	width   uint32 // leaves rounded up to a power of two
 	nodes   [][]byte
 	hs, app []*ratchet // per leaf, nil until first use
+	exp     *expander  // allocation-light KDF for the message path
 
 	// MaxForwardDistance and OutOfOrderTolerance may be changed before use.
 	MaxForwardDistance  uint32
@@ -99,6 +100,9 @@ func (st *SecretTree) LeafCount() uint32 { return st.nLeaves }
 
 // Zero deletes every remaining secret of the tree, as when the epoch ends.
 func (st *SecretTree) Zero() {
+	if st.exp != nil {
+		st.exp.zero()
+	}
 	for i, n := range st.nodes {
 		clear(n)
 		st.nodes[i] = nil
@@ -188,11 +192,11 @@ func (st *SecretTree) ratchetFor(leaf LeafIndex, handshake bool) (*ratchet, erro
 
 // keyNonceAt derives ratchet_key/nonce_[gen] from ratchet_secret_[gen].
 func (st *SecretTree) keyNonceAt(secret []byte, gen uint32) (keyNonce, error) {
-	k, err := st.cs.DeriveTreeSecret(secret, "key", gen, st.cs.nk)
+	k, err := st.kdf().deriveTreeSecret(st.cs, secret, "key", gen, st.cs.nk)
 	if err != nil {
 		return keyNonce{}, err
 	}
-	n, err := st.cs.DeriveTreeSecret(secret, "nonce", gen, st.cs.nn)
+	n, err := st.kdf().deriveTreeSecret(st.cs, secret, "nonce", gen, st.cs.nn)
 	if err != nil {
 		return keyNonce{}, err
 	}
@@ -211,7 +215,7 @@ func (st *SecretTree) prepare(r *ratchet, gen uint32) (*ratchetStep, error) {
 	if gen-r.next > st.MaxForwardDistance {
 		return nil, ErrGenerationTooFar
 	}
-	step := &ratchetStep{gen: gen, skipped: map[uint32]keyNonce{}}
+	step := &ratchetStep{gen: gen}
 	keepFrom := r.next
 	if tol := uint32(max(st.OutOfOrderTolerance, 0)); gen-r.next > tol {
 		keepFrom = gen - tol
@@ -227,10 +231,13 @@ func (st *SecretTree) prepare(r *ratchet, gen uint32) (*ratchetStep, error) {
 			if g == gen {
 				step.kn = kn
 			} else {
+				if step.skipped == nil {
+					step.skipped = map[uint32]keyNonce{}
+				}
 				step.skipped[g] = kn
 			}
 		}
-		next, err := st.cs.DeriveTreeSecret(secret, "secret", g, st.cs.nh)
+		next, err := st.kdf().deriveTreeSecret(st.cs, secret, "secret", g, st.cs.nh)
 		if secret != nil && g != r.next {
 			clear(secret)
 		}
@@ -292,6 +299,30 @@ func (st *SecretTree) KeyNonce(leaf LeafIndex, handshake bool, gen uint32) (key,
 	key = append([]byte(nil), step.kn.key...)
 	nonce = append([]byte(nil), step.kn.nonce...)
 	st.commit(r, step)
+	return key, nonce, nil
+}
+
+// kdf returns the tree's expander, created on first use.
+func (st *SecretTree) kdf() *expander {
+	if st.exp == nil {
+		st.exp = newExpander(st.cs)
+	}
+	return st.exp
+}
+
+// senderDataKeyNonce is CipherSuite.senderDataKeyNonce through the tree's
+// expander.
+func (st *SecretTree) senderDataKeyNonce(senderDataSecret, ciphertext []byte) (key, nonce []byte, err error) {
+	sample := ciphertext
+	if len(sample) > st.cs.nh {
+		sample = sample[:st.cs.nh]
+	}
+	if key, err = st.kdf().expandLabel(st.cs, senderDataSecret, "key", sample, st.cs.nk); err != nil {
+		return nil, nil, err
+	}
+	if nonce, err = st.kdf().expandLabel(st.cs, senderDataSecret, "nonce", sample, st.cs.nn); err != nil {
+		return nil, nil, err
+	}
 	return key, nonce, nil
 }
 
