@@ -5,5 +5,6 @@
 // It must never store media or chat content; it reads only what the other packages
 // keep about people.
 //
-// Not built yet: see the compliance issue.
+// Built so far: the data map (datamap.json) with its schema coverage check, and the
+// GDPR Art. 30 record rendered from it.
 package compliance

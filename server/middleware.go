@@ -114,14 +114,12 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		token, ok := bearer(c.Request().Header.Get(echo.HeaderAuthorization))
 		if !ok {
-			s.metrics.authFailures.WithLabelValues("missing").Inc()
+			s.authDenied(c.Request().Context(), requestID(c), c.RealIP(), c.Request().UserAgent(), auth.ErrMissing)
 			return auth.ErrMissing
 		}
 		claims, err := s.verifier.Verify(token)
 		if err != nil {
-			s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
-			s.log.InfoContext(c.Request().Context(), "authentication failed",
-				"request_id", requestID(c), "reason", authReason(err), "remote_ip", c.RealIP())
+			s.authDenied(c.Request().Context(), requestID(c), c.RealIP(), c.Request().UserAgent(), err)
 			return err
 		}
 		c.Set(ctxClaims, claims)

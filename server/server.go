@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/server/auth"
 )
@@ -71,6 +72,7 @@ type Deps struct {
 	Verifier   *auth.Verifier
 	Presence   *keyservice.Presence // nil: a new, process-local one
 	Rooms      Rooms                // the MLS Delivery Service; nil: signaling carries presence only
+	Audit      *audit.Log
 	Log        *slog.Logger
 }
 
@@ -86,14 +88,15 @@ type Server struct {
 	ids      *identityRecorder
 	presence *keyservice.Presence
 	rooms    Rooms
+	audit    *audit.Log
 	v1       *echo.Group // authenticated API; other parts add their routes here
 	draining atomic.Bool
 }
 
 // New builds the application. It does not listen until Serve.
 func New(cfg Config, deps Deps) (*Server, error) {
-	if deps.Pool == nil || deps.Verifier == nil || deps.Migrations == nil {
-		return nil, errors.New("server: Pool, Migrations and Verifier are required")
+	if deps.Pool == nil || deps.Verifier == nil || deps.Migrations == nil || deps.Audit == nil {
+		return nil, errors.New("server: Pool, Migrations, Verifier and Audit are required")
 	}
 	def := DefaultConfig()
 	if cfg.MaxBodyBytes <= 0 {
@@ -134,6 +137,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		metrics:  newMetrics(),
 		presence: deps.Presence,
 		rooms:    deps.Rooms,
+		audit:    deps.Audit,
 	}
 	if s.presence == nil {
 		s.presence = keyservice.NewPresence()
@@ -172,6 +176,7 @@ func (s *Server) routes() {
 		s.authenticate,
 		s.rateLimit("identity", idLimit, func(c echo.Context) string { return claimsOf(c).Subject }))
 	v1.GET("/whoami", s.whoami)
+	v1.GET("/audit/events", s.auditEvents)
 	s.v1 = v1
 }
 

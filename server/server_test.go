@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/migrations"
 	"github.com/sealroom/sealroom/migrations/pgtest"
 	"github.com/sealroom/sealroom/server/auth"
@@ -29,6 +31,7 @@ const (
 
 type fixture struct {
 	srv    *Server
+	audit  *audit.Log
 	key    ed25519.PrivateKey
 	signer *auth.Signer
 	hits   atomic.Int64 // requests that reached /v1/probe
@@ -43,10 +46,11 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 	}
 	t.Cleanup(func() { _ = m.Close() })
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	f := &fixture{key: key, signer: auth.NewSigner(key, testIssuer, testAudience)}
+	f := &fixture{key: key, signer: auth.NewSigner(key, testIssuer, testAudience), audit: newAudit(t, pool)}
 	f.srv, err = New(cfg, Deps{
 		Pool:       pool,
 		Migrations: m,
+		Audit:      f.audit,
 		Verifier:   auth.NewVerifier(testIssuer, testAudience, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}),
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -58,6 +62,21 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 		return c.String(http.StatusOK, "reached")
 	})
 	return f
+}
+
+// newAudit starts a real audit log on the test's database.
+func newAudit(t testing.TB, pool *pgxpool.Pool) *audit.Log {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	l, err := audit.New(audit.Config{Pool: pool, SpoolDir: t.TempDir(), Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
 }
 
 func (f *fixture) token(t testing.TB) string {
@@ -118,7 +137,7 @@ func TestReadyzPendingMigrations(t *testing.T) {
 	}
 	defer m.Close()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	srv, err := New(DefaultConfig(), Deps{Pool: pool, Migrations: m,
+	srv, err := New(DefaultConfig(), Deps{Pool: pool, Migrations: m, Audit: newAudit(t, pool),
 		Verifier: auth.NewVerifier("i", "a", []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}),
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

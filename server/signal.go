@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
 
+	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/server/auth"
 )
@@ -117,7 +118,7 @@ func (s *Server) signal(c echo.Context) error {
 	ctx := c.Request().Context()
 	claims, err := s.signalAuth(ctx, ws)
 	if err != nil {
-		s.log.InfoContext(ctx, "signaling: authentication failed", "request_id", requestID(c), "reason", authReason(err), "remote_ip", c.RealIP())
+		s.authDenied(ctx, requestID(c), c.RealIP(), c.Request().UserAgent(), err)
 		return nil
 	}
 	sc := &signalConn{
@@ -161,7 +162,6 @@ func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Clai
 		err = fmt.Errorf("%w: signaling needs a room grant", auth.ErrClaims)
 	}
 	if err != nil {
-		s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
 		_ = ws.Close(closeUnauthorized, "unauthorized")
 		return nil, err
 	}
@@ -244,11 +244,13 @@ func (sc *signalConn) run(ctx context.Context) {
 			return
 		case <-expiry.C:
 			reason = keyservice.ReasonExpired
+			sc.logoff(ctx, "token_expired")
 			sc.send("bye", "", byeData{Reason: keyservice.ReasonExpired})
 			sc.close(closeUnauthorized, "token expired")
 			return
 		case <-idle.C:
 			reason = keyservice.ReasonIdle
+			sc.logoff(ctx, "idle")
 			sc.send("bye", "", byeData{Reason: keyservice.ReasonIdle})
 			sc.close(closeIdle, "idle timeout")
 			return
@@ -328,6 +330,20 @@ func (sc *signalConn) handle(ctx context.Context, msg []byte, expiry *time.Timer
 		}
 	}
 	return false
+}
+
+// logoff records an automatic logoff. It is on the audit allow-list: ending access must
+// never wait for the audit log.
+func (sc *signalConn) logoff(ctx context.Context, why string) {
+	err := sc.s.audit.Record(ctx, audit.Event{
+		Actor: sc.claims.Subject, ActorRole: string(sc.claims.Role), Action: audit.ActionSessionExpired,
+		Room: sc.claims.Room, Outcome: audit.OutcomeSuccess, RequestID: sc.requestID,
+		Details:  map[string]string{"reason": why, "connection": sc.me.ID},
+		Personal: audit.Personal{SourceIP: sc.remoteIP},
+	})
+	if err != nil {
+		sc.s.log.Error("audit: session expiry", "request_id", sc.requestID, "err", err)
+	}
 }
 
 func (sc *signalConn) member() keyservice.Member {

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/pflag"
 
+	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/migrations/localpg"
 	"github.com/sealroom/sealroom/server/auth"
 )
@@ -117,4 +118,73 @@ func (c *common) verifyKeys(e *env, own ed25519.PublicKey) ([]ed25519.PublicKey,
 		keys = append(keys, k)
 	}
 	return keys, nil
+}
+
+// auditKey loads the audit checkpoint signing key: SEALROOM_AUDIT_KEY_FILE, or a
+// development key generated under the data folder.
+func (c *common) auditKey(e *env, log *slog.Logger) (ed25519.PrivateKey, error) {
+	if p := e.getenv("SEALROOM_AUDIT_KEY_FILE"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("audit key: %w", err)
+		}
+		return auth.ParsePrivateKey(b)
+	}
+	path := filepath.Join(c.dataDir, "keys", "audit-signing.pem")
+	key, created, err := auth.LoadOrCreateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("generated a development audit signing key; set SEALROOM_AUDIT_KEY_FILE in production", "path", path)
+	}
+	return key, nil
+}
+
+// auditPublicKey is the key `audit verify` and the compliance report check checkpoints
+// against: --public-key if given (a verifier need not hold the private key), else the
+// configured signing key's public half.
+func (c *common) auditPublicKey(e *env, log *slog.Logger, pubFile string) (ed25519.PublicKey, error) {
+	if pubFile != "" {
+		b, err := os.ReadFile(pubFile)
+		if err != nil {
+			return nil, fmt.Errorf("audit public key: %w", err)
+		}
+		return auth.ParsePublicKey(b)
+	}
+	key, err := c.auditKey(e, log)
+	if err != nil {
+		return nil, err
+	}
+	return key.Public().(ed25519.PublicKey), nil
+}
+
+// envDuration reads a duration from the environment, or def when unset or malformed.
+func envDuration(e *env, key string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(e.getenv(key)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
+
+// openAudit starts the audit log writer. Its spool (where events wait, fsync'd, while
+// Postgres is unreachable) lives under SEALROOM_AUDIT_SPOOL or the data folder; each
+// process needs its own, so serve and the CLI use different folders.
+func (c *common) openAudit(ctx context.Context, e *env, log *slog.Logger, pool *pgxpool.Pool, spool string) (*audit.Log, error) {
+	key, err := c.auditKey(e, log)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(c.dataDir, spool)
+	if d := e.getenv("SEALROOM_AUDIT_SPOOL"); d != "" && spool == "audit-spool" {
+		dir = d
+	}
+	l, err := audit.New(audit.Config{Pool: pool, SpoolDir: dir, Key: key, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Start(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
 }

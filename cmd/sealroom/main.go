@@ -70,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		newTokenCmd(e),
 		newVersionCmd(e),
 		newDevDBCmd(e),
+		newComplianceCmd(e),
+		newAuditCmd(e),
 	)
 	return root.ExecuteContext(ctx)
 }

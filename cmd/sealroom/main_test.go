@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/sealroom/sealroom/migrations/pgtest"
 )
 
@@ -79,6 +81,32 @@ func TestServe(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), strings.TrimSpace(out.String())) {
 		t.Fatal("the token appears in the server's log")
+	}
+
+	// The mint was audited, and the audit log verifies.
+	pool, err := pgxpool.New(ctx, vars["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var minted int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE action = 'auth.token_minted'`).Scan(&minted); err != nil || minted != 1 {
+		t.Fatalf("auth.token_minted events: %d, %v", minted, err)
+	}
+	var verify bytes.Buffer
+	if err := run(ctx, []string{"audit", "verify"}, testEnv(vars), &verify, io.Discard); err != nil {
+		t.Fatalf("audit verify: %v\n%s", err, verify.String())
+	}
+	if !strings.HasPrefix(verify.String(), "OK: ") {
+		t.Fatalf("audit verify: %q", verify.String())
+	}
+	// Tampering makes it fail and name the row.
+	if _, err := pool.Exec(ctx, `ALTER TABLE audit_events DISABLE TRIGGER USER; UPDATE audit_events SET room = 'x' WHERE seq = 1`); err != nil {
+		t.Fatal(err)
+	}
+	verify.Reset()
+	if err := run(ctx, []string{"audit", "verify"}, testEnv(vars), &verify, io.Discard); err == nil || !strings.Contains(verify.String(), "first bad sequence number 1") {
+		t.Fatalf("tampered log: %v %q", err, verify.String())
 	}
 
 	cancel()

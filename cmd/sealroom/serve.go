@@ -54,6 +54,11 @@ func newServeCmd(e *env) *cobra.Command {
 				}
 				log.Info("migrations applied", "versions", applied)
 			}
+			auditLog, err := c.openAudit(ctx, e, log, pool, "audit-spool")
+			if err != nil {
+				return err
+			}
+			defer auditLog.Close()
 			key, err := c.signingKey(e, log)
 			if err != nil {
 				return err
@@ -75,6 +80,7 @@ func newServeCmd(e *env) *cobra.Command {
 				Pool:       pool,
 				Migrations: m,
 				Verifier:   auth.NewVerifier(c.issuer, c.audience, keys),
+				Audit:      auditLog,
 				Log:        log,
 			})
 			if err != nil {
@@ -102,7 +108,7 @@ func newServeCmd(e *env) *cobra.Command {
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	fs.Float64Var(&ratePerS, "rate", cfg.RatePerSecond, "sustained requests per second allowed per IP and per identity")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst allowed per IP and per identity")
-	fs.DurationVar(&cfg.SignalIdleTimeout, "idle-timeout", cfg.SignalIdleTimeout, "automatic logoff: close a signaling connection after this long without a client message")
+	fs.DurationVar(&cfg.SignalIdleTimeout, "idle-timeout", envDuration(e, "SEALROOM_IDLE_TIMEOUT", cfg.SignalIdleTimeout), "automatic logoff: close a signaling connection after this long without a client message (env SEALROOM_IDLE_TIMEOUT)")
 	fs.StringSliceVar(&cfg.AllowedOrigins, "allowed-origin", nil, "extra browser origin (host pattern) allowed to open the signaling WebSocket (repeatable)")
 	return cmd
 }

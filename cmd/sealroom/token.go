@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/server/auth"
 )
 
@@ -49,8 +51,11 @@ func newTokenCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			token, _, err := auth.NewSigner(key, c.issuer, c.audience).Mint(g, ttl)
+			token, jti, err := auth.NewSigner(key, c.issuer, c.audience).Mint(g, ttl)
 			if err != nil {
+				return err
+			}
+			if err := c.auditMint(cmd.Context(), e, g, jti, ttl); err != nil {
 				return err
 			}
 			fmt.Fprintln(e.stdout, token)
@@ -67,5 +72,42 @@ func newTokenCmd(e *env) *cobra.Command {
 	fs.StringVar(&publish, "publish", "auto", "may publish media: auto (all roles but observer), true or false")
 	fs.BoolVar(&subscribe, "subscribe", true, "may receive media")
 	fs.BoolVar(&g.Admin, "admin", false, "grant administrative API access")
+	fs.BoolVar(&g.Auditor, "auditor", false, "grant read access to the audit log")
 	return cmd
+}
+
+// auditMint records the mint before the token is shown (fail closed). Without a database
+// (no DATABASE_URL and no --dev) there is no audit log to write to; the mint goes ahead
+// with a warning, because whoever holds the signing key can mint tokens without this
+// command anyway.
+func (c *common) auditMint(ctx context.Context, e *env, g auth.Grant, jti string, ttl time.Duration) error {
+	log := e.logger()
+	if e.getenv("DATABASE_URL") == "" && !c.dev {
+		fmt.Fprintln(e.stderr, "warning: no database configured (DATABASE_URL or --dev): this mint is not audited")
+		return nil
+	}
+	url, err := c.databaseURL(ctx, e, log)
+	if err != nil {
+		return err
+	}
+	pool, err := openPool(ctx, url, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	l, err := c.openAudit(ctx, e, log, pool, "audit-spool-cli")
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return l.Record(ctx, audit.Event{
+		Actor: "service:cli", Action: audit.ActionTokenMinted, Outcome: audit.OutcomeSuccess,
+		Target: audit.Target{Kind: audit.TargetToken, ID: jti}, Room: g.Room, Subject: g.Identity,
+		Details: map[string]string{
+			"identity": g.Identity, "role": string(g.Role), "ttl": ttl.String(),
+			"can_publish": fmt.Sprint(g.CanPublish), "can_subscribe": fmt.Sprint(g.CanSubscribe),
+			"admin": fmt.Sprint(g.Admin), "auditor": fmt.Sprint(g.Auditor),
+		},
+		Personal: audit.Personal{Name: g.Name},
+	})
 }

@@ -46,6 +46,7 @@ type Claims struct {
 	CanPublish   bool   `json:"can_publish,omitempty"`
 	CanSubscribe bool   `json:"can_subscribe,omitempty"`
 	Admin        bool   `json:"admin,omitempty"`
+	Auditor      bool   `json:"auditor,omitempty"` // may read the audit log
 }
 
 var _ jwt.ClaimsValidator = (*Claims)(nil)
@@ -85,7 +86,7 @@ func ValidateGrant(g Grant) error {
 	c := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: g.Identity, ID: "mint"},
 		Name:             g.Name, Room: g.Room, Role: g.Role,
-		CanPublish: g.CanPublish, CanSubscribe: g.CanSubscribe, Admin: g.Admin,
+		CanPublish: g.CanPublish, CanSubscribe: g.CanSubscribe, Admin: g.Admin, Auditor: g.Auditor,
 	}
 	return c.Validate()
 }

@@ -23,6 +23,7 @@ type Grant struct {
 	CanPublish   bool
 	CanSubscribe bool
 	Admin        bool
+	Auditor      bool
 }
 
 // Signer mints tokens with the server's Ed25519 key.
@@ -56,8 +57,8 @@ func (s *Signer) Mint(g Grant, ttl time.Duration) (token, id string, err error) 
 	if err := ValidateGrant(g); err != nil {
 		return "", "", err
 	}
-	if g.Room == "" && !g.Admin {
-		return "", "", errors.New("auth: a token needs a room or the admin grant")
+	if g.Room == "" && !g.Admin && !g.Auditor {
+		return "", "", errors.New("auth: a token needs a room, the admin or the auditor grant")
 	}
 	now := s.now().Truncate(time.Second)
 	id = uuid.NewString()
@@ -72,7 +73,7 @@ func (s *Signer) Mint(g Grant, ttl time.Duration) (token, id string, err error) 
 			ID:        id,
 		},
 		Name: g.Name, Room: g.Room, Role: g.Role,
-		CanPublish: g.CanPublish, CanSubscribe: g.CanSubscribe, Admin: g.Admin,
+		CanPublish: g.CanPublish, CanSubscribe: g.CanSubscribe, Admin: g.Admin, Auditor: g.Auditor,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, &c)
 	t.Header["kid"] = s.kid
