@@ -43,13 +43,20 @@ type auditRecord struct {
 	RequestID string            `json:"request_id,omitempty"`
 	Subject   string            `json:"subject"`
 	Details   map[string]string `json:"details,omitempty"`
-	Personal  *audit.Personal   `json:"personal,omitempty"`
+	Personal  *auditPersonal    `json:"personal,omitempty"`
 	Erased    bool              `json:"erased"`
 }
 
 type auditTarget struct {
 	Kind audit.TargetKind `json:"kind"`
 	ID   string           `json:"id"`
+}
+
+type auditPersonal struct {
+	SourceIP  string `json:"source_ip,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Text      string `json:"text,omitempty"`
 }
 
 type auditPage struct {
@@ -120,9 +127,8 @@ func (s *Server) auditEvents(c echo.Context) error {
 		if ev.Target.Kind != audit.TargetNone {
 			rec.Target = &auditTarget{Kind: ev.Target.Kind, ID: ev.Target.ID}
 		}
-		if ev.Personal != (audit.Personal{}) {
-			p := ev.Personal
-			rec.Personal = &p
+		if p := ev.Personal; p != (audit.Personal{}) {
+			rec.Personal = &auditPersonal{SourceIP: p.SourceIP, UserAgent: p.UserAgent, Name: p.Name, Text: p.Text}
 		}
 		out.Events = append(out.Events, rec)
 	}

@@ -4,7 +4,7 @@ import "fmt"
 
 // Codec selects the frame layout: which bytes of a media frame stay in the
 // clear for packetizers, depacketizers and the SFU, authenticated as SFrame
-// metadata (RFC 9605 §4.4.3: aad = header || metadata). FRAMING.md is the
+// metadata (RFC 9605 §4.4.3: aad = header || metadata). docs/protocol.md ("Media frames") is the
 // normative description; webapp/sframe/codec.mjs mirrors it byte for byte.
 //
 // For CodecNone, CodecOpus and CodecVP8 an encrypted frame is
@@ -23,7 +23,7 @@ import "fmt"
 //	           from the clear prefix, so no signalling is needed.
 //
 // CodecH264 keeps Annex B start codes and NAL unit headers in the clear; see
-// the H.264 section of FRAMING.md and h264.go.
+// the H.264 section of docs/protocol.md ("Media frames") and h264.go.
 type Codec uint8
 
 // The codecs with a defined frame layout.

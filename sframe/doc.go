@@ -14,7 +14,7 @@
 //     package never imports the MLS package ([MLSKeys]);
 //   - the codec-aware frame layout (clear codec bytes authenticated as
 //     metadata, H.264 NAL-aware protection), documented on [Codec] and in
-//     FRAMING.md.
+//     docs/protocol.md ("Media frames").
 //
 // It must never log, print or return key material or plaintext in an error,
 // never panic on bytes from the network, and never hand out plaintext of a

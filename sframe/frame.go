@@ -1,7 +1,7 @@
 package sframe
 
 // EncryptFrame encrypts one media frame under kid with the layout of codec
-// (see Codec and FRAMING.md) and appends the result to dst. For every codec
+// (see Codec and docs/protocol.md ("Media frames")) and appends the result to dst. For every codec
 // but CodecH264 it does not allocate when dst has room for
 // len(frame)+Overhead() bytes. dst must not overlap frame.
 func (c *Context) EncryptFrame(dst []byte, kid uint64, codec Codec, frame []byte) ([]byte, error) {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// H.264 NAL-aware protection (FRAMING.md, "H.264").
+// H.264 NAL-aware protection (docs/protocol.md, "h264: NAL-aware protection").
 //
 // An H.264 frame is an Annex B byte stream (ITU-T H.264 Annex B): NAL units
 // each preceded by a start code 00 00 01 or 00 00 00 01. Packetizers split on

@@ -1,4 +1,4 @@
-// Codec-aware clear prefixes (twin of sframe/codec.go; FRAMING.md is normative).
+// Codec-aware clear prefixes (twin of sframe/codec.go; docs/protocol.md "Media frames" is normative).
 // For 'none', 'opus' and 'vp8' an encrypted frame is
 //   [clear prefix][SFrame header][ciphertext][tag]
 // with the clear prefix as SFrame metadata: none 0 bytes, opus 1 (TOC),

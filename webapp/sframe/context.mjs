@@ -150,7 +150,7 @@ export class SFrameContext {
     return pt;
   }
 
-  /** encryptFrame encrypts a media frame with the layout of codec (FRAMING.md). */
+  /** encryptFrame encrypts a media frame with the layout of codec (docs/protocol.md ("Media frames")). */
   async encryptFrame(kid, codec, frame) {
     frame = asBytes(frame);
     if (codec === Codec.H264) return encryptH264(this, kid, frame);

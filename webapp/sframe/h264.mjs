@@ -1,4 +1,4 @@
-// H.264 NAL-aware protection (twin of sframe/h264.go; FRAMING.md, "H.264").
+// H.264 NAL-aware protection (twin of sframe/h264.go; docs/protocol.md, "h264: NAL-aware protection").
 // Start codes and NAL headers stay clear; SPS/PPS and other non-picture NAL
 // units stay whole in the clear; all other payloads form one SFrame
 // plaintext, whose header, ciphertext and tag are cut back into the NAL
