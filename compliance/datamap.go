@@ -55,6 +55,7 @@ type Column struct {
 	Name     string `json:"name"`
 	Personal bool   `json:"personal,omitempty"`
 	Category string `json:"category,omitempty"`
+	Secret   bool   `json:"secret,omitempty"` // key material: never exported
 	Note     string `json:"note,omitempty"`
 }
 

@@ -52,7 +52,11 @@ func TestAuditAPI(t *testing.T) {
 	}
 	// The query itself was audited, under the auditor's identity, and so was the
 	// participant's refused attempt.
-	for actor, outcome := range map[string]audit.Outcome{"auditor-1": audit.OutcomeSuccess, "alice": audit.OutcomeDenied} {
+	for _, want := range []struct {
+		actor   string
+		outcome audit.Outcome
+	}{{"auditor-1", audit.OutcomeSuccess}, {"alice", audit.OutcomeDenied}} {
+		actor, outcome := want.actor, want.outcome
 		rec = do(h, "GET", "/v1/audit/events?action=audit.query&actor="+actor, auditor, nil)
 		if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ const (
 	CodeUnauthorized    = "unauthorized"
 	CodeForbidden       = "forbidden"
 	CodeNotFound        = "not_found"
+	CodeConflict        = "conflict"
 	CodeTooLarge        = "payload_too_large"
 	CodeRateLimited     = "rate_limited"
 	CodeUnavailable     = "unavailable"
@@ -33,6 +34,8 @@ func statusOf(code string) int {
 		return http.StatusForbidden
 	case CodeNotFound:
 		return http.StatusNotFound
+	case CodeConflict:
+		return http.StatusConflict
 	case CodeMethodNotAllowd:
 		return http.StatusMethodNotAllowed
 	case CodeTooLarge:

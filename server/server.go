@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/server/auth"
 )
@@ -41,6 +42,10 @@ type Config struct {
 	SignalRatePerSecond float64       // sustained signaling messages per second per connection
 	SignalRateBurst     int
 	SignalIdleTimeout   time.Duration // automatic logoff after this long without a client message
+
+	// RequireMFA makes administrative endpoints demand a token whose amr claim asserts a
+	// second factor (HIPAA §164.312(d)).
+	RequireMFA bool
 }
 
 // DefaultConfig is what `sealroom serve` runs with unless told otherwise.
@@ -73,7 +78,11 @@ type Deps struct {
 	Presence   *keyservice.Presence // nil: a new, process-local one
 	Rooms      Rooms                // the MLS Delivery Service; nil: signaling carries presence only
 	Audit      *audit.Log
-	Log        *slog.Logger
+	Subjects   *compliance.Subjects // GDPR subject rights
+	Signer     *auth.Signer         // mints break-glass tokens
+	// BreakGlassHook notifies the security team of emergency access; nil logs only.
+	BreakGlassHook func(context.Context, BreakGlassNotice) error
+	Log            *slog.Logger
 }
 
 // Server is the HTTP application.
@@ -89,14 +98,18 @@ type Server struct {
 	presence *keyservice.Presence
 	rooms    Rooms
 	audit    *audit.Log
+	subjects *compliance.Subjects
+	signer   *auth.Signer
+	notify   func(context.Context, BreakGlassNotice) error
 	v1       *echo.Group // authenticated API; other parts add their routes here
 	draining atomic.Bool
 }
 
 // New builds the application. It does not listen until Serve.
 func New(cfg Config, deps Deps) (*Server, error) {
-	if deps.Pool == nil || deps.Verifier == nil || deps.Migrations == nil || deps.Audit == nil {
-		return nil, errors.New("server: Pool, Migrations, Verifier and Audit are required")
+	if deps.Pool == nil || deps.Verifier == nil || deps.Migrations == nil || deps.Audit == nil ||
+		deps.Subjects == nil || deps.Signer == nil {
+		return nil, errors.New("server: Pool, Migrations, Verifier, Audit, Subjects and Signer are required")
 	}
 	def := DefaultConfig()
 	if cfg.MaxBodyBytes <= 0 {
@@ -138,6 +151,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		presence: deps.Presence,
 		rooms:    deps.Rooms,
 		audit:    deps.Audit,
+		subjects: deps.Subjects,
+		signer:   deps.Signer,
+		notify:   deps.BreakGlassHook,
 	}
 	if s.presence == nil {
 		s.presence = keyservice.NewPresence()
@@ -178,6 +194,7 @@ func (s *Server) routes() {
 	v1.GET("/whoami", s.whoami)
 	v1.GET("/audit/events", s.auditEvents)
 	s.v1 = v1
+	s.complianceRoutes()
 }
 
 // Serve answers requests on ln until ctx is cancelled, then shuts down gracefully:

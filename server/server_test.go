@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/migrations"
 	"github.com/sealroom/sealroom/migrations/pgtest"
 	"github.com/sealroom/sealroom/server/auth"
@@ -32,6 +33,8 @@ const (
 type fixture struct {
 	srv    *Server
 	audit  *audit.Log
+	skew   atomic.Int64 // nanoseconds added to the verifier's clock
+	notes  chan BreakGlassNotice
 	key    ed25519.PrivateKey
 	signer *auth.Signer
 	hits   atomic.Int64 // requests that reached /v1/probe
@@ -46,17 +49,33 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 	}
 	t.Cleanup(func() { _ = m.Close() })
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	f := &fixture{key: key, signer: auth.NewSigner(key, testIssuer, testAudience), audit: newAudit(t, pool)}
+	f := &fixture{key: key, signer: auth.NewSigner(key, testIssuer, testAudience), audit: newAudit(t, pool),
+		notes: make(chan BreakGlassNotice, 8)}
+	dm, err := compliance.LoadDataMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return time.Now().Add(time.Duration(f.skew.Load())) }
 	f.srv, err = New(cfg, Deps{
 		Pool:       pool,
 		Migrations: m,
 		Audit:      f.audit,
-		Verifier:   auth.NewVerifier(testIssuer, testAudience, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}),
-		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Subjects:   compliance.NewSubjects(pool, f.audit, dm),
+		Signer:     f.signer,
+		BreakGlassHook: func(_ context.Context, n BreakGlassNotice) error {
+			f.notes <- n
+			return nil
+		},
+		Verifier: auth.NewVerifier(testIssuer, testAudience, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, auth.WithClock(clock)),
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Serve runs the identity recorder; tests that drive the handler directly run it here.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go f.srv.ids.run(ctx)
 	f.srv.v1.GET("/probe", func(c echo.Context) error {
 		f.hits.Add(1)
 		return c.String(http.StatusOK, "reached")
@@ -137,7 +156,13 @@ func TestReadyzPendingMigrations(t *testing.T) {
 	}
 	defer m.Close()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	srv, err := New(DefaultConfig(), Deps{Pool: pool, Migrations: m, Audit: newAudit(t, pool),
+	al := newAudit(t, pool)
+	dm, err := compliance.LoadDataMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(DefaultConfig(), Deps{Pool: pool, Migrations: m, Audit: al, Subjects: compliance.NewSubjects(pool, al, dm),
+		Signer:   auth.NewSigner(key, "i", "a"),
 		Verifier: auth.NewVerifier("i", "a", []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}),
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

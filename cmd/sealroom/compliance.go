@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/server/auth"
 )
@@ -16,7 +18,7 @@ func newComplianceCmd(e *env) *cobra.Command {
 		Use:   "compliance",
 		Short: "GDPR and HIPAA records and reports",
 	}
-	cmd.AddCommand(newRecordOfProcessingCmd(e), newReportCmd(e))
+	cmd.AddCommand(newRecordOfProcessingCmd(e), newReportCmd(e), newSubjectCmd(e, "export"), newSubjectCmd(e, "erase"))
 	return cmd
 }
 
@@ -58,13 +60,13 @@ func newReportCmd(e *env) *cobra.Command {
 				return err
 			}
 			rep, err := compliance.BuildReport(ctx, compliance.Sources{Pool: pool, DataMap: m}, compliance.Deployment{
-				Name:        e.getenv("SEALROOM_DEPLOYMENT_NAME"),
-				TokenMaxTTL: auth.MaxTTL,
-				IdleTimeout: idle,
-				AuditKey:    pub,
-				TLSNote:     e.getenv("SEALROOM_TLS_PROXY"),
-				// The server does not enforce an MFA claim yet; claiming it here would be false.
-				MFARequired: false,
+				Name:              e.getenv("SEALROOM_DEPLOYMENT_NAME"),
+				TokenMaxTTL:       auth.MaxTTL,
+				IdleTimeout:       idle,
+				AuditKey:          pub,
+				TLSNote:           e.getenv("SEALROOM_TLS_PROXY"),
+				MFARequired:       e.getenv("SEALROOM_REQUIRE_MFA") == "1",
+				BreakGlassWebhook: e.getenv("SEALROOM_BREAKGLASS_WEBHOOK") != "",
 				Controller: compliance.Controller{
 					Name: e.getenv("SEALROOM_CONTROLLER_NAME"), Contact: e.getenv("SEALROOM_CONTROLLER_CONTACT"),
 				},
@@ -129,5 +131,72 @@ func newRecordOfProcessingCmd(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "markdown", "markdown or json")
+	return cmd
+}
+
+// newSubjectCmd is `compliance export` (GDPR Art. 15/20) or `compliance erase` (Art. 17)
+// for one subject, run by an identified operator.
+func newSubjectCmd(e *env, action string) *cobra.Command {
+	var (
+		c       common
+		subject string
+		as      string
+	)
+	short := "Export everything held about a subject as JSON (GDPR Art. 15/20)"
+	if action == "erase" {
+		short = "Erase a subject: delete its data, crypto-shred its audit key (GDPR Art. 17)"
+	}
+	cmd := &cobra.Command{
+		Use:   action,
+		Short: short,
+		Long: short + ".\nThe operator named by --as is recorded as the actor in the audit log; a legal hold on the\n" +
+			"subject refuses erasure.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if subject == "" || as == "" {
+				return fmt.Errorf("--subject and --as are required")
+			}
+			ctx := cmd.Context()
+			log := e.logger()
+			url, err := c.databaseURL(ctx, e, log)
+			if err != nil {
+				return err
+			}
+			pool, err := openPool(ctx, url, log)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			al, err := c.openAudit(ctx, e, log, pool, "audit-spool-cli")
+			if err != nil {
+				return err
+			}
+			defer al.Close()
+			m, err := compliance.LoadDataMap()
+			if err != nil {
+				return err
+			}
+			subs := compliance.NewSubjects(pool, al, m)
+			by := audit.Caller{Actor: as, Role: audit.RoleAdmin, RequestID: "cli"}
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			if action == "erase" {
+				res, err := subs.Erase(ctx, by, subject)
+				if err != nil {
+					return err
+				}
+				return enc.Encode(res)
+			}
+			exp, err := subs.Export(ctx, by, subject)
+			if err != nil {
+				return err
+			}
+			return enc.Encode(exp)
+		},
+	}
+	fs := cmd.Flags()
+	c.flags(fs, e)
+	fs.StringVar(&subject, "subject", "", "the data subject's user id")
+	fs.StringVar(&as, "as", "", "your own user id, recorded as the actor")
 	return cmd
 }

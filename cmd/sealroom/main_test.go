@@ -100,6 +100,28 @@ func TestServe(t *testing.T) {
 	if !strings.HasPrefix(verify.String(), "OK: ") {
 		t.Fatalf("audit verify: %q", verify.String())
 	}
+	// Subject rights from the CLI: export, then erase, then the export holds nothing personal.
+	var exported bytes.Buffer
+	if err := run(ctx, []string{"compliance", "export", "--subject", "alice", "--as", "dpo-1"}, testEnv(vars), &exported, io.Discard); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	if !strings.Contains(exported.String(), `"subject": "alice"`) {
+		t.Fatalf("export: %s", exported.String())
+	}
+	if err := run(ctx, []string{"compliance", "erase", "--subject", "alice", "--as", "dpo-1"}, testEnv(vars), io.Discard, io.Discard); err != nil {
+		t.Fatalf("erase: %v", err)
+	}
+	if err := run(ctx, []string{"compliance", "erase", "--subject", "alice"}, testEnv(vars), io.Discard, io.Discard); err == nil {
+		t.Fatal("erase without --as accepted")
+	}
+	var report bytes.Buffer
+	if err := run(ctx, []string{"compliance", "report", "--format", "json"}, testEnv(vars), &report, io.Discard); err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	if !strings.Contains(report.String(), `"164.312(b)"`) {
+		t.Fatalf("report: %.300s", report.String())
+	}
+
 	// Tampering makes it fail and name the row.
 	if _, err := pool.Exec(ctx, `ALTER TABLE audit_events DISABLE TRIGGER USER; UPDATE audit_events SET room = 'x' WHERE seq = 1`); err != nil {
 		t.Fatal(err)

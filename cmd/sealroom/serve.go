@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/migrations"
 	"github.com/sealroom/sealroom/server"
 	"github.com/sealroom/sealroom/server/auth"
@@ -76,12 +82,19 @@ func newServeCmd(e *env) *cobra.Command {
 			}
 			cfg.MaxBodyBytes = maxBody
 			cfg.RatePerSecond = ratePerS
+			dm, err := compliance.LoadDataMap()
+			if err != nil {
+				return err
+			}
 			srv, err := server.New(cfg, server.Deps{
-				Pool:       pool,
-				Migrations: m,
-				Verifier:   auth.NewVerifier(c.issuer, c.audience, keys),
-				Audit:      auditLog,
-				Log:        log,
+				Pool:           pool,
+				Migrations:     m,
+				Verifier:       auth.NewVerifier(c.issuer, c.audience, keys),
+				Signer:         auth.NewSigner(key, c.issuer, c.audience),
+				Audit:          auditLog,
+				Subjects:       compliance.NewSubjects(pool, auditLog, dm),
+				BreakGlassHook: webhook(e.getenv("SEALROOM_BREAKGLASS_WEBHOOK")),
+				Log:            log,
 			})
 			if err != nil {
 				return err
@@ -109,6 +122,36 @@ func newServeCmd(e *env) *cobra.Command {
 	fs.Float64Var(&ratePerS, "rate", cfg.RatePerSecond, "sustained requests per second allowed per IP and per identity")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst allowed per IP and per identity")
 	fs.DurationVar(&cfg.SignalIdleTimeout, "idle-timeout", envDuration(e, "SEALROOM_IDLE_TIMEOUT", cfg.SignalIdleTimeout), "automatic logoff: close a signaling connection after this long without a client message (env SEALROOM_IDLE_TIMEOUT)")
+	fs.BoolVar(&cfg.RequireMFA, "require-mfa", e.getenv("SEALROOM_REQUIRE_MFA") == "1", "administrative endpoints need a token whose amr claim asserts a second factor (env SEALROOM_REQUIRE_MFA=1)")
 	fs.StringSliceVar(&cfg.AllowedOrigins, "allowed-origin", nil, "extra browser origin (host pattern) allowed to open the signaling WebSocket (repeatable)")
 	return cmd
+}
+
+// webhook returns a break-glass hook that POSTs the notice as JSON to url, or nil (the
+// server then only logs) when url is empty.
+func webhook(url string) func(context.Context, server.BreakGlassNotice) error {
+	if url == "" {
+		return nil
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	return func(ctx context.Context, n server.BreakGlassNotice) error {
+		body, err := json.Marshal(n)
+		if err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("break-glass webhook answered %s", resp.Status)
+		}
+		return nil
+	}
 }

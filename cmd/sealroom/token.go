@@ -73,6 +73,7 @@ func newTokenCmd(e *env) *cobra.Command {
 	fs.BoolVar(&subscribe, "subscribe", true, "may receive media")
 	fs.BoolVar(&g.Admin, "admin", false, "grant administrative API access")
 	fs.BoolVar(&g.Auditor, "auditor", false, "grant read access to the audit log")
+	fs.StringSliceVar(&g.AMR, "amr", nil, "authentication methods to assert (RFC 8176), e.g. pwd,otp; only when you verified them")
 	return cmd
 }
 

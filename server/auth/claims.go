@@ -47,6 +47,22 @@ type Claims struct {
 	CanSubscribe bool   `json:"can_subscribe,omitempty"`
 	Admin        bool   `json:"admin,omitempty"`
 	Auditor      bool   `json:"auditor,omitempty"` // may read the audit log
+	// AMR lists how the subject authenticated (RFC 8176), as the identity provider
+	// asserted it; "mfa", "otp" or "hwk" count as a second factor.
+	AMR []string `json:"amr,omitempty"`
+	// BreakGlass marks an emergency-access token (HIPAA §164.312(a)(2)(ii)).
+	BreakGlass bool `json:"bg,omitempty"`
+}
+
+// MFA reports whether the token asserts a second authentication factor.
+func (c *Claims) MFA() bool {
+	for _, m := range c.AMR {
+		switch m {
+		case "mfa", "otp", "hwk":
+			return true
+		}
+	}
+	return false
 }
 
 var _ jwt.ClaimsValidator = (*Claims)(nil)
@@ -87,6 +103,7 @@ func ValidateGrant(g Grant) error {
 		RegisteredClaims: jwt.RegisteredClaims{Subject: g.Identity, ID: "mint"},
 		Name:             g.Name, Room: g.Room, Role: g.Role,
 		CanPublish: g.CanPublish, CanSubscribe: g.CanSubscribe, Admin: g.Admin, Auditor: g.Auditor,
+		AMR: g.AMR, BreakGlass: g.BreakGlass,
 	}
 	return c.Validate()
 }

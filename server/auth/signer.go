@@ -24,6 +24,8 @@ type Grant struct {
 	CanSubscribe bool
 	Admin        bool
 	Auditor      bool
+	AMR          []string // authentication methods (RFC 8176) vouched for by the minter
+	BreakGlass   bool
 }
 
 // Signer mints tokens with the server's Ed25519 key.
@@ -74,6 +76,7 @@ func (s *Signer) Mint(g Grant, ttl time.Duration) (token, id string, err error) 
 		},
 		Name: g.Name, Room: g.Room, Role: g.Role,
 		CanPublish: g.CanPublish, CanSubscribe: g.CanSubscribe, Admin: g.Admin, Auditor: g.Auditor,
+		AMR: g.AMR, BreakGlass: g.BreakGlass,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, &c)
 	t.Header["kid"] = s.kid
