@@ -51,6 +51,9 @@ const (
 	ActionLegalHoldPlaced Action = "audit.legal_hold_placed"
 	// ActionLegalHoldReleased: a legal hold was released.
 	ActionLegalHoldReleased Action = "audit.legal_hold_released"
+	// ActionRetentionPurged: scheduled retention deleted expired rows of one table
+	// (GDPR Art. 5(1)(e)); Details hold the table, the period and the count.
+	ActionRetentionPurged Action = "retention.purged"
 )
 
 // Actions returns the whole vocabulary, in a fixed order.
@@ -61,7 +64,7 @@ func Actions() []Action {
 		ActionCommitAccepted, ActionCommitRejected, ActionGDPRExport, ActionGDPRErasure,
 		ActionBreakGlassGranted, ActionBreakGlassEnded, ActionConfigChanged,
 		ActionAuditQuery, ActionAuditVerify, ActionAuditCheckpoint, ActionAuditExpired,
-		ActionLegalHoldPlaced, ActionLegalHoldReleased,
+		ActionLegalHoldPlaced, ActionLegalHoldReleased, ActionRetentionPurged,
 	}
 }
 
@@ -73,7 +76,7 @@ func (a Action) Valid() bool {
 		ActionCommitAccepted, ActionCommitRejected, ActionGDPRExport, ActionGDPRErasure,
 		ActionBreakGlassGranted, ActionBreakGlassEnded, ActionConfigChanged,
 		ActionAuditQuery, ActionAuditVerify, ActionAuditCheckpoint, ActionAuditExpired,
-		ActionLegalHoldPlaced, ActionLegalHoldReleased:
+		ActionLegalHoldPlaced, ActionLegalHoldReleased, ActionRetentionPurged:
 		return true
 	}
 	return false

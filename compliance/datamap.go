@@ -35,19 +35,25 @@ type DataMap struct {
 // Retention is one retention category: how long, and why.
 type Retention struct {
 	Period string `json:"period"`
+	// Months is the default period for scheduled purges; zero means the category is
+	// not purged by sealroom (the audit log has its own retention).
+	Months int    `json:"months,omitempty"`
 	Basis  string `json:"basis"`
 }
 
 // Table describes one table.
 type Table struct {
-	Table         string   `json:"table"`
-	Purpose       string   `json:"purpose"`
-	LegalBasis    string   `json:"legal_basis,omitempty"`
-	DataSubjects  string   `json:"data_subjects,omitempty"`
-	Retention     string   `json:"retention"`
-	SubjectColumn string   `json:"subject_column,omitempty"` // the column naming the data subject
-	Erasure       Erasure  `json:"erasure,omitempty"`
-	Columns       []Column `json:"columns"`
+	Table         string `json:"table"`
+	Purpose       string `json:"purpose"`
+	LegalBasis    string `json:"legal_basis,omitempty"`
+	DataSubjects  string `json:"data_subjects,omitempty"`
+	Retention     string `json:"retention"`
+	SubjectColumn string `json:"subject_column,omitempty"` // the column naming the data subject
+	// RetentionColumn is the time a row's retention runs from; rows older than the
+	// category's period are purged.
+	RetentionColumn string   `json:"retention_column,omitempty"`
+	Erasure         Erasure  `json:"erasure,omitempty"`
+	Columns         []Column `json:"columns"`
 }
 
 // Column describes one column.
@@ -107,6 +113,9 @@ func (m *DataMap) check() error {
 			if c.Personal && c.Category == "" {
 				errs = append(errs, fmt.Errorf("column %s.%s: personal data needs a category", t.Table, c.Name))
 			}
+		}
+		if t.RetentionColumn != "" && !cols[t.RetentionColumn] {
+			errs = append(errs, fmt.Errorf("table %s: retention column %q is not one of its columns", t.Table, t.RetentionColumn))
 		}
 		if !t.Personal() {
 			continue

@@ -59,6 +59,10 @@ func newReportCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			months, err := retentionMonths(e)
+			if err != nil {
+				return err
+			}
 			rep, err := compliance.BuildReport(ctx, compliance.Sources{Pool: pool, DataMap: m}, compliance.Deployment{
 				Name:              e.getenv("SEALROOM_DEPLOYMENT_NAME"),
 				TokenMaxTTL:       auth.MaxTTL,
@@ -67,6 +71,7 @@ func newReportCmd(e *env) *cobra.Command {
 				TLSNote:           e.getenv("SEALROOM_TLS_PROXY"),
 				MFARequired:       e.getenv("SEALROOM_REQUIRE_MFA") == "1",
 				BreakGlassWebhook: e.getenv("SEALROOM_BREAKGLASS_WEBHOOK") != "",
+				RetentionMonths:   months,
 				Controller: compliance.Controller{
 					Name: e.getenv("SEALROOM_CONTROLLER_NAME"), Contact: e.getenv("SEALROOM_CONTROLLER_CONTACT"),
 				},

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,13 +87,21 @@ func newServeCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			months, err := retentionMonths(e)
+			if err != nil {
+				return err
+			}
+			subjects := compliance.NewSubjects(pool, auditLog, dm)
+			retCtx, stopRetention := context.WithCancel(ctx)
+			defer stopRetention()
+			go subjects.RunRetention(retCtx, time.Hour, months, func(err error) { log.Error("retention", "err", err) })
 			srv, err := server.New(cfg, server.Deps{
 				Pool:           pool,
 				Migrations:     m,
 				Verifier:       auth.NewVerifier(c.issuer, c.audience, keys),
 				Signer:         auth.NewSigner(key, c.issuer, c.audience),
 				Audit:          auditLog,
-				Subjects:       compliance.NewSubjects(pool, auditLog, dm),
+				Subjects:       subjects,
 				BreakGlassHook: webhook(e.getenv("SEALROOM_BREAKGLASS_WEBHOOK")),
 				Log:            log,
 			})
@@ -154,4 +163,22 @@ func webhook(url string) func(context.Context, server.BreakGlassNotice) error {
 		}
 		return nil
 	}
+}
+
+// retentionMonths reads SEALROOM_RETENTION, "category=months,..." (e.g. identity=24),
+// overriding the data map's default periods.
+func retentionMonths(e *env) (map[string]int, error) {
+	out := map[string]int{}
+	for _, kv := range strings.Split(e.getenv("SEALROOM_RETENTION"), ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil || n < 1 {
+			return nil, fmt.Errorf("SEALROOM_RETENTION: %q is not category=months", kv)
+		}
+		out[k] = n
+	}
+	return out, nil
 }
