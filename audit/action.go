@@ -51,6 +51,9 @@ const (
 	ActionLegalHoldPlaced Action = "audit.legal_hold_placed"
 	// ActionLegalHoldReleased: a legal hold was released.
 	ActionLegalHoldReleased Action = "audit.legal_hold_released"
+	// ActionTokenRevoked: an administrator revoked a token (by id) or every token of a
+	// subject issued before now. Target: the token or the user.
+	ActionTokenRevoked Action = "auth.token_revoked"
 	// ActionRetentionPurged: scheduled retention deleted expired rows of one table
 	// (GDPR Art. 5(1)(e)); Details hold the table, the period and the count.
 	ActionRetentionPurged Action = "retention.purged"
@@ -64,7 +67,7 @@ func Actions() []Action {
 		ActionCommitAccepted, ActionCommitRejected, ActionGDPRExport, ActionGDPRErasure,
 		ActionBreakGlassGranted, ActionBreakGlassEnded, ActionConfigChanged,
 		ActionAuditQuery, ActionAuditVerify, ActionAuditCheckpoint, ActionAuditExpired,
-		ActionLegalHoldPlaced, ActionLegalHoldReleased, ActionRetentionPurged,
+		ActionLegalHoldPlaced, ActionLegalHoldReleased, ActionRetentionPurged, ActionTokenRevoked,
 	}
 }
 
@@ -76,7 +79,7 @@ func (a Action) Valid() bool {
 		ActionCommitAccepted, ActionCommitRejected, ActionGDPRExport, ActionGDPRErasure,
 		ActionBreakGlassGranted, ActionBreakGlassEnded, ActionConfigChanged,
 		ActionAuditQuery, ActionAuditVerify, ActionAuditCheckpoint, ActionAuditExpired,
-		ActionLegalHoldPlaced, ActionLegalHoldReleased, ActionRetentionPurged:
+		ActionLegalHoldPlaced, ActionLegalHoldReleased, ActionRetentionPurged, ActionTokenRevoked:
 		return true
 	}
 	return false

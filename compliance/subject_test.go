@@ -63,6 +63,13 @@ func (s *seeded) seedUser(t *testing.T, subject string) {
 	if err := s.subs.ReleaseHold(ctx, admin, id); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO token_revocations (jti, subject, expires_at, revoked_by) VALUES ($1, $2, now() + interval '1 day', 'admin-1')`,
+		"jti-"+subject, subject); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO subject_revocations (subject, not_before, revoked_by) VALUES ($1, now(), 'admin-1')`, subject); err != nil {
+		t.Fatal(err)
+	}
 	// audit_legal_holds names its creator; seed one created by the user.
 	if _, err := s.pool.Exec(ctx, `INSERT INTO audit_legal_holds (reason, from_time, until_time, created_by) VALUES ('r', now(), now() + interval '1 day', $1)`, subject); err != nil {
 		t.Fatal(err)

@@ -33,6 +33,7 @@ const (
 	ReasonReplaced     = "replaced"      // the same identity joined again elsewhere
 	ReasonExpired      = "token_expired" // automatic logoff at token expiry
 	ReasonIdle         = "idle"          // automatic logoff after inactivity
+	ReasonRevoked      = "revoked"       // an administrator revoked the token
 	ReasonRemoved      = "removed"       // a host removed the participant
 )
 

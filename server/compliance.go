@@ -59,6 +59,7 @@ func (s *Server) complianceRoutes() {
 	admin.POST("/subjects/:subject/erasure", s.eraseSubject)
 	admin.POST("/subjects/:subject/legal-holds", s.placeHold)
 	admin.DELETE("/legal-holds/:id", s.releaseHold)
+	admin.POST("/revocations", s.revoke)
 	s.v1.POST("/break-glass", s.breakGlass)
 }
 
@@ -208,4 +209,46 @@ func decodeBody(c echo.Context, v any) error {
 		return apiErr(CodeBadRequest, "trailing data after the JSON body")
 	}
 	return nil
+}
+
+type revokeRequest struct {
+	TokenID string `json:"jti"`
+	Subject string `json:"sub"`
+}
+
+// revoke refuses one token (jti with its sub) or every token of a subject issued until
+// now (sub alone). Every server process applies it within RevocationRefresh; signaling
+// connections using a revoked token are closed.
+func (s *Server) revoke(c echo.Context) error {
+	var req revokeRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if req.Subject == "" || len(req.TokenID) > 128 || len(req.Subject) > 128 {
+		return apiErr(CodeBadRequest, "sub is required; jti is optional (absent: every token of the subject)")
+	}
+	cl := claimsOf(c)
+	target := audit.Target{Kind: audit.TargetUser, ID: req.Subject}
+	if req.TokenID != "" {
+		target = audit.Target{Kind: audit.TargetToken, ID: req.TokenID}
+	}
+	ctx := c.Request().Context()
+	if err := s.audit.Record(ctx, audit.Event{
+		Actor: cl.Subject, ActorRole: "admin", Action: audit.ActionTokenRevoked, Outcome: audit.OutcomeSuccess,
+		Target: target, Subject: cl.Subject, RequestID: requestID(c),
+		Details:  map[string]string{"sub": req.Subject},
+		Personal: audit.Personal{SourceIP: c.RealIP(), UserAgent: c.Request().UserAgent()},
+	}); err != nil {
+		return err
+	}
+	var err error
+	if req.TokenID != "" {
+		err = s.revoked.RevokeToken(ctx, req.TokenID, req.Subject, cl.Subject)
+	} else {
+		err = s.revoked.RevokeSubject(ctx, req.Subject, cl.Subject)
+	}
+	if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

@@ -82,7 +82,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case errors.As(err, &e):
 		out = e
 	case errors.Is(err, auth.ErrMissing), errors.Is(err, auth.ErrTooLarge), errors.Is(err, auth.ErrHeader),
-		errors.Is(err, auth.ErrInvalid), errors.Is(err, auth.ErrClaims):
+		errors.Is(err, auth.ErrInvalid), errors.Is(err, auth.ErrClaims), errors.Is(err, auth.ErrRevoked):
 		out = apiErr(CodeUnauthorized, "a valid bearer token is required")
 	case errors.As(err, &he):
 		out = fromHTTPError(he)

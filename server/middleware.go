@@ -146,6 +146,8 @@ func authReason(err error) string {
 		return "header"
 	case errors.Is(err, auth.ErrClaims):
 		return "claims"
+	case errors.Is(err, auth.ErrRevoked):
+		return "revoked"
 	}
 	return "invalid"
 }

@@ -43,6 +43,10 @@ type Config struct {
 	SignalRateBurst     int
 	SignalIdleTimeout   time.Duration // automatic logoff after this long without a client message
 
+	// RevocationCheck is how often a signaling connection checks whether its token was
+	// revoked.
+	RevocationCheck time.Duration
+
 	// RequireMFA makes administrative endpoints demand a token whose amr claim asserts a
 	// second factor (HIPAA §164.312(d)).
 	RequireMFA bool
@@ -80,6 +84,8 @@ type Deps struct {
 	Audit      *audit.Log
 	Subjects   *compliance.Subjects // GDPR subject rights
 	Signer     *auth.Signer         // mints break-glass tokens
+	// Revocations must be the same set the Verifier was built with (auth.WithRevocations).
+	Revocations *Revocations
 	// BreakGlassHook notifies the security team of emergency access; nil logs only.
 	BreakGlassHook func(context.Context, BreakGlassNotice) error
 	Log            *slog.Logger
@@ -100,6 +106,7 @@ type Server struct {
 	audit    *audit.Log
 	subjects *compliance.Subjects
 	signer   *auth.Signer
+	revoked  *Revocations
 	notify   func(context.Context, BreakGlassNotice) error
 	v1       *echo.Group // authenticated API; other parts add their routes here
 	draining atomic.Bool
@@ -108,8 +115,8 @@ type Server struct {
 // New builds the application. It does not listen until Serve.
 func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Pool == nil || deps.Verifier == nil || deps.Migrations == nil || deps.Audit == nil ||
-		deps.Subjects == nil || deps.Signer == nil {
-		return nil, errors.New("server: Pool, Migrations, Verifier, Audit, Subjects and Signer are required")
+		deps.Subjects == nil || deps.Signer == nil || deps.Revocations == nil {
+		return nil, errors.New("server: Pool, Migrations, Verifier, Audit, Subjects, Signer and Revocations are required")
 	}
 	def := DefaultConfig()
 	if cfg.MaxBodyBytes <= 0 {
@@ -129,6 +136,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.SignalMaxMessage <= 0 {
 		cfg.SignalMaxMessage = def.SignalMaxMessage
+	}
+	if cfg.RevocationCheck <= 0 {
+		cfg.RevocationCheck = RevocationRefresh
 	}
 	if cfg.SignalIdleTimeout <= 0 {
 		cfg.SignalIdleTimeout = def.SignalIdleTimeout
@@ -153,6 +163,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		audit:    deps.Audit,
 		subjects: deps.Subjects,
 		signer:   deps.Signer,
+		revoked:  deps.Revocations,
 		notify:   deps.BreakGlassHook,
 	}
 	if s.presence == nil {
@@ -212,6 +223,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go s.ids.run(bg)
+	go s.revoked.Run(bg)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

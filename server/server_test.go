@@ -56,18 +56,24 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 		t.Fatal(err)
 	}
 	clock := func() time.Time { return time.Now().Add(time.Duration(f.skew.Load())) }
+	rev, err := NewRevocations(context.Background(), pool, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.srv, err = New(cfg, Deps{
-		Pool:       pool,
-		Migrations: m,
-		Audit:      f.audit,
-		Subjects:   compliance.NewSubjects(pool, f.audit, dm),
-		Signer:     f.signer,
+		Pool:        pool,
+		Migrations:  m,
+		Audit:       f.audit,
+		Subjects:    compliance.NewSubjects(pool, f.audit, dm),
+		Signer:      f.signer,
+		Revocations: rev,
 		BreakGlassHook: func(_ context.Context, n BreakGlassNotice) error {
 			f.notes <- n
 			return nil
 		},
-		Verifier: auth.NewVerifier(testIssuer, testAudience, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, auth.WithClock(clock)),
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Verifier: auth.NewVerifier(testIssuer, testAudience, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)},
+			auth.WithClock(clock), auth.WithRevocations(rev)),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -157,12 +163,13 @@ func TestReadyzPendingMigrations(t *testing.T) {
 	defer m.Close()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	al := newAudit(t, pool)
+	rev := &Revocations{tokens: map[string]struct{}{}, subjects: map[string]time.Time{}} // the tables do not exist yet
 	dm, err := compliance.LoadDataMap()
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := New(DefaultConfig(), Deps{Pool: pool, Migrations: m, Audit: al, Subjects: compliance.NewSubjects(pool, al, dm),
-		Signer:   auth.NewSigner(key, "i", "a"),
+		Signer: auth.NewSigner(key, "i", "a"), Revocations: rev,
 		Verifier: auth.NewVerifier("i", "a", []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}),
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -223,6 +223,10 @@ func (sc *signalConn) run(ctx context.Context) {
 		}
 	}()
 
+	// A revoked token loses its connection too, not just its next request.
+	recheck := time.NewTicker(s.cfg.RevocationCheck)
+	defer recheck.Stop()
+
 	limit := rate.NewLimiter(rate.Limit(s.cfg.SignalRatePerSecond), s.cfg.SignalRateBurst)
 	strikes := 0
 	for {
@@ -248,6 +252,14 @@ func (sc *signalConn) run(ctx context.Context) {
 			sc.send("bye", "", byeData{Reason: keyservice.ReasonExpired})
 			sc.close(closeUnauthorized, "token expired")
 			return
+		case <-recheck.C:
+			if err := s.verifier.StillValid(sc.claims); errors.Is(err, auth.ErrRevoked) {
+				reason = keyservice.ReasonRevoked
+				sc.logoff(ctx, "revoked")
+				sc.send("bye", "", byeData{Reason: keyservice.ReasonRevoked})
+				sc.close(closeUnauthorized, "token revoked")
+				return
+			}
 		case <-idle.C:
 			reason = keyservice.ReasonIdle
 			sc.logoff(ctx, "idle")

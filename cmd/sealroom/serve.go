@@ -95,10 +95,15 @@ func newServeCmd(e *env) *cobra.Command {
 			retCtx, stopRetention := context.WithCancel(ctx)
 			defer stopRetention()
 			go subjects.RunRetention(retCtx, time.Hour, months, func(err error) { log.Error("retention", "err", err) })
+			rev, err := server.NewRevocations(ctx, pool, log)
+			if err != nil {
+				return err
+			}
 			srv, err := server.New(cfg, server.Deps{
 				Pool:           pool,
 				Migrations:     m,
-				Verifier:       auth.NewVerifier(c.issuer, c.audience, keys),
+				Verifier:       auth.NewVerifier(c.issuer, c.audience, keys, auth.WithRevocations(rev)),
+				Revocations:    rev,
 				Signer:         auth.NewSigner(key, c.issuer, c.audience),
 				Audit:          auditLog,
 				Subjects:       subjects,

@@ -19,4 +19,7 @@ var (
 	ErrInvalid = errors.New("auth: invalid token")
 	// ErrClaims means the signature was good but the grant inside is malformed.
 	ErrClaims = errors.New("auth: invalid claims")
+	// ErrRevoked means the token, or every token of its subject issued before a
+	// cut-off, was revoked.
+	ErrRevoked = errors.New("auth: token revoked")
 )

@@ -26,9 +26,10 @@ var forbiddenHeaders = []string{"jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "
 // use. Verified tokens are cached by their SHA-256 until they expire, so a client that
 // sends the same token on every request pays for one signature check.
 type Verifier struct {
-	keys   map[string]ed25519.PublicKey
-	parser *jwt.Parser
-	now    func() time.Time
+	keys    map[string]ed25519.PublicKey
+	parser  *jwt.Parser
+	now     func() time.Time
+	revoked Revocations
 
 	mu    sync.Mutex
 	cache map[[32]byte]*Claims
@@ -40,6 +41,17 @@ const cacheSize = 10000
 
 // VerifierOption configures a Verifier.
 type VerifierOption func(*Verifier)
+
+// Revocations says whether a verified token has been revoked since it was issued. It is
+// asked on every Verify, cached tokens included, so it must answer from memory.
+type Revocations interface {
+	Revoked(c *Claims) bool
+}
+
+// WithRevocations makes the Verifier refuse tokens that r reports revoked.
+func WithRevocations(r Revocations) VerifierOption {
+	return func(v *Verifier) { v.revoked = r }
+}
 
 // WithClock sets the clock used for exp/nbf/iat checks (tests).
 func WithClock(now func() time.Time) VerifierOption {
@@ -83,7 +95,7 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	}
 	sum := sha256.Sum256([]byte(token))
 	if c := v.cached(sum); c != nil {
-		return c, nil
+		return v.checkRevoked(c)
 	}
 	c := new(Claims)
 	_, err := v.parser.ParseWithClaims(token, c, v.key)
@@ -94,7 +106,26 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	v.store(sum, c)
+	return v.checkRevoked(c)
+}
+
+func (v *Verifier) checkRevoked(c *Claims) (*Claims, error) {
+	if v.revoked != nil && v.revoked.Revoked(c) {
+		return nil, ErrRevoked
+	}
 	return c, nil
+}
+
+// StillValid reports whether claims verified earlier are still acceptable now: not
+// expired and not revoked. Long-lived connections ask it periodically.
+func (v *Verifier) StillValid(c *Claims) error {
+	if v.now().After(c.ExpiresAt.Add(Leeway)) {
+		return ErrInvalid
+	}
+	if _, err := v.checkRevoked(c); err != nil {
+		return err
+	}
+	return nil
 }
 
 func (v *Verifier) key(t *jwt.Token) (any, error) {
