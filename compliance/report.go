@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -68,7 +69,7 @@ type Deployment struct {
 	TokenMaxTTL       time.Duration
 	IdleTimeout       time.Duration
 	AuditKey          ed25519.PublicKey
-	TLSTerminatedHere bool   // sealroom serves TLS itself
+	TLSHere           string // sealroom serves TLS itself: its settings and certificate, as checked
 	TLSNote           string // what the operator declares when a proxy terminates TLS
 	MFARequired       bool   // admin actions require an MFA claim
 	BreakGlassWebhook bool   // break-glass notifications go to a webhook
@@ -192,8 +193,10 @@ func BuildReport(ctx context.Context, src Sources, d Deployment, period time.Dur
 	tx := Control{ID: "164.312(e)(1)", Title: "Transmission security", Requirement: "required",
 		Feature: "Media is SFrame ciphertext inside DTLS-SRTP; the API and signaling need TLS, terminated here or by a reverse proxy."}
 	switch {
-	case d.TLSTerminatedHere:
-		tx.Evidence = append(tx.Evidence, Evidence{"TLS", "terminated by sealroom", "serve configuration"})
+	case strings.HasPrefix(d.TLSHere, "configured but unusable"):
+		tx.Gaps = append(tx.Gaps, "TLS "+d.TLSHere)
+	case d.TLSHere != "":
+		tx.Evidence = append(tx.Evidence, Evidence{"TLS terminated by sealroom", d.TLSHere, "SEALROOM_TLS_CERT, checked now"})
 	case d.TLSNote != "":
 		tx.Evidence = append(tx.Evidence, Evidence{"TLS", "terminated by a proxy: " + d.TLSNote, "operator declaration"})
 	default:

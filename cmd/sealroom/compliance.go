@@ -10,6 +10,7 @@ import (
 
 	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/compliance"
+	"github.com/sealroom/sealroom/server"
 	"github.com/sealroom/sealroom/server/auth"
 )
 
@@ -63,12 +64,22 @@ func newReportCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var tlsHere string
+			if cert := e.getenv("SEALROOM_TLS_CERT"); cert != "" {
+				_, info, err := server.LoadTLS(cert, e.getenv("SEALROOM_TLS_KEY"), time.Now())
+				if err != nil {
+					tlsHere = "configured but unusable: " + err.Error()
+				} else {
+					tlsHere = fmt.Sprintf("%s or newer, certificate %s valid until %s", info.MinVersion, info.Subject, info.NotAfter.Format(time.RFC3339))
+				}
+			}
 			rep, err := compliance.BuildReport(ctx, compliance.Sources{Pool: pool, DataMap: m}, compliance.Deployment{
 				Name:              e.getenv("SEALROOM_DEPLOYMENT_NAME"),
 				TokenMaxTTL:       auth.MaxTTL,
 				IdleTimeout:       idle,
 				AuditKey:          pub,
 				TLSNote:           e.getenv("SEALROOM_TLS_PROXY"),
+				TLSHere:           tlsHere,
 				MFARequired:       e.getenv("SEALROOM_REQUIRE_MFA") == "1",
 				BreakGlassWebhook: e.getenv("SEALROOM_BREAKGLASS_WEBHOOK") != "",
 				RetentionMonths:   months,

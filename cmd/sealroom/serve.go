@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -30,6 +31,8 @@ func newServeCmd(e *env) *cobra.Command {
 		cfg      = server.DefaultConfig()
 		maxBody  int64
 		ratePerS float64
+		tlsCert  string
+		tlsKey   string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -117,10 +120,24 @@ func newServeCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			scheme := "http"
+			if tlsCert != "" || tlsKey != "" {
+				tcfg, info, err := server.LoadTLS(tlsCert, tlsKey, time.Now())
+				if err != nil {
+					ln.Close()
+					return err
+				}
+				if time.Until(info.NotAfter) < 14*24*time.Hour {
+					log.Warn("the TLS certificate expires soon", "not_after", info.NotAfter)
+				}
+				ln = tls.NewListener(ln, tcfg)
+				scheme = "https"
+				log.Info("terminating TLS", "subject", info.Subject, "not_after", info.NotAfter, "min_version", info.MinVersion)
+			}
 			log.Info("serving", "addr", ln.Addr().String())
-			fmt.Fprintf(e.stderr, "\nsealroom is serving on http://%s\n"+
+			fmt.Fprintf(e.stderr, "\nsealroom is serving on "+scheme+"://%s\n"+
 				"Mint a token:   sealroom token --room demo --identity alice --name Alice --role host\n"+
-				"Call the API:   curl -H \"Authorization: Bearer $TOKEN\" http://%s/v1/whoami\n\n",
+				"Call the API:   curl -H \"Authorization: Bearer $TOKEN\" "+scheme+"://%s/v1/whoami\n\n",
 				ln.Addr(), ln.Addr())
 			return srv.Serve(ctx, ln)
 		},
@@ -136,6 +153,8 @@ func newServeCmd(e *env) *cobra.Command {
 	fs.Float64Var(&ratePerS, "rate", cfg.RatePerSecond, "sustained requests per second allowed per IP and per identity")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst allowed per IP and per identity")
 	fs.DurationVar(&cfg.SignalIdleTimeout, "idle-timeout", envDuration(e, "SEALROOM_IDLE_TIMEOUT", cfg.SignalIdleTimeout), "automatic logoff: close a signaling connection after this long without a client message (env SEALROOM_IDLE_TIMEOUT)")
+	fs.StringVar(&tlsCert, "tls-cert", e.getenv("SEALROOM_TLS_CERT"), "PEM certificate chain: terminate TLS here (env SEALROOM_TLS_CERT)")
+	fs.StringVar(&tlsKey, "tls-key", e.getenv("SEALROOM_TLS_KEY"), "PEM private key for --tls-cert (env SEALROOM_TLS_KEY)")
 	fs.BoolVar(&cfg.RequireMFA, "require-mfa", e.getenv("SEALROOM_REQUIRE_MFA") == "1", "administrative endpoints need a token whose amr claim asserts a second factor (env SEALROOM_REQUIRE_MFA=1)")
 	fs.StringSliceVar(&cfg.AllowedOrigins, "allowed-origin", nil, "extra browser origin (host pattern) allowed to open the signaling WebSocket (repeatable)")
 	return cmd
