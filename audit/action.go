@@ -54,6 +54,9 @@ const (
 	// ActionTokenRevoked: an administrator revoked a token (by id) or every token of a
 	// subject issued before now. Target: the token or the user.
 	ActionTokenRevoked Action = "auth.token_revoked"
+	// ActionConsentRecorded: a participant accepted a room's notice before joining.
+	// Room: the room; Details: the notice version.
+	ActionConsentRecorded Action = "consent.recorded"
 	// ActionRetentionPurged: scheduled retention deleted expired rows of one table
 	// (GDPR Art. 5(1)(e)); Details hold the table, the period and the count.
 	ActionRetentionPurged Action = "retention.purged"
@@ -67,7 +70,7 @@ func Actions() []Action {
 		ActionCommitAccepted, ActionCommitRejected, ActionGDPRExport, ActionGDPRErasure,
 		ActionBreakGlassGranted, ActionBreakGlassEnded, ActionConfigChanged,
 		ActionAuditQuery, ActionAuditVerify, ActionAuditCheckpoint, ActionAuditExpired,
-		ActionLegalHoldPlaced, ActionLegalHoldReleased, ActionRetentionPurged, ActionTokenRevoked,
+		ActionLegalHoldPlaced, ActionLegalHoldReleased, ActionRetentionPurged, ActionTokenRevoked, ActionConsentRecorded,
 	}
 }
 
@@ -79,7 +82,7 @@ func (a Action) Valid() bool {
 		ActionCommitAccepted, ActionCommitRejected, ActionGDPRExport, ActionGDPRErasure,
 		ActionBreakGlassGranted, ActionBreakGlassEnded, ActionConfigChanged,
 		ActionAuditQuery, ActionAuditVerify, ActionAuditCheckpoint, ActionAuditExpired,
-		ActionLegalHoldPlaced, ActionLegalHoldReleased, ActionRetentionPurged, ActionTokenRevoked:
+		ActionLegalHoldPlaced, ActionLegalHoldReleased, ActionRetentionPurged, ActionTokenRevoked, ActionConsentRecorded:
 		return true
 	}
 	return false

@@ -60,6 +60,7 @@ func (s *Server) complianceRoutes() {
 	admin.POST("/subjects/:subject/legal-holds", s.placeHold)
 	admin.DELETE("/legal-holds/:id", s.releaseHold)
 	admin.POST("/revocations", s.revoke)
+	admin.PUT("/rooms/:room/policy", s.setRoomPolicy)
 	s.v1.POST("/break-glass", s.breakGlass)
 }
 
@@ -246,6 +247,31 @@ func (s *Server) revoke(c echo.Context) error {
 		err = s.revoked.RevokeToken(ctx, req.TokenID, req.Subject, cl.Subject)
 	} else {
 		err = s.revoked.RevokeSubject(ctx, req.Subject, cl.Subject)
+	}
+	if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type policyRequest struct {
+	NoticeVersion string `json:"notice_version"`
+	NoticeURL     string `json:"notice_url"`
+}
+
+// setRoomPolicy makes a room ask every participant to accept a notice before joining.
+func (s *Server) setRoomPolicy(c echo.Context) error {
+	if s.consents == nil {
+		return apiErr(CodeNotFound, "consent is not enabled on this server")
+	}
+	var req policyRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	err := s.consents.SetPolicy(c.Request().Context(), caller(c, "admin"),
+		compliance.Policy{Room: c.Param("room"), NoticeVersion: req.NoticeVersion, NoticeURL: req.NoticeURL})
+	if errors.Is(err, compliance.ErrInvalidPolicy) {
+		return apiErr(CodeBadRequest, "room, notice_version (1-64 characters) and notice_url (at most 2048) must be valid")
 	}
 	if err != nil {
 		return err

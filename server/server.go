@@ -83,6 +83,7 @@ type Deps struct {
 	Rooms      Rooms                // the MLS Delivery Service; nil: signaling carries presence only
 	Audit      *audit.Log
 	Subjects   *compliance.Subjects // GDPR subject rights
+	Consents   *compliance.Consents // notices a room asks participants to accept; nil: none
 	Signer     *auth.Signer         // mints break-glass tokens
 	// Revocations must be the same set the Verifier was built with (auth.WithRevocations).
 	Revocations *Revocations
@@ -105,6 +106,7 @@ type Server struct {
 	rooms    Rooms
 	audit    *audit.Log
 	subjects *compliance.Subjects
+	consents *compliance.Consents
 	signer   *auth.Signer
 	revoked  *Revocations
 	notify   func(context.Context, BreakGlassNotice) error
@@ -162,6 +164,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		rooms:    deps.Rooms,
 		audit:    deps.Audit,
 		subjects: deps.Subjects,
+		consents: deps.Consents,
 		signer:   deps.Signer,
 		revoked:  deps.Revocations,
 		notify:   deps.BreakGlassHook,

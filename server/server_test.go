@@ -65,6 +65,7 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 		Migrations:  m,
 		Audit:       f.audit,
 		Subjects:    compliance.NewSubjects(pool, f.audit, dm),
+		Consents:    compliance.NewConsents(pool, f.audit),
 		Signer:      f.signer,
 		Revocations: rev,
 		BreakGlassHook: func(_ context.Context, n BreakGlassNotice) error {

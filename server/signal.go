@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/server/auth"
 )
@@ -41,6 +42,7 @@ const (
 	sigForbidden          = "forbidden"
 	sigRateLimited        = "rate_limited"
 	sigInternal           = "internal"
+	sigConsentRequired    = "consent_required"
 )
 
 // envelope is every signaling message, both directions.
@@ -79,6 +81,85 @@ type errorData struct {
 
 type byeData struct {
 	Reason string `json:"reason"`
+}
+
+type consentRequiredData struct {
+	NoticeVersion string `json:"notice_version"`
+	NoticeURL     string `json:"notice_url,omitempty"`
+}
+
+type consentData struct {
+	NoticeVersion string `json:"notice_version"`
+}
+
+// signalConsent holds a participant at the door of a room that asks for a notice to be
+// accepted: it is told consent_required and gets in only after a consent message for
+// the current version has been recorded (and audited). Until then it is neither in the
+// roster nor proposed for the room's MLS group.
+func (s *Server) signalConsent(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, c echo.Context) error {
+	pol, pending, err := s.consents.Pending(ctx, claims.Room, claims.Subject)
+	if err != nil {
+		s.log.ErrorContext(ctx, "signaling: consent policy", "request_id", requestID(c), "err", err)
+		_ = ws.Close(websocket.StatusInternalError, "internal error")
+		return err
+	}
+	if !pending {
+		return nil
+	}
+	write := func(typ, id string, data any) error {
+		b, _ := json.Marshal(data)
+		env, _ := json.Marshal(envelope{V: SignalVersion, Type: typ, ID: id, Data: b})
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return ws.Write(wctx, websocket.MessageText, env)
+	}
+	if err := write("consent_required", "", consentRequiredData{NoticeVersion: pol.NoticeVersion, NoticeURL: pol.NoticeURL}); err != nil {
+		return err
+	}
+	// Reading the notice takes a person a while; the idle timeout bounds the wait.
+	timer := time.AfterFunc(s.cfg.SignalIdleTimeout, func() { _ = ws.Close(closeIdle, "no consent") })
+	defer timer.Stop()
+	for {
+		_, msg, err := ws.Read(ctx)
+		if err != nil {
+			_ = ws.CloseNow()
+			return err
+		}
+		var env envelope
+		if err := decodeStrict(msg, &env); err != nil || env.V != SignalVersion {
+			_ = write("error", "", errorData{Code: sigBadMessage, Message: "message is not a valid signaling envelope"})
+			continue
+		}
+		switch env.Type {
+		case "ping":
+			_ = write("pong", env.ID, nil)
+		case "leave":
+			_ = write("bye", env.ID, byeData{Reason: keyservice.ReasonLeft})
+			_ = ws.Close(websocket.StatusNormalClosure, "bye")
+			return errors.New("left before consenting")
+		case "consent":
+			var cd consentData
+			if err := decodeStrict(env.Data, &cd); err != nil {
+				_ = write("error", env.ID, errorData{Code: sigBadMessage, Message: "consent needs notice_version"})
+				continue
+			}
+			err := s.consents.Accept(ctx, audit.Caller{Actor: claims.Subject, Role: string(claims.Role), RequestID: requestID(c),
+				SourceIP: c.RealIP(), UserAgent: c.Request().UserAgent()}, claims.Room, cd.NoticeVersion)
+			if errors.Is(err, compliance.ErrNoticeVersion) {
+				_ = write("error", env.ID, errorData{Code: sigConsentRequired, Message: "accept the room's current notice version"})
+				continue
+			}
+			if err != nil {
+				s.log.ErrorContext(ctx, "signaling: consent", "request_id", requestID(c), "err", err)
+				_ = write("error", env.ID, errorData{Code: sigInternal, Message: "internal error"})
+				_ = ws.Close(websocket.StatusInternalError, "internal error")
+				return err
+			}
+			return write("ack", env.ID, nil)
+		default:
+			_ = write("error", env.ID, errorData{Code: sigConsentRequired, Message: "accept the room's notice first"})
+		}
+	}
 }
 
 // Rooms is the MLS Delivery Service behind signaling (package keyservice): it learns of
@@ -120,6 +201,11 @@ func (s *Server) signal(c echo.Context) error {
 	if err != nil {
 		s.authDenied(ctx, requestID(c), c.RealIP(), c.Request().UserAgent(), err)
 		return nil
+	}
+	if s.consents != nil {
+		if err := s.signalConsent(ctx, ws, claims, c); err != nil {
+			return nil
+		}
 	}
 	sc := &signalConn{
 		s: s, ws: ws, claims: claims,

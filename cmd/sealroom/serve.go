@@ -110,6 +110,7 @@ func newServeCmd(e *env) *cobra.Command {
 				Signer:         auth.NewSigner(key, c.issuer, c.audience),
 				Audit:          auditLog,
 				Subjects:       subjects,
+				Consents:       compliance.NewConsents(pool, auditLog),
 				BreakGlassHook: webhook(e.getenv("SEALROOM_BREAKGLASS_WEBHOOK")),
 				Log:            log,
 			})
