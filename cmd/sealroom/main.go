@@ -13,9 +13,15 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sealroom/sealroom/media/loadtest"
 )
 
 func main() {
+	// The load tool runs its server side as a child process of this same binary.
+	if loadtest.IsChild() {
+		os.Exit(loadtest.ChildMain())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
@@ -72,6 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		newDevDBCmd(e),
 		newComplianceCmd(e),
 		newAuditCmd(e),
+		newLoadtestCmd(e),
 	)
 	return root.ExecuteContext(ctx)
 }

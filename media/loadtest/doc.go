@@ -11,10 +11,9 @@
 // its stdin/stdout with JSON lines, which also exercises media's signaling
 // API exactly as the WebSocket will.
 //
-// Run it with the bundled command (the lead wires the same into
-// `sealroom loadtest`):
+// Run it with the sealroom binary:
 //
-//	go run ./media/loadtest/cmd/sfuload -scenarios 2x20,10x10 -duration 3s
+//	sealroom loadtest --scenarios 2x20,10x10 --duration 3s
 //
 // Set SEALROOM_LOADTEST_CPUPROFILE=prefix to get a CPU profile of the
 // server child over the measured window.
