@@ -20,6 +20,10 @@ const (
 	EraseDelete      Erasure = "delete"       // the rows are deleted
 	EraseCryptoShred Erasure = "crypto-shred" // the rows stay (chain integrity); the subject's key is destroyed
 	EraseRetain      Erasure = "retain"       // kept under a legal obligation (Art. 17(3)(b)/(e))
+	// EraseTransient: the data only mirrors a live session (a room's current roster, a
+	// fan-out queue pruned within minutes) and goes when the subject leaves; it has no
+	// subject column to export or erase by.
+	EraseTransient Erasure = "transient"
 )
 
 // DataMap is the machine-readable record of every table and column sealroom keeps,
@@ -123,13 +127,17 @@ func (m *DataMap) check() error {
 		if t.LegalBasis == "" || t.DataSubjects == "" {
 			errs = append(errs, fmt.Errorf("table %s: personal data needs a legal basis and data subjects", t.Table))
 		}
-		if !cols[t.SubjectColumn] {
-			errs = append(errs, fmt.Errorf("table %s: subject column %q is not one of its columns", t.Table, t.SubjectColumn))
-		}
 		switch t.Erasure {
 		case EraseDelete, EraseCryptoShred, EraseRetain:
+			if !cols[t.SubjectColumn] {
+				errs = append(errs, fmt.Errorf("table %s: subject column %q is not one of its columns", t.Table, t.SubjectColumn))
+			}
+		case EraseTransient:
+			if t.SubjectColumn != "" {
+				errs = append(errs, fmt.Errorf("table %s: transient data has no subject column", t.Table))
+			}
 		default:
-			errs = append(errs, fmt.Errorf("table %s: erasure must be delete, crypto-shred or retain", t.Table))
+			errs = append(errs, fmt.Errorf("table %s: erasure must be delete, crypto-shred, retain or transient", t.Table))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

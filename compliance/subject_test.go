@@ -70,6 +70,15 @@ func (s *seeded) seedUser(t *testing.T, subject string) {
 	if _, err := s.pool.Exec(ctx, `INSERT INTO subject_revocations (subject, not_before, revoked_by) VALUES ($1, now(), 'admin-1')`, subject); err != nil {
 		t.Fatal(err)
 	}
+	for _, q := range []string{
+		`INSERT INTO ks_keypackages (ref, subject, conn_id, data, not_after) VALUES (convert_to($1, 'UTF8'), $1, 'c', '\x00', now() + interval '1 day')`,
+		`INSERT INTO ks_seats (room, subject, conn_id, role) VALUES ('r', $1, 'c', 'participant')`,
+		`INSERT INTO ks_proposals (room, epoch, ref, kind, subject, conn_id, message) VALUES ('r', 0, convert_to($1, 'UTF8'), 'add', $1, 'c', '\x00')`,
+	} {
+		if _, err := s.pool.Exec(ctx, q, subject); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cons := NewConsents(s.pool, s.log)
 	if err := cons.SetPolicy(ctx, audit.Caller{Actor: subject, Role: "admin"}, Policy{Room: "room-of-" + subject, NoticeVersion: "v1"}); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -84,6 +85,7 @@ type Deps struct {
 	Audit      *audit.Log
 	Subjects   *compliance.Subjects // GDPR subject rights
 	Consents   *compliance.Consents // notices a room asks participants to accept; nil: none
+	Assets     fs.FS                // the built webapp (index.html at the root); nil: no web client
 	Signer     *auth.Signer         // mints break-glass tokens
 	// Revocations must be the same set the Verifier was built with (auth.WithRevocations).
 	Revocations *Revocations
@@ -107,6 +109,7 @@ type Server struct {
 	audit    *audit.Log
 	subjects *compliance.Subjects
 	consents *compliance.Consents
+	assets   fs.FS
 	signer   *auth.Signer
 	revoked  *Revocations
 	notify   func(context.Context, BreakGlassNotice) error
@@ -165,6 +168,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		audit:    deps.Audit,
 		subjects: deps.Subjects,
 		consents: deps.Consents,
+		assets:   deps.Assets,
 		signer:   deps.Signer,
 		revoked:  deps.Revocations,
 		notify:   deps.BreakGlassHook,
@@ -209,6 +213,9 @@ func (s *Server) routes() {
 	v1.GET("/audit/events", s.auditEvents)
 	s.v1 = v1
 	s.complianceRoutes()
+	if s.assets != nil {
+		s.webappRoutes()
+	}
 }
 
 // Serve answers requests on ln until ctx is cancelled, then shuts down gracefully:

@@ -54,7 +54,17 @@ func (c *common) databaseURL(ctx context.Context, e *env, log *slog.Logger) (str
 // openPool connects and waits up to a minute for the database to answer, so a server
 // started together with its database does not fail on the first try.
 func openPool(ctx context.Context, url string, log *slog.Logger) (*pgxpool.Pool, error) {
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	// The key service holds one connection for LISTEN and one per commit being
+	// validated; the pgx default (4 on this size of machine) starves it. A pool_max_conns
+	// in the URL still wins when it is larger.
+	if cfg.MaxConns < 32 {
+		cfg.MaxConns = 32
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -187,4 +197,26 @@ func (c *common) openAudit(ctx context.Context, e *env, log *slog.Logger, pool *
 		return nil, err
 	}
 	return l, nil
+}
+
+// dsKey loads the Delivery Service's external-sender key (RFC 9420 §12.1.8.1): every
+// process of a deployment must use the same one, since a group lists exactly one.
+// SEALROOM_DS_KEY_FILE, or a development key generated under the data folder.
+func (c *common) dsKey(e *env, log *slog.Logger) (ed25519.PrivateKey, error) {
+	if p := e.getenv("SEALROOM_DS_KEY_FILE"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("delivery service key: %w", err)
+		}
+		return auth.ParsePrivateKey(b)
+	}
+	path := filepath.Join(c.dataDir, "keys", "ds-signing.pem")
+	key, created, err := auth.LoadOrCreateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("generated a development delivery-service key; set SEALROOM_DS_KEY_FILE in production", "path", path)
+	}
+	return key, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sealroom/sealroom/compliance"
+	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/migrations"
 	"github.com/sealroom/sealroom/server"
 	"github.com/sealroom/sealroom/server/auth"
@@ -98,6 +99,18 @@ func newServeCmd(e *env) *cobra.Command {
 			retCtx, stopRetention := context.WithCancel(ctx)
 			defer stopRetention()
 			go subjects.RunRetention(retCtx, time.Hour, months, func(err error) { log.Error("retention", "err", err) })
+			dsKey, err := c.dsKey(e, log)
+			if err != nil {
+				return err
+			}
+			ks, err := keyservice.New(keyservice.Config{Pool: pool, SignerKey: dsKey, Audit: auditLog, Log: log})
+			if err != nil {
+				return err
+			}
+			if err := ks.Start(ctx); err != nil {
+				return err
+			}
+			defer ks.Close()
 			rev, err := server.NewRevocations(ctx, pool, log)
 			if err != nil {
 				return err
@@ -107,6 +120,7 @@ func newServeCmd(e *env) *cobra.Command {
 				Migrations:     m,
 				Verifier:       auth.NewVerifier(c.issuer, c.audience, keys, auth.WithRevocations(rev)),
 				Revocations:    rev,
+				Rooms:          ks,
 				Signer:         auth.NewSigner(key, c.issuer, c.audience),
 				Audit:          auditLog,
 				Subjects:       subjects,

@@ -1,0 +1,400 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sealroom/sealroom/mls"
+	"github.com/sealroom/sealroom/sframe"
+)
+
+// Config configures a Client.
+type Config struct {
+	// URL is the server's base URL (http:// or https://).
+	URL   string
+	Token string
+	// KeyPackages is how many KeyPackages to keep uploaded (default 2).
+	KeyPackages int
+	// PingInterval is how often the client pings while connected, so the server's
+	// idle logoff does not end a live participant (default 30 s; negative: never).
+	PingInterval time.Duration
+	// OnEpoch, if set, runs on the client's goroutine after every change of epoch (join
+	// included), once the new SFrame keys are installed. It must not block; it may call
+	// c's read methods (Epoch, EpochAuthenticator, Export).
+	OnEpoch func(c *Client, epoch uint64)
+	// OnCommit, if set, sees every commit this member applied or merged, with the epoch it
+	// opened. It must not block.
+	OnCommit func(epoch uint64, commit []byte)
+	Log      *slog.Logger
+}
+
+// Chat is a received chat message; From is the sender's subject as the server
+// authenticated it, Text what the sender's MLS leaf signed and encrypted.
+type Chat struct {
+	From string
+	Text []byte
+}
+
+// Client is one participant. Its methods are safe for concurrent use.
+type Client struct {
+	cfg     Config
+	ws      *websocket.Conn
+	cs      *mls.CipherSuite
+	subject string
+	connID  string
+
+	signPriv []byte
+	keys     *sframe.MLSKeys
+	chats    chan Chat
+	reqs     chan func()
+	in       chan envelope
+	done     chan struct{}
+	loopDone chan struct{}
+	closeErr error
+	once     sync.Once
+
+	mu    sync.Mutex // guards group and the fields below, read by the API
+	group *mls.Group
+	state loopState
+
+	nextID int
+	waits  map[string]chan error // request id -> waiter
+}
+
+type envelope struct {
+	V    int             `json:"v"`
+	Type string          `json:"type"`
+	ID   string          `json:"id,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Dial authenticates on the signaling WebSocket and starts the member: it uploads
+// KeyPackages and creates or joins the room's group in the background. Use WaitJoined to
+// wait for membership.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.KeyPackages <= 0 {
+		cfg.KeyPackages = 2
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	cs, err := mls.CipherSuiteByID(mls.X25519_AES128GCM_SHA256_Ed25519)
+	if err != nil {
+		return nil, err
+	}
+	u := "ws" + strings.TrimPrefix(strings.TrimSuffix(cfg.URL, "/"), "http") + "/v1/signal"
+	ws, _, err := websocket.Dial(ctx, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("client: dial: %w", err)
+	}
+	ws.SetReadLimit(1 << 20)
+	c := &Client{cfg: cfg, ws: ws, cs: cs, chats: make(chan Chat, 256), reqs: make(chan func(), 64),
+		in: make(chan envelope, 4096), done: make(chan struct{}), loopDone: make(chan struct{}), waits: map[string]chan error{}}
+	if err := c.write(ctx, envelope{V: 1, Type: "auth", Data: mustJSON(map[string]string{"token": cfg.Token})}); err != nil {
+		_ = ws.CloseNow()
+		return nil, err
+	}
+	var ready struct {
+		Participant struct {
+			ID  string `json:"id"`
+			Sub string `json:"sub"`
+		} `json:"participant"`
+	}
+	// Room events of others may overtake ready; they wait for the member's loop.
+	var early []envelope
+	for {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("client: auth: %w", err)
+		}
+		var env envelope
+		if err := json.Unmarshal(b, &env); err != nil || len(early) == cap(c.in) {
+			_ = ws.CloseNow()
+			return nil, fmt.Errorf("client: expected ready")
+		}
+		if env.Type != "ready" {
+			early = append(early, env)
+			continue
+		}
+		if json.Unmarshal(env.Data, &ready) != nil {
+			_ = ws.CloseNow()
+			return nil, fmt.Errorf("client: malformed ready")
+		}
+		break
+	}
+	for _, env := range early {
+		c.in <- env
+	}
+	c.subject, c.connID = ready.Participant.Sub, ready.Participant.ID
+	c.signPriv, _, err = cs.GenerateSignatureKeyPair()
+	if err != nil {
+		return nil, err
+	}
+	c.keys, err = sframe.NewMLSKeys(sframe.MLSConfig{})
+	if err != nil {
+		return nil, err
+	}
+	c.state.kps = map[string]*ownKeyPackage{}
+	go c.read()
+	go c.run()
+	c.do(func() { c.uploadKeyPackages(cfg.KeyPackages) })
+	return c, nil
+}
+
+// Subject is this participant's identity (the token's sub).
+func (c *Client) Subject() string { return c.subject }
+
+// Keys are the SFrame keys of the current epoch; they follow the group.
+func (c *Client) Keys() *sframe.MLSKeys { return c.keys }
+
+// Chats delivers received chat messages; when nobody reads, new ones are dropped.
+func (c *Client) Chats() <-chan Chat { return c.chats }
+
+// Done is closed when the connection has ended.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Epoch reports the current epoch and whether the client is a member.
+func (c *Client) Epoch() (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.group == nil || c.state.removed {
+		return 0, false
+	}
+	return c.group.Epoch(), true
+}
+
+// EpochAuthenticator is the current epoch's authenticator (RFC 9420 §8.7), the basis of
+// the security code participants compare; nil before joining.
+func (c *Client) EpochAuthenticator() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.group == nil {
+		return nil
+	}
+	return append([]byte(nil), c.group.EpochAuthenticator()...)
+}
+
+// Export is MLS-Exporter of the current epoch (RFC 9420 §8.5).
+func (c *Client) Export(label string, context []byte, length int) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.group == nil {
+		return nil, ErrNotJoined
+	}
+	return c.group.Export(label, context, length)
+}
+
+// Apply processes a handshake message received out of band, as the member would have
+// over signaling. It reports ErrRemoved for a commit that removes this member; the
+// state is unchanged on any error.
+func (c *Client) Apply(msg []byte) error {
+	var m mls.MLSMessage
+	if err := mls.Unmarshal(msg, &m); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.group == nil {
+		return ErrNotJoined
+	}
+	_, err := c.group.Process(&m)
+	if err == mls.ErrRemoved {
+		return ErrRemoved
+	}
+	return err
+}
+
+// WaitJoined waits until the client is a member of the room's group.
+func (c *Client) WaitJoined(ctx context.Context) error {
+	for {
+		if _, ok := c.Epoch(); ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return ErrClosed
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// SendChat encrypts text for the group (RFC 9420 §6.3) and has the server relay it.
+func (c *Client) SendChat(ctx context.Context, text []byte) error {
+	ch := make(chan error, 1)
+	c.do(func() {
+		if c.group == nil || c.state.removed {
+			ch <- ErrNotJoined
+			return
+		}
+		c.mu.Lock()
+		msg, err := c.group.EncryptApplication(text, nil, 0)
+		c.mu.Unlock()
+		if err != nil {
+			ch <- err
+			return
+		}
+		b, err := mls.Marshal(msg)
+		if err != nil {
+			ch <- err
+			return
+		}
+		c.request("chat", map[string][]byte{"message": b}, ch)
+	})
+	return c.wait(ctx, ch)
+}
+
+// Ping measures one signaling round trip.
+func (c *Client) Ping(ctx context.Context) error {
+	ch := make(chan error, 1)
+	c.do(func() { c.request("ping", nil, ch) })
+	return c.wait(ctx, ch)
+}
+
+// Update commits an empty commit with a fresh path (post-compromise security, RFC 9420
+// §12.4), rebasing and retrying when another member's commit wins the epoch.
+func (c *Client) Update(ctx context.Context) error {
+	ch := make(chan error, 1)
+	c.do(func() {
+		if c.group == nil || c.state.removed {
+			ch <- ErrNotJoined
+			return
+		}
+		c.state.updates = append(c.state.updates, ch)
+		c.maybeCommit()
+	})
+	return c.wait(ctx, ch)
+}
+
+// Leave says goodbye and waits for the server to close the connection; the server
+// removes the member from the group. The last epoch's state stays readable until Close.
+func (c *Client) Leave(ctx context.Context) error {
+	err := c.write(ctx, envelope{V: 1, Type: "leave"})
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+	case <-time.After(2 * time.Second):
+	}
+	c.shutdown(ErrClosed)
+	return err
+}
+
+// Close drops the connection (without goodbye, the server sees a disconnect) and
+// zeroes the member's secrets.
+func (c *Client) Close() error {
+	c.shutdown(ErrClosed)
+	<-c.loopDone
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.group != nil {
+		c.group.Close()
+		c.group = nil
+	}
+	c.keys.Close()
+	return nil
+}
+
+func (c *Client) shutdown(err error) {
+	c.once.Do(func() {
+		c.closeErr = err
+		_ = c.ws.Close(websocket.StatusNormalClosure, "")
+		close(c.done)
+	})
+}
+
+func (c *Client) wait(ctx context.Context, ch chan error) error {
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return ErrClosed
+	}
+}
+
+// do runs f on the client's goroutine.
+func (c *Client) do(f func()) {
+	select {
+	case c.reqs <- f:
+	case <-c.done:
+	}
+}
+
+func (c *Client) read() {
+	defer c.shutdown(ErrClosed)
+	for {
+		_, b, err := c.ws.Read(context.Background())
+		if err != nil {
+			return
+		}
+		var env envelope
+		if err := json.Unmarshal(b, &env); err != nil {
+			continue
+		}
+		select {
+		case c.in <- env:
+		case <-c.done:
+			return
+		}
+	}
+}
+
+func (c *Client) write(ctx context.Context, env envelope) error {
+	b, err := json.Marshal(env)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		return fmt.Errorf("client: write: %w", err)
+	}
+	return nil
+}
+
+// request sends a message with a fresh id; ch (if any) gets nil on ack or the error.
+func (c *Client) request(typ string, data any, ch chan error) string {
+	c.nextID++
+	id := fmt.Sprintf("k%d", c.nextID)
+	if ch != nil {
+		c.waits[id] = ch
+	}
+	e := envelope{V: 1, Type: typ, ID: id}
+	if data != nil {
+		e.Data = mustJSON(data)
+	}
+	if err := c.write(context.Background(), e); err != nil {
+		delete(c.waits, id)
+		if ch != nil {
+			ch <- err
+		}
+	}
+	return id
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own plain structs are encoded
+	}
+	return b
+}
+
+// Kick asks the server to remove sub from the room (hosts only).
+func (c *Client) Kick(ctx context.Context, sub string) error {
+	ch := make(chan error, 1)
+	c.do(func() { c.request("kick", map[string]string{"sub": sub}, ch) })
+	return c.wait(ctx, ch)
+}

@@ -1,0 +1,145 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/compliance"
+	"github.com/sealroom/sealroom/keyservice"
+	"github.com/sealroom/sealroom/migrations"
+	"github.com/sealroom/sealroom/migrations/pgtest"
+	"github.com/sealroom/sealroom/server"
+	"github.com/sealroom/sealroom/server/auth"
+)
+
+type fixture struct {
+	url    string
+	signer *auth.Signer
+}
+
+// newFixture runs a real server with the Delivery Service on a fresh Postgres database.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	_, tokKey, _ := ed25519.GenerateKey(rand.Reader)
+	_, dsKey, _ := ed25519.GenerateKey(rand.Reader)
+	_, auditKey, _ := ed25519.GenerateKey(rand.Reader)
+	al, err := audit.New(audit.Config{Pool: pool, SpoolDir: t.TempDir(), Key: auditKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := al.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = al.Close() })
+	ks, err := keyservice.New(keyservice.Config{Pool: pool, SignerKey: dsKey, Audit: al})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ks.Close() })
+	m, err := migrations.New(pool, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	dm, err := compliance.LoadDataMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := server.NewRevocations(context.Background(), pool, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.DefaultConfig(), server.Deps{Pool: pool, Migrations: m, Rooms: ks, Audit: al, Subjects: compliance.NewSubjects(pool, al, dm), Signer: auth.NewSigner(tokKey, "iss", "aud"), Revocations: rev,
+		Verifier: auth.NewVerifier("iss", "aud", []ed25519.PublicKey{tokKey.Public().(ed25519.PublicKey)}, auth.WithRevocations(rev)),
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return &fixture{url: ts.URL, signer: auth.NewSigner(tokKey, "iss", "aud")}
+}
+
+func (f *fixture) dial(t *testing.T, sub string) *client.Client {
+	t.Helper()
+	tok, _, err := f.signer.Mint(auth.Grant{Identity: sub, Room: "r", Role: auth.RoleParticipant, CanPublish: true, CanSubscribe: true}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{URL: f.url, Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.WaitJoined(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Two participants share the epoch's SFrame keys: a frame one encrypts under its own KID,
+// the other decrypts; chat goes through MLS.
+func TestMembersShareKeysAndChat(t *testing.T) {
+	f := newFixture(t)
+	alice := f.dial(t, "alice")
+	bob := f.dial(t, "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		ea, _ := alice.Epoch()
+		eb, _ := bob.Epoch()
+		ka, _ := alice.Keys().Epoch()
+		if ea == 1 && eb == 1 && ka == 1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("members did not reach epoch 1")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	frame := []byte("a media frame")
+	ct, err := alice.Keys().Encrypt(nil, nil, frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, _, err := bob.Keys().Decrypt(nil, nil, ct)
+	if err != nil || !bytes.Equal(pt, frame) {
+		t.Fatalf("bob cannot decrypt alice's frame: %v", err)
+	}
+	if err := bob.SendChat(ctx, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-alice.Chats():
+		if m.From != "bob" || string(m.Text) != "hi" {
+			t.Fatalf("alice got %+v", m)
+		}
+	case <-ctx.Done():
+		t.Fatal("no chat")
+	}
+}
+
+func TestDialRefusesBadToken(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := client.Dial(ctx, client.Config{URL: f.url, Token: "not-a-token"}); err == nil {
+		t.Fatal("dial with a bad token succeeded")
+	}
+}

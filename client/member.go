@@ -1,0 +1,480 @@
+package client
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/sealroom/sealroom/mls"
+	"github.com/sealroom/sealroom/sframe"
+)
+
+// loopState belongs to the client's goroutine.
+type loopState struct {
+	kps      map[string]*ownKeyPackage // KeyPackageRef (hex) -> our KeyPackage
+	creating *mls.Group                // created, waiting for the server's ack of group_init
+	initID   string
+	removed  bool
+
+	inflight    *inflight // our commit, waiting for the server's answer
+	designated  bool      // the server asked us to commit this epoch's proposals
+	proposals   int       // proposals received this epoch
+	sinceCommit int       // proposals received since our in-flight commit was built
+	updates     []chan error
+	buffer      []envelope // messages of epochs we have not reached yet
+}
+
+type ownKeyPackage struct {
+	kp      *mls.KeyPackage
+	secrets *mls.KeyPackageSecrets
+}
+
+type inflight struct {
+	id      string
+	epoch   uint64
+	commit  []byte
+	updates []chan error
+}
+
+type epochData struct {
+	Epoch   uint64 `json:"epoch"`
+	Message []byte `json:"message,omitempty"`
+	Welcome []byte `json:"welcome,omitempty"`
+}
+
+func (c *Client) run() {
+	defer close(c.loopDone)
+	var ping <-chan time.Time
+	if c.cfg.PingInterval > 0 {
+		t := time.NewTicker(c.cfg.PingInterval)
+		defer t.Stop()
+		ping = t.C
+	}
+	for {
+		select {
+		case <-ping:
+			_ = c.write(context.Background(), envelope{V: 1, Type: "ping"})
+		case <-c.done:
+			for _, kp := range c.state.kps {
+				kp.secrets.Zero()
+			}
+			if c.state.creating != nil {
+				c.state.creating.Close()
+			}
+			return
+		case f := <-c.reqs:
+			f()
+		case env := <-c.in:
+			c.handle(env)
+		}
+	}
+}
+
+func (c *Client) epoch() (uint64, bool) {
+	if c.group == nil || c.state.removed {
+		return 0, false
+	}
+	return c.group.Epoch(), true
+}
+
+func (c *Client) handle(env envelope) {
+	switch env.Type {
+	case "group_create":
+		c.createGroup(env.Data)
+	case "mls", "commit_needed", "chat":
+		c.epochMessage(env)
+	case "welcome":
+		c.welcome(env.Data)
+	case "keypackage_needed":
+		c.uploadKeyPackages(c.cfg.KeyPackages)
+	case "ack", "pong":
+		c.answer(env.ID, nil)
+	case "error":
+		var e ServerError
+		_ = json.Unmarshal(env.Data, &struct {
+			Code    *string `json:"code"`
+			Message *string `json:"message"`
+		}{&e.Code, &e.Message})
+		c.answer(env.ID, &e)
+	case "removed":
+		c.cfg.Log.Info("client: removed by a host")
+	}
+}
+
+// epochMessage handles the messages bound to an epoch: those of a later epoch wait in
+// the buffer (our own commit may not be acknowledged yet, or the Welcome is on its way),
+// those of an earlier one are dropped.
+func (c *Client) epochMessage(env envelope) {
+	var d epochData
+	if env.Type == "chat" {
+		var ch struct {
+			From    string `json:"from"`
+			Message []byte `json:"message"`
+		}
+		if json.Unmarshal(env.Data, &ch) != nil {
+			return
+		}
+		var m mls.MLSMessage
+		if mls.Unmarshal(ch.Message, &m) != nil || m.PrivateMessage == nil {
+			return
+		}
+		d.Epoch = m.PrivateMessage.Epoch
+	} else if json.Unmarshal(env.Data, &d) != nil {
+		return
+	}
+	cur, ok := c.epoch()
+	if !ok || d.Epoch > cur || (c.state.inflight != nil && d.Epoch > c.state.inflight.epoch) {
+		if !c.state.removed && len(c.state.buffer) < 4096 {
+			c.state.buffer = append(c.state.buffer, env)
+		}
+		return
+	}
+	if d.Epoch < cur {
+		return
+	}
+	switch env.Type {
+	case "commit_needed":
+		c.state.designated = true
+		c.maybeCommit()
+	case "chat":
+		c.receiveChat(env.Data)
+	case "mls":
+		c.handshake(d.Message)
+	}
+}
+
+func (c *Client) handshake(b []byte) {
+	var m mls.MLSMessage
+	if err := mls.Unmarshal(b, &m); err != nil {
+		return
+	}
+	c.mu.Lock()
+	res, err := c.group.Process(&m)
+	c.mu.Unlock()
+	if errors.Is(err, mls.ErrRemoved) {
+		c.mu.Lock()
+		c.state.removed = true
+		c.mu.Unlock()
+		c.state.buffer = nil
+		c.failUpdates(ErrRemoved)
+		return
+	}
+	if err != nil {
+		c.cfg.Log.Warn("client: handshake refused", "err", err)
+		return
+	}
+	if !res.NewEpoch {
+		c.state.proposals++
+		c.state.sinceCommit++
+		c.maybeCommit()
+		return
+	}
+	// Another member's commit won the epoch; Process dropped ours if we had one.
+	if c.state.inflight != nil {
+		c.state.updates = append(c.state.updates, c.state.inflight.updates...)
+		c.state.inflight = nil
+	}
+	c.newEpoch(b)
+}
+
+// newEpoch installs the epoch's SFrame keys and replays what waited for it.
+func (c *Client) newEpoch(commit []byte) {
+	c.state.designated, c.state.proposals, c.state.sinceCommit = false, 0, 0
+	c.mu.Lock()
+	g := c.group
+	epoch, leaf := g.Epoch(), uint32(g.OwnLeaf())
+	err := c.keys.SetEpoch(epoch, leaf, sframe.ExporterFunc(g.Export))
+	c.mu.Unlock()
+	if err != nil {
+		c.cfg.Log.Error("client: SFrame keys", "err", err)
+	}
+	if commit != nil && c.cfg.OnCommit != nil {
+		c.cfg.OnCommit(epoch, commit)
+	}
+	if c.cfg.OnEpoch != nil {
+		c.cfg.OnEpoch(c, epoch)
+	}
+	c.maybeCommit()
+	buf := c.state.buffer
+	c.state.buffer = nil
+	for _, env := range buf {
+		c.epochMessage(env)
+	}
+}
+
+// maybeCommit commits when we owe one: the server designated us and proposals are
+// pending, or the application asked for an update.
+func (c *Client) maybeCommit() {
+	if c.group == nil || c.state.removed || c.state.inflight != nil {
+		return
+	}
+	if !(c.state.designated && c.state.proposals > 0) && len(c.state.updates) == 0 {
+		return
+	}
+	c.mu.Lock()
+	res, err := c.group.Commit(mls.CommitOptions{RatchetTreeInWelcome: true, ForcePath: len(c.state.updates) > 0})
+	c.mu.Unlock()
+	if err != nil {
+		c.cfg.Log.Error("client: commit", "err", err)
+		c.failUpdates(err)
+		return
+	}
+	d := struct {
+		Commit    []byte `json:"commit"`
+		GroupInfo []byte `json:"group_info"`
+		Welcome   []byte `json:"welcome,omitempty"`
+	}{}
+	d.Commit, err = mls.Marshal(res.Commit)
+	if err == nil {
+		var gi *mls.MLSMessage
+		if gi, err = mls.NewMLSMessage(res.GroupInfo); err == nil {
+			d.GroupInfo, err = mls.Marshal(gi)
+		}
+	}
+	if err == nil && res.Welcome != nil {
+		var w *mls.MLSMessage
+		if w, err = mls.NewMLSMessage(res.Welcome); err == nil {
+			d.Welcome, err = mls.Marshal(w)
+		}
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.group.DiscardCommit()
+		c.mu.Unlock()
+		c.failUpdates(err)
+		return
+	}
+	f := &inflight{epoch: c.group.Epoch(), commit: d.Commit, updates: c.state.updates}
+	c.state.updates = nil
+	c.state.sinceCommit = 0
+	c.state.inflight = f
+	f.id = c.request("commit", d, nil)
+}
+
+// answer resolves the server's ack or error for one of our requests.
+func (c *Client) answer(id string, serr *ServerError) {
+	if id == "" {
+		if serr != nil {
+			c.cfg.Log.Warn("client: server error", "code", serr.Code)
+		}
+		return
+	}
+	if f := c.state.inflight; f != nil && f.id == id {
+		c.commitAnswer(f, serr)
+		return
+	}
+	if id == c.state.initID {
+		c.initAnswer(serr)
+		return
+	}
+	if ch, ok := c.waits[id]; ok {
+		delete(c.waits, id)
+		if serr != nil {
+			ch <- serr
+		} else {
+			ch <- nil
+		}
+	}
+}
+
+func (c *Client) commitAnswer(f *inflight, serr *ServerError) {
+	c.state.inflight = nil
+	if serr == nil {
+		c.mu.Lock()
+		err := c.group.MergeCommit()
+		c.mu.Unlock()
+		if err != nil {
+			c.cfg.Log.Error("client: merge", "err", err)
+			return
+		}
+		for _, ch := range f.updates {
+			ch <- nil
+		}
+		c.newEpoch(f.commit)
+		return
+	}
+	c.mu.Lock()
+	c.group.DiscardCommit()
+	c.mu.Unlock()
+	c.state.updates = append(c.state.updates, f.updates...)
+	switch serr.Code {
+	case "stale_epoch":
+		// We lost the epoch: the winner's commit is on its way (or already applied, if
+		// our epoch moved); maybeCommit runs again when it arrives.
+	case "missing_proposals":
+		if c.state.sinceCommit > 0 {
+			c.maybeCommit()
+		}
+	default:
+		c.cfg.Log.Warn("client: commit refused", "code", serr.Code)
+		c.failUpdates(serr)
+	}
+}
+
+func (c *Client) failUpdates(err error) {
+	for _, ch := range c.state.updates {
+		ch <- err
+	}
+	c.state.updates = nil
+}
+
+// createGroup answers group_create: a one-member group (RFC 9420 §11) listing the server
+// as external sender (§12.1.8.1), announced with its epoch-0 GroupInfo.
+func (c *Client) createGroup(raw json.RawMessage) {
+	if c.group != nil || c.state.creating != nil {
+		return
+	}
+	var d struct {
+		GroupID        []byte `json:"group_id"`
+		ExternalSender struct {
+			SignatureKey []byte `json:"signature_key"`
+			Identity     string `json:"identity"`
+		} `json:"external_sender"`
+	}
+	if json.Unmarshal(raw, &d) != nil {
+		return
+	}
+	kp, sec, err := c.newKeyPackage()
+	if err != nil {
+		c.cfg.Log.Error("client: KeyPackage", "err", err)
+		return
+	}
+	senders := mls.ExternalSenders{{SignatureKey: d.ExternalSender.SignatureKey, Credential: mls.NewBasicCredential([]byte(d.ExternalSender.Identity))}}
+	ext, err := mls.Marshal(&senders)
+	if err != nil {
+		return
+	}
+	g, err := mls.NewGroup(c.cs, mls.NewGroupParams{GroupID: d.GroupID, KeyPackage: kp, Secrets: sec, SignPriv: c.signPriv,
+		Extensions: mls.Extensions{{Type: mls.ExtensionTypeExternalSenders, Data: ext}}})
+	if err != nil {
+		c.cfg.Log.Error("client: create group", "err", err)
+		return
+	}
+	gi, err := g.GroupInfo(true)
+	if err != nil {
+		g.Close()
+		return
+	}
+	msg, err := mls.NewMLSMessage(gi)
+	if err != nil {
+		g.Close()
+		return
+	}
+	b, err := mls.Marshal(msg)
+	if err != nil {
+		g.Close()
+		return
+	}
+	c.state.creating = g
+	c.state.initID = c.request("group_init", map[string][]byte{"group_info": b}, nil)
+}
+
+func (c *Client) initAnswer(serr *ServerError) {
+	g := c.state.creating
+	c.state.creating, c.state.initID = nil, ""
+	if serr != nil || c.group != nil {
+		g.Close() // another member created the group first: we will be added to theirs
+		return
+	}
+	c.mu.Lock()
+	c.group = g
+	c.mu.Unlock()
+	c.newEpoch(nil)
+}
+
+// welcome joins the group (RFC 9420 §12.4.3.1) with the KeyPackage the Welcome names.
+func (c *Client) welcome(raw json.RawMessage) {
+	if c.group != nil && !c.state.removed {
+		return
+	}
+	var d epochData
+	var m mls.MLSMessage
+	if json.Unmarshal(raw, &d) != nil || mls.Unmarshal(d.Welcome, &m) != nil || m.Welcome == nil {
+		return
+	}
+	for _, s := range m.Welcome.Secrets {
+		own := c.state.kps[hex.EncodeToString(s.NewMember)]
+		if own == nil {
+			continue
+		}
+		g, err := mls.JoinFromWelcome(c.cs, m.Welcome, mls.JoinParams{KeyPackage: own.kp, Secrets: own.secrets, SignPriv: c.signPriv})
+		if err != nil {
+			c.cfg.Log.Error("client: join", "err", err)
+			return
+		}
+		delete(c.state.kps, hex.EncodeToString(s.NewMember))
+		own.secrets.Zero()
+		c.mu.Lock()
+		if c.group != nil {
+			c.group.Close()
+		}
+		c.group = g
+		c.state.removed = false
+		c.mu.Unlock()
+		// Drop what belonged to epochs before ours.
+		c.newEpoch(nil)
+		return
+	}
+}
+
+func (c *Client) receiveChat(raw json.RawMessage) {
+	var ch struct {
+		From    string `json:"from"`
+		Message []byte `json:"message"`
+	}
+	if json.Unmarshal(raw, &ch) != nil {
+		return
+	}
+	var m mls.MLSMessage
+	if mls.Unmarshal(ch.Message, &m) != nil {
+		return
+	}
+	c.mu.Lock()
+	res, err := c.group.Process(&m)
+	c.mu.Unlock()
+	if err != nil || res.ApplicationData == nil {
+		return
+	}
+	select {
+	case c.chats <- Chat{From: ch.From, Text: res.ApplicationData}:
+	default:
+	}
+}
+
+func (c *Client) newKeyPackage() (*mls.KeyPackage, *mls.KeyPackageSecrets, error) {
+	now := time.Now()
+	return mls.NewKeyPackage(c.cs, c.signPriv, mls.KeyPackageParams{
+		Credential:   mls.NewBasicCredential([]byte(c.subject)),
+		Capabilities: mls.DefaultCapabilities(c.cs),
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+	})
+}
+
+func (c *Client) uploadKeyPackages(n int) {
+	var list [][]byte
+	for range n {
+		kp, sec, err := c.newKeyPackage()
+		if err != nil {
+			c.cfg.Log.Error("client: KeyPackage", "err", err)
+			return
+		}
+		ref, err := kp.Ref(c.cs)
+		if err != nil {
+			return
+		}
+		msg, err := mls.NewMLSMessage(kp)
+		if err != nil {
+			return
+		}
+		b, err := mls.Marshal(msg)
+		if err != nil {
+			return
+		}
+		c.state.kps[hex.EncodeToString(ref)] = &ownKeyPackage{kp: kp, secrets: sec}
+		list = append(list, b)
+	}
+	c.request("keypackages", map[string][][]byte{"keypackages": list}, nil)
+}

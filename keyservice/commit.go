@@ -1,0 +1,340 @@
+package keyservice
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/mls"
+)
+
+// publicView caches a room's PublicGroup in this process; it is valid for one epoch of
+// one group and rebuilt from the stored GroupInfo whenever another process moved on.
+type publicView struct {
+	groupID []byte
+	epoch   uint64
+	pg      *mls.PublicGroup
+}
+
+// view returns the room's public group for rr's epoch, from the cache or rebuilt.
+// The caller holds the room lock; the view is taken out of the cache while in use, so a
+// failed commit never leaves a half-advanced view behind.
+func (s *Service) view(rr *roomRow) (*mls.PublicGroup, error) {
+	s.mu.Lock()
+	v := s.groups[rr.room]
+	delete(s.groups, rr.room)
+	s.mu.Unlock()
+	if v != nil && v.epoch == rr.epoch && bytes.Equal(v.groupID, rr.groupID) {
+		return v.pg, nil
+	}
+	var msg mls.MLSMessage
+	if err := mls.Unmarshal(rr.groupInfo, &msg); err != nil || msg.GroupInfo == nil {
+		return nil, internal("stored GroupInfo", err)
+	}
+	pg, err := mls.NewPublicGroup(s.cs, msg.GroupInfo, nil, s.cfg.Now)
+	if err != nil {
+		return nil, internal("rebuild public group", err)
+	}
+	return pg, nil
+}
+
+func (s *Service) keepView(rr *roomRow, epoch uint64, pg *mls.PublicGroup) {
+	s.mu.Lock()
+	s.groups[rr.room] = &publicView{groupID: rr.groupID, epoch: epoch, pg: pg}
+	s.mu.Unlock()
+}
+
+// commit orders a member's Commit (RFC 9420 §12.4). It is accepted only if it is for the
+// room's current epoch, from this connection's own leaf, validated by the public view
+// (signature, proposals, path), includes every pending server proposal, adds nobody
+// without a seat, and comes with a GroupInfo that matches the new public state. Then a
+// compare-and-set moves the epoch; a loser is told to rebase.
+func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) error {
+	pc, bad := decodeCommit(raw)
+	if bad != nil {
+		return s.rejectCommit(ctx, m, pc.epoch(), bad)
+	}
+	d, msg, giMsg, welcome := pc.data, pc.msg, pc.groupInfo, pc.welcome
+	content := &msg.PublicMessage.Content
+	digest := sha256.Sum256(d.Commit)
+
+	var out outcome
+	var newEpoch uint64
+	err := s.inRoom(ctx, m.Room, func(tx pgx.Tx) error {
+		rr, err := loadRoom(ctx, tx, m.Room)
+		if err != nil {
+			return err
+		}
+		if rr == nil {
+			return refuse(CodeNoGroup, "the room has no group")
+		}
+		if !bytes.Equal(content.GroupID, rr.groupID) {
+			return refuse(CodeStaleEpoch, "the commit is for another group of this room: rebase")
+		}
+		switch {
+		case content.Epoch < rr.epoch:
+			if bytes.Equal(rr.lastCommit, digest[:]) {
+				return refuse(CodeReplayedCommit, "this commit was already accepted")
+			}
+			return refuse(CodeStaleEpoch, fmt.Sprintf("epoch %d is closed; the group is at %d: process the winning commit and rebase", content.Epoch, rr.epoch))
+		case content.Epoch > rr.epoch:
+			return refuse(CodeFutureEpoch, fmt.Sprintf("the group is at epoch %d", rr.epoch))
+		}
+		sender := content.Sender
+		if sender.Type != mls.SenderTypeMember || rr.roster[uint32(sender.LeafIndex)].Conn != m.ConnID {
+			return refuse(CodeNotMember, "the commit's sender is not this connection's leaf")
+		}
+		pendingRefs, err := s.pendingProposals(ctx, tx, rr)
+		if err != nil {
+			return err
+		}
+		included := map[string]bool{}
+		for _, p := range content.Commit.Proposals {
+			if p.Type == mls.ProposalOrRefTypeReference {
+				included[string(p.Reference)] = true
+			}
+		}
+		for _, p := range pendingRefs {
+			if !included[string(p.ref)] {
+				return refuse(CodeMissingProposals, fmt.Sprintf("the commit omits the server's %s proposal for %s", p.kind, p.subject))
+			}
+		}
+
+		pg, err := s.view(rr)
+		if err != nil {
+			return err
+		}
+		for _, p := range pendingRefs {
+			if _, err := pg.Process(p.msg); err != nil {
+				return internal("replay server proposal", err)
+			}
+		}
+		res, err := pg.Process(msg)
+		if err != nil {
+			return commitError(err)
+		}
+		// From here pg is advanced: any refusal drops it (it is out of the cache).
+		seats, err := loadSeats(ctx, tx, rr.room)
+		if err != nil {
+			return err
+		}
+		granted := map[string]string{} // subject -> live connection
+		for _, st := range seats {
+			if st.disconnected == nil && !st.kicked {
+				granted[st.subject] = st.conn
+			}
+		}
+		next := roster{}
+		for l, e := range rr.roster {
+			next[l] = e
+		}
+		for _, l := range res.Removed {
+			delete(next, uint32(l))
+		}
+		for _, l := range res.Added {
+			leaf := pg.Tree().Leaf(l)
+			if leaf == nil || leaf.Credential.Type != mls.CredentialTypeBasic {
+				return refuse(CodeForbiddenAdd, "an added leaf has no basic credential")
+			}
+			sub := string(leaf.Credential.Identity)
+			conn, ok := granted[sub]
+			if !ok {
+				return refuse(CodeForbiddenAdd, "the commit adds an identity without a grant for this room")
+			}
+			next[uint32(l)] = rosterEntry{Sub: sub, Conn: conn}
+		}
+		if len(res.Added) > 0 && welcome == nil {
+			return refuse(CodeBadMessage, "a commit that adds members needs a welcome")
+		}
+		if err := s.checkGroupInfo(pg, giMsg, msg.PublicMessage.Auth.ConfirmationTag); err != nil {
+			return err
+		}
+		rosterJSON, err := marshalRoster(next)
+		if err != nil {
+			return internal("encode roster", err)
+		}
+		newEpoch = rr.epoch + 1
+		// The compare-and-set of record: exactly one commit moves the epoch.
+		tag, err := tx.Exec(ctx, `UPDATE ks_rooms SET epoch = epoch + 1, group_info = $3, roster = $4, last_commit = $5,
+			committer_leaf = NULL, committer_deadline = NULL, updated_at = now() WHERE room = $1 AND epoch = $2`,
+			rr.room, int64(rr.epoch), d.GroupInfo, rosterJSON, digest[:])
+		if err != nil {
+			return internal("advance epoch", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return refuse(CodeStaleEpoch, "another commit won the epoch: rebase")
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM ks_proposals WHERE room = $1 AND epoch <= $2`, rr.room, int64(rr.epoch)); err != nil {
+			return internal("clear proposals", err)
+		}
+		if err := emit(ctx, tx, rr.room, TypeHandshake, "", m.ConnID, handshakeData{Epoch: rr.epoch, Message: d.Commit}); err != nil {
+			return err
+		}
+		if welcome != nil {
+			for _, l := range res.Added {
+				if err := emit(ctx, tx, rr.room, TypeWelcome, next[uint32(l)].Conn, "", welcomeData{Epoch: newEpoch, Welcome: d.Welcome}); err != nil {
+					return err
+				}
+			}
+		}
+		out.add(audit.Event{Actor: m.Subject, ActorRole: m.Role, Action: audit.ActionCommitAccepted, Target: audit.Target{Kind: audit.TargetCommit, ID: hexRef(digest[:16])},
+			Room: m.Room, Outcome: audit.OutcomeSuccess, RequestID: m.RequestID,
+			Details: map[string]string{"epoch": itoa(rr.epoch), "new_epoch": itoa(newEpoch), "added": itoa(uint64(len(res.Added))), "removed": itoa(uint64(len(res.Removed)))}})
+
+		rr.epoch, rr.roster, rr.committer, rr.deadline = newEpoch, next, nil, nil
+		if err := s.reconcile(ctx, tx, rr, false, &out); err != nil {
+			return err
+		}
+		s.keepView(rr, newEpoch, pg)
+		return nil
+	})
+	if err != nil {
+		s.dropView(m.Room)
+		var ke *Error
+		if errors.As(err, &ke) {
+			return s.rejectCommit(ctx, m, content.Epoch, ke)
+		}
+		return err
+	}
+	s.audit(ctx, out.events)
+	return nil
+}
+
+func (s *Service) dropView(room string) {
+	s.mu.Lock()
+	delete(s.groups, room)
+	s.mu.Unlock()
+}
+
+type pendingProposal struct {
+	ref     []byte
+	kind    string
+	subject string
+	msg     *mls.MLSMessage
+}
+
+func (s *Service) pendingProposals(ctx context.Context, tx pgx.Tx, rr *roomRow) ([]pendingProposal, error) {
+	rows, err := tx.Query(ctx, `SELECT ref, kind, subject, message FROM ks_proposals WHERE room = $1 AND epoch = $2 ORDER BY created_at`, rr.room, int64(rr.epoch))
+	if err != nil {
+		return nil, internal("load proposals", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pendingProposal, error) {
+		var p pendingProposal
+		var b []byte
+		if err := r.Scan(&p.ref, &p.kind, &p.subject, &b); err != nil {
+			return p, err
+		}
+		p.msg = new(mls.MLSMessage)
+		return p, mls.Unmarshal(b, p.msg)
+	})
+	if err != nil {
+		return nil, internal("load proposals", err)
+	}
+	return out, nil
+}
+
+// checkGroupInfo accepts the committer's GroupInfo only if it describes exactly the
+// public state the commit produced (RFC 9420 §12.4.3): same GroupContext, the commit's
+// confirmation tag, the new tree in ratchet_tree, signed by the leaf it names. It is what
+// every process rebuilds the room from.
+func (s *Service) checkGroupInfo(pg *mls.PublicGroup, gi *mls.GroupInfo, confTag []byte) error {
+	bad := refuse(CodeInvalidGroupInfo, "group_info does not match the state after the commit")
+	want, err := mls.Marshal(pg.Context())
+	if err != nil {
+		return internal("encode context", err)
+	}
+	got, err := mls.Marshal(&gi.GroupContext)
+	if err != nil || !bytes.Equal(want, got) || !bytes.Equal(gi.ConfirmationTag, confTag) {
+		return bad
+	}
+	treeExt, ok := gi.Extensions.Find(mls.ExtensionTypeRatchetTree)
+	if !ok {
+		return bad
+	}
+	nodes := pg.Tree().Nodes()
+	tree, err := mls.Marshal(&nodes)
+	if err != nil {
+		return internal("encode tree", err)
+	}
+	if !bytes.Equal(tree, treeExt) {
+		return bad
+	}
+	signer := pg.Tree().Leaf(gi.Signer)
+	if signer == nil || gi.VerifySignature(s.cs, signer.SignatureKey) != nil {
+		return bad
+	}
+	return nil
+}
+
+// commitError maps a PublicGroup refusal to a signaling code; the message names the
+// check, never key material.
+func commitError(err error) *Error {
+	switch {
+	case errors.Is(err, mls.ErrInvalidSignature):
+		return refuse(CodeInvalidSignature, "the commit's signature does not verify")
+	case errors.Is(err, mls.ErrWrongGroup):
+		return refuse(CodeStaleEpoch, "the commit is not for the current epoch: rebase")
+	case errors.Is(err, mls.ErrInvalidSender), errors.Is(err, mls.ErrInvalidLeafIndex):
+		return refuse(CodeNotMember, "the commit's sender is not a member")
+	}
+	return refuse(CodeInvalidCommit, "the commit does not apply to the group's public state")
+}
+
+// rejectCommit audits a refused commit and returns the refusal.
+func (s *Service) rejectCommit(ctx context.Context, m Member, epoch uint64, e *Error) error {
+	s.audit(ctx, []audit.Event{{Actor: m.Subject, ActorRole: m.Role, Action: audit.ActionCommitRejected, Target: audit.Target{Kind: audit.TargetRoom, ID: m.Room},
+		Room: m.Room, Outcome: audit.OutcomeDenied, RequestID: m.RequestID, Details: map[string]string{"epoch": itoa(epoch), "reason": e.Code}}})
+	return e
+}
+
+// parsedCommit is a commit message decoded, before any check against the group.
+type parsedCommit struct {
+	data      commitData
+	msg       *mls.MLSMessage
+	groupInfo *mls.GroupInfo
+	welcome   *mls.Welcome
+}
+
+func (p *parsedCommit) epoch() uint64 {
+	if p.msg == nil || p.msg.PublicMessage == nil {
+		return 0
+	}
+	return p.msg.PublicMessage.Content.Epoch
+}
+
+// decodeCommit decodes a commit message's JSON, base64 and MLS layers; anything that
+// does not decode is bad_message.
+func decodeCommit(raw []byte) (*parsedCommit, *Error) {
+	p := &parsedCommit{}
+	if err := decodeStrict(raw, &p.data); err != nil || len(p.data.Commit) == 0 || len(p.data.GroupInfo) == 0 {
+		return p, refuse(CodeBadMessage, "commit needs commit and group_info")
+	}
+	var msg mls.MLSMessage
+	if err := mls.Unmarshal(p.data.Commit, &msg); err != nil {
+		return p, refuse(CodeBadMessage, "commit is not an MLSMessage")
+	}
+	if msg.WireFormat != mls.WireFormatPublicMessage || msg.PublicMessage == nil || msg.PublicMessage.Content.ContentType != mls.ContentTypeCommit ||
+		msg.PublicMessage.Content.Commit == nil {
+		return p, refuse(CodeBadMessage, "a commit must be a PublicMessage Commit")
+	}
+	p.msg = &msg
+	var gi mls.MLSMessage
+	if err := mls.Unmarshal(p.data.GroupInfo, &gi); err != nil || gi.GroupInfo == nil {
+		return p, refuse(CodeBadMessage, "group_info is not an MLSMessage GroupInfo")
+	}
+	p.groupInfo = gi.GroupInfo
+	if len(p.data.Welcome) > 0 {
+		var wm mls.MLSMessage
+		if err := mls.Unmarshal(p.data.Welcome, &wm); err != nil || wm.Welcome == nil {
+			return p, refuse(CodeBadMessage, "welcome is not an MLSMessage Welcome")
+		}
+		p.welcome = wm.Welcome
+	}
+	return p, nil
+}

@@ -1,0 +1,260 @@
+package keyservice_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/compliance"
+	"github.com/sealroom/sealroom/keyservice"
+	"github.com/sealroom/sealroom/migrations"
+	"github.com/sealroom/sealroom/migrations/pgtest"
+	"github.com/sealroom/sealroom/server"
+	"github.com/sealroom/sealroom/server/auth"
+)
+
+const (
+	testIssuer   = "https://sealroom.test"
+	testAudience = "sealroom"
+)
+
+// recorder is the Auditor of the tests: it keeps every event and hands it on to a real
+// audit log on the same database.
+type recorder struct {
+	next *audit.Log
+	mu   sync.Mutex
+	evs  []audit.Event
+}
+
+func (r *recorder) Append(ctx context.Context, ev audit.Event) error {
+	r.mu.Lock()
+	r.evs = append(r.evs, ev)
+	r.mu.Unlock()
+	if r.next == nil {
+		return nil
+	}
+	return r.next.Append(ctx, ev)
+}
+
+// denied returns the reasons of denied events of action, in order.
+func (r *recorder) denied(action audit.Action) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, ev := range r.evs {
+		if ev.Action == action && ev.Outcome == audit.OutcomeDenied {
+			out = append(out, ev.Details["reason"])
+		}
+	}
+	return out
+}
+
+// proc is one server process: its own Service, audit log and HTTP listener.
+type proc struct {
+	svc   *keyservice.Service
+	rev   *server.Revocations
+	ts    *httptest.Server
+	audit *recorder
+}
+
+type harness struct {
+	t      testing.TB
+	pool   *pgxpool.Pool
+	signer *auth.Signer
+	dsKey  ed25519.PrivateKey
+	tokKey ed25519.PrivateKey
+	procs  []*proc
+	room   string
+}
+
+type harnessOpts struct {
+	procs int
+	cfg   func(*keyservice.Config)
+	audit bool // a real audit.Log behind the recorder
+}
+
+func newHarness(t testing.TB, o harnessOpts) *harness {
+	t.Helper()
+	if o.procs == 0 {
+		o.procs = 1
+	}
+	pool := pgtest.Pool(t)
+	_, tokKey, _ := ed25519.GenerateKey(rand.Reader)
+	_, dsKey, _ := ed25519.GenerateKey(rand.Reader)
+	h := &harness{t: t, pool: pool, signer: auth.NewSigner(tokKey, testIssuer, testAudience), dsKey: dsKey, tokKey: tokKey, room: "room-1"}
+	for range o.procs {
+		h.procs = append(h.procs, h.startProc(tokKey, o))
+	}
+	return h
+}
+
+func (h *harness) startProc(tokKey ed25519.PrivateKey, o harnessOpts) *proc {
+	t := h.t
+	t.Helper()
+	// Each process has its own pool, as separate processes would.
+	pcfg, err := pgxpool.ParseConfig(h.pool.Config().ConnConfig.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcfg.MaxConns = 16
+	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	rec := &recorder{}
+	var auditLog *audit.Log
+	{
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		l, err := audit.New(audit.Config{Pool: pool, SpoolDir: t.TempDir(), Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = l.Close() })
+		rec.next = l
+		auditLog = l
+	}
+	if !o.audit {
+		rec.next = nil
+	}
+	cfg := keyservice.Config{Pool: pool, SignerKey: h.dsKey, Audit: rec, SweepInterval: 100 * time.Millisecond,
+		CommitTimeout: time.Second, DisconnectTimeout: -1}
+	if o.cfg != nil {
+		o.cfg(&cfg)
+	}
+	svc, err := keyservice.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	m, err := migrations.New(pool, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm, err := compliance.LoadDataMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := server.NewRevocations(context.Background(), pool, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg := server.DefaultConfig()
+	scfg.RevocationCheck = 50 * time.Millisecond
+	scfg.RatePerSecond, scfg.RateBurst = 1e6, 1e6
+	scfg.SignalRatePerSecond, scfg.SignalRateBurst = 1e6, 1e6
+	srv, err := server.New(scfg, server.Deps{Pool: pool, Migrations: m, Rooms: svc, Audit: auditLog, Subjects: compliance.NewSubjects(pool, auditLog, dm), Signer: h.signer, Revocations: rev,
+		Verifier: auth.NewVerifier(testIssuer, testAudience, []ed25519.PublicKey{tokKey.Public().(ed25519.PublicKey)}, auth.WithRevocations(rev)),
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		_ = m.Close()
+	})
+	return &proc{svc: svc, rev: rev, ts: ts, audit: rec}
+}
+
+func (h *harness) token(sub string, role auth.Role) string {
+	h.t.Helper()
+	return h.tokenTTL(sub, role, time.Hour)
+}
+
+func (h *harness) tokenTTL(sub string, role auth.Role, ttl time.Duration) string {
+	h.t.Helper()
+	tok, _, err := h.signer.Mint(auth.Grant{Identity: sub, Name: sub, Room: h.room, Role: role, CanPublish: true, CanSubscribe: true}, ttl)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok
+}
+
+func (h *harness) dial(p int, sub string, cfg client.Config) *client.Client {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg.URL = h.procs[p].ts.URL
+	if cfg.Token == "" {
+		cfg.Token = h.token(sub, auth.RoleParticipant)
+	}
+	c, err := client.Dial(ctx, cfg)
+	if err != nil {
+		h.t.Fatalf("dial %s: %v", sub, err)
+	}
+	h.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// dbEpoch reads the room's epoch and roster size as stored.
+func (h *harness) dbState() (epoch uint64, members int, pending int, ok bool) {
+	h.t.Helper()
+	ctx := context.Background()
+	var e int64
+	err := h.pool.QueryRow(ctx, `SELECT epoch, (SELECT count(*) FROM jsonb_object_keys(roster)),
+		(SELECT count(*) FROM ks_proposals p WHERE p.room = r.room AND p.epoch = r.epoch) FROM ks_rooms r WHERE room = $1`, h.room).Scan(&e, &members, &pending)
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	return uint64(e), members, pending, true
+}
+
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// proposalsOf returns the server proposals the room's members received in epoch, from the
+// fan-out queue (server proposals are external senders' PublicMessages).
+func (h *harness) proposalsOf(epoch uint64) [][]byte {
+	h.t.Helper()
+	rows, err := h.pool.Query(context.Background(), `SELECT data FROM ks_events WHERE room = $1 AND type = 'mls' AND exclude IS NULL
+		AND (convert_from(data, 'UTF8')::jsonb->>'epoch')::bigint = $2 ORDER BY id`, h.room, int64(epoch))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			h.t.Fatal(err)
+		}
+		var d struct {
+			Message []byte `json:"message"`
+		}
+		if err := json.Unmarshal(b, &d); err != nil {
+			h.t.Fatal(err)
+		}
+		out = append(out, d.Message)
+	}
+	return out
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -1,0 +1,293 @@
+package keyservice
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/mls"
+)
+
+// outcome collects what a room transaction decided, to audit once it committed.
+type outcome struct {
+	events []audit.Event
+}
+
+func (o *outcome) add(ev audit.Event) { o.events = append(o.events, ev) }
+
+// seat records the member's grant for the room and reports whether the room has no
+// group yet (the member is asked to create it).
+func (s *Service) seat(ctx context.Context, m Member) (create bool, err error) {
+	var out outcome
+	err = s.inRoom(ctx, m.Room, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO ks_seats (room, subject, conn_id, role) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (room, subject) DO UPDATE SET conn_id = EXCLUDED.conn_id, role = EXCLUDED.role,
+			joined_at = now(), disconnected_at = NULL, kicked = false`, m.Room, m.Subject, m.ConnID, m.Role); err != nil {
+			return internal("seat", err)
+		}
+		rr, err := loadRoom(ctx, tx, m.Room)
+		if err != nil {
+			return err
+		}
+		if rr == nil {
+			create = true
+			return nil
+		}
+		return s.reconcile(ctx, tx, rr, false, &out)
+	})
+	s.audit(ctx, out.events)
+	return create, err
+}
+
+// unseat ends the member's seat (or marks it disconnected) and proposes its removal.
+func (s *Service) unseat(ctx context.Context, m Member, reason string) error {
+	var out outcome
+	err := s.inRoom(ctx, m.Room, func(tx pgx.Tx) error {
+		var err error
+		if reason == ReasonDisconnected && s.cfg.DisconnectTimeout > 0 {
+			_, err = tx.Exec(ctx, `UPDATE ks_seats SET disconnected_at = $4 WHERE room = $1 AND subject = $2 AND conn_id = $3`,
+				m.Room, m.Subject, m.ConnID, s.cfg.Now())
+		} else {
+			_, err = tx.Exec(ctx, `DELETE FROM ks_seats WHERE room = $1 AND subject = $2 AND conn_id = $3`, m.Room, m.Subject, m.ConnID)
+		}
+		if err != nil {
+			return internal("unseat", err)
+		}
+		// The connection's unused KeyPackages die with it (their private keys did).
+		if _, err := tx.Exec(ctx, `DELETE FROM ks_keypackages WHERE subject = $1 AND conn_id = $2 AND consumed_at IS NULL`, m.Subject, m.ConnID); err != nil {
+			return internal("drop KeyPackages", err)
+		}
+		rr, err := loadRoom(ctx, tx, m.Room)
+		if err != nil || rr == nil {
+			return err
+		}
+		return s.reconcile(ctx, tx, rr, false, &out)
+	})
+	s.audit(ctx, out.events)
+	return err
+}
+
+type pendingRow struct {
+	kind    string
+	subject string
+	conn    string
+	leaf    *int64
+}
+
+// reconcile brings the room's proposals in line with its seats: a Remove for every leaf
+// whose connection is gone, kicked, replaced or disconnected past the timeout, an Add
+// (consuming one KeyPackage) for every live seat without a leaf, then a designated
+// committer for whatever is pending. It is idempotent and runs after every change.
+// fallback passes the commit duty on when the committer's deadline has passed.
+func (s *Service) reconcile(ctx context.Context, tx pgx.Tx, rr *roomRow, fallback bool, out *outcome) error {
+	now := s.cfg.Now()
+	seats, err := loadSeats(ctx, tx, rr.room)
+	if err != nil {
+		return err
+	}
+	bySub := map[string]*seatRow{}
+	var live []*seatRow
+	for i := range seats {
+		st := &seats[i]
+		if st.disconnected != nil && !now.Before(st.disconnected.Add(s.cfg.DisconnectTimeout)) {
+			if _, err := tx.Exec(ctx, `DELETE FROM ks_seats WHERE room = $1 AND subject = $2 AND conn_id = $3`, rr.room, st.subject, st.conn); err != nil {
+				return internal("expire seat", err)
+			}
+			continue
+		}
+		bySub[st.subject] = st
+		if st.disconnected == nil && !st.kicked {
+			live = append(live, st)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT kind, subject, conn_id, leaf FROM ks_proposals WHERE room = $1 AND epoch = $2`, rr.room, int64(rr.epoch))
+	if err != nil {
+		return internal("load proposals", err)
+	}
+	pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pendingRow, error) {
+		var p pendingRow
+		err := r.Scan(&p.kind, &p.subject, &p.conn, &p.leaf)
+		return p, err
+	})
+	if err != nil {
+		return internal("load proposals", err)
+	}
+	removing := map[uint32]bool{}
+	adding := map[string]bool{}
+	for _, p := range pending {
+		if p.kind == "remove" && p.leaf != nil {
+			removing[uint32(*p.leaf)] = true
+		} else if p.kind == "add" {
+			adding[p.conn] = true
+		}
+	}
+
+	leaves := make([]uint32, 0, len(rr.roster))
+	for l := range rr.roster {
+		leaves = append(leaves, l)
+	}
+	slices.Sort(leaves)
+	inRoster := map[string]bool{}
+	var keepers []uint32 // leaves that stay and whose holder is connected
+	var toRemove []uint32
+	for _, l := range leaves {
+		e := rr.roster[l]
+		inRoster[e.Conn] = true
+		st := bySub[e.Sub]
+		if st == nil || st.conn != e.Conn || st.kicked {
+			if !removing[l] {
+				toRemove = append(toRemove, l)
+			}
+			continue
+		}
+		if !removing[l] && st.disconnected == nil {
+			keepers = append(keepers, l)
+		}
+	}
+	if len(keepers) == 0 {
+		// Nobody who could commit is left: the group ends with its last member, and the
+		// first waiting seat starts a new one.
+		return s.resetGroup(ctx, tx, rr, live, out)
+	}
+
+	issued := 0
+	for _, l := range toRemove {
+		e := rr.roster[l]
+		p := &mls.Proposal{Type: mls.ProposalTypeRemove, Remove: &mls.Remove{Removed: mls.LeafIndex(l)}}
+		leaf := int64(l)
+		if err := s.propose(ctx, tx, rr, p, "remove", e.Sub, e.Conn, &leaf, nil); err != nil {
+			return err
+		}
+		issued++
+		out.add(audit.Event{Actor: "service:keyservice", Action: audit.ActionRoomLeave, Target: audit.Target{Kind: audit.TargetUser, ID: e.Sub},
+			Room: rr.room, Outcome: audit.OutcomeSuccess, Details: map[string]string{"epoch": itoa(rr.epoch), "leaf": itoa(uint64(l)), "proposal": "remove"}})
+	}
+	for _, st := range live {
+		if inRoster[st.conn] || adding[st.conn] {
+			continue
+		}
+		// Only this connection's KeyPackages: a client's private keys live as long as its
+		// connection, so a KeyPackage of an earlier connection could never open a Welcome.
+		var ref, data []byte
+		err := tx.QueryRow(ctx, `UPDATE ks_keypackages SET consumed_at = now(), consumed_room = $2
+			WHERE ref = (SELECT ref FROM ks_keypackages WHERE subject = $1 AND conn_id = $3 AND consumed_at IS NULL AND not_after > $4
+				ORDER BY uploaded_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+			RETURNING ref, data`, st.subject, rr.room, st.conn, now).Scan(&ref, &data)
+		if err == pgx.ErrNoRows {
+			// Ask for more only from a connection that uploaded before and ran out; a new
+			// connection's first upload is on its way.
+			var uploaded bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ks_keypackages WHERE subject = $1 AND conn_id = $2)`,
+				st.subject, st.conn).Scan(&uploaded); err != nil {
+				return internal("KeyPackages", err)
+			}
+			if uploaded {
+				if err := emit(ctx, tx, rr.room, TypeKeyPackageLow, st.conn, "", struct{}{}); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return internal("consume KeyPackage", err)
+		}
+		var msg mls.MLSMessage
+		if err := mls.Unmarshal(data, &msg); err != nil || msg.KeyPackage == nil {
+			return internal("stored KeyPackage", err)
+		}
+		p := &mls.Proposal{Type: mls.ProposalTypeAdd, Add: &mls.Add{KeyPackage: *msg.KeyPackage}}
+		if err := s.propose(ctx, tx, rr, p, "add", st.subject, st.conn, nil, ref); err != nil {
+			return err
+		}
+		issued++
+		out.add(audit.Event{Actor: "service:keyservice", Action: audit.ActionRoomJoin, Target: audit.Target{Kind: audit.TargetUser, ID: st.subject},
+			Room: rr.room, Outcome: audit.OutcomeSuccess, Details: map[string]string{"epoch": itoa(rr.epoch), "proposal": "add", "keypackage": hexRef(ref)}})
+	}
+	return s.designate(ctx, tx, rr, keepers, len(pending)+issued, issued > 0, fallback, now)
+}
+
+// designate picks the member that commits the server's proposals: the lowest connected
+// leaf, or on fallback the next one after the member that let its deadline pass.
+func (s *Service) designate(ctx context.Context, tx pgx.Tx, rr *roomRow, keepers []uint32, pending int, fresh, fallback bool, now time.Time) error {
+	if pending == 0 {
+		if rr.committer != nil {
+			_, err := tx.Exec(ctx, `UPDATE ks_rooms SET committer_leaf = NULL, committer_deadline = NULL WHERE room = $1`, rr.room)
+			if err != nil {
+				return internal("clear committer", err)
+			}
+		}
+		return nil
+	}
+	current := -1
+	if rr.committer != nil {
+		current = int(*rr.committer)
+	}
+	overdue := rr.deadline != nil && !now.Before(*rr.deadline)
+	if current >= 0 && slices.Contains(keepers, uint32(current)) && !(fallback && overdue) {
+		if fresh { // it must see the new proposals: ask again
+			return emit(ctx, tx, rr.room, TypeCommitNeeded, rr.roster[uint32(current)].Conn, "", commitNeededData{Epoch: rr.epoch})
+		}
+		return nil
+	}
+	next := keepers[0]
+	if current >= 0 && fallback {
+		for _, l := range keepers {
+			if int(l) > current {
+				next = l
+				break
+			}
+		}
+	}
+	deadline := now.Add(s.cfg.CommitTimeout)
+	if _, err := tx.Exec(ctx, `UPDATE ks_rooms SET committer_leaf = $2, committer_deadline = $3 WHERE room = $1`, rr.room, int64(next), deadline); err != nil {
+		return internal("designate", err)
+	}
+	return emit(ctx, tx, rr.room, TypeCommitNeeded, rr.roster[next].Conn, "", commitNeededData{Epoch: rr.epoch})
+}
+
+// propose signs p as the room's external sender for the current epoch, stores it as
+// pending and sends it to the room.
+func (s *Service) propose(ctx context.Context, tx pgx.Tx, rr *roomRow, p *mls.Proposal, kind, subject, conn string, leaf *int64, kpRef []byte) error {
+	msg, err := mls.NewExternalProposal(s.cs, rr.groupID, rr.epoch, rr.senderIndex, p, s.cfg.SignerKey.Seed())
+	if err != nil {
+		return internal("external proposal", err)
+	}
+	ref, err := mls.ProposalRef(s.cs, msg.PublicMessage.AuthenticatedContent())
+	if err != nil {
+		return internal("proposal ref", err)
+	}
+	b, err := mls.Marshal(msg)
+	if err != nil {
+		return internal("encode proposal", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO ks_proposals (room, epoch, ref, kind, subject, conn_id, leaf, kp_ref, message)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, rr.room, int64(rr.epoch), ref, kind, subject, conn, leaf, kpRef, b); err != nil {
+		return internal("store proposal", err)
+	}
+	return emit(ctx, tx, rr.room, TypeHandshake, "", "", handshakeData{Epoch: rr.epoch, Message: b})
+}
+
+// resetGroup drops a group nobody connected belongs to any more and asks the first
+// waiting seat, if any, to create a new one. KeyPackages consumed for it stay consumed.
+func (s *Service) resetGroup(ctx context.Context, tx pgx.Tx, rr *roomRow, live []*seatRow, out *outcome) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM ks_proposals WHERE room = $1`, rr.room); err != nil {
+		return internal("reset proposals", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM ks_rooms WHERE room = $1`, rr.room); err != nil {
+		return internal("reset room", err)
+	}
+	for _, e := range rr.roster {
+		out.add(audit.Event{Actor: "service:keyservice", Action: audit.ActionRoomLeave, Target: audit.Target{Kind: audit.TargetUser, ID: e.Sub},
+			Room: rr.room, Outcome: audit.OutcomeSuccess, Details: map[string]string{"epoch": itoa(rr.epoch), "group": "ended"}})
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	return emit(ctx, tx, rr.room, TypeGroupCreate, live[0].conn, "", s.groupCreate(rr.room))
+}
+
+func marshalRoster(r roster) ([]byte, error) { return json.Marshal(r) }

@@ -1,0 +1,227 @@
+package keyservice
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/mls"
+)
+
+// Auditor records security-relevant actions; *audit.Log satisfies it.
+type Auditor interface {
+	Append(ctx context.Context, ev audit.Event) error
+}
+
+// Config configures a Service.
+type Config struct {
+	Pool *pgxpool.Pool
+	// SignerKey is the server's external-sender key (RFC 9420 §12.1.8.1). Every process of
+	// a deployment must use the same key: a group lists exactly one.
+	SignerKey ed25519.PrivateKey
+	// SignerIdentity is the basic credential identity of the external sender.
+	SignerIdentity string
+	Audit          Auditor // nil: events are dropped (tests only)
+	Log            *slog.Logger
+
+	// MaxKeyPackages bounds the unused KeyPackages stored per identity (default 32).
+	MaxKeyPackages int
+	// MaxKeyPackageLifetime bounds how far in the future a KeyPackage may expire (default 30 days).
+	MaxKeyPackageLifetime time.Duration
+	// MaxChat bounds one chat message, in bytes of MLSMessage (default 4 KiB; NOTIFY carries it).
+	MaxChat int
+	// CommitTimeout is how long the designated committer has before the next member is
+	// asked (default 3 s).
+	CommitTimeout time.Duration
+	// DisconnectTimeout is how long a dropped connection keeps its leaf before the server
+	// proposes its removal (zero: 30 s; negative: at once).
+	DisconnectTimeout time.Duration
+	// SweepInterval is how often each process looks for expired seats and overdue
+	// committers (default 1 s).
+	SweepInterval time.Duration
+	Now           func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.SignerIdentity == "" {
+		c.SignerIdentity = "sealroom-ds"
+	}
+	if c.MaxKeyPackages == 0 {
+		c.MaxKeyPackages = 32
+	}
+	if c.MaxKeyPackageLifetime == 0 {
+		c.MaxKeyPackageLifetime = 30 * 24 * time.Hour
+	}
+	if c.MaxChat == 0 {
+		c.MaxChat = 4 << 10
+	}
+	if c.CommitTimeout == 0 {
+		c.CommitTimeout = 3 * time.Second
+	}
+	if c.DisconnectTimeout == 0 {
+		c.DisconnectTimeout = 30 * time.Second
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Service is the Delivery Service of one server process. It satisfies server.Rooms.
+// Several processes may run against one database: Postgres orders commits and carries the
+// fan-out (LISTEN/NOTIFY), so they need nothing else in common.
+type Service struct {
+	cfg Config
+	cs  *mls.CipherSuite
+	pub ed25519.PublicKey
+
+	mu     sync.Mutex
+	local  map[string]map[string]*localConn // room -> conn id -> connection of this process
+	groups map[string]*publicView           // room -> cached public view
+	// lastByRoom is the newest ks_events id delivered per room, to catch up after the
+	// listener's connection was lost.
+	lastByRoom map[string]int64
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type localConn struct {
+	m    Member
+	conn Conn
+}
+
+// New checks cfg and returns a Service; Start must run before it serves members.
+func New(cfg Config) (*Service, error) {
+	cfg.defaults()
+	if cfg.Pool == nil {
+		return nil, errors.New("keyservice: Config.Pool is required")
+	}
+	if len(cfg.SignerKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("keyservice: Config.SignerKey must be an Ed25519 private key")
+	}
+	cs, err := mls.CipherSuiteByID(mls.X25519_AES128GCM_SHA256_Ed25519)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{
+		cfg: cfg, cs: cs, pub: cfg.SignerKey.Public().(ed25519.PublicKey),
+		local: map[string]map[string]*localConn{}, groups: map[string]*publicView{}, lastByRoom: map[string]int64{},
+	}, nil
+}
+
+// Start begins listening for other processes' events and sweeping expired seats and
+// overdue committers. It returns once the listener is subscribed, so nothing committed
+// after Start returns is missed.
+func (s *Service) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	s.cancel = cancel
+	ready := make(chan error, 1)
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.listen(ctx, ready) }()
+	go func() { defer s.wg.Done(); s.sweep(ctx) }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			cancel()
+			s.wg.Wait()
+			return err
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the listener and the sweeper. Members' seats stay in the database: the
+// other processes (or this one, restarted) carry on with them.
+func (s *Service) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// PublicKey is the external-sender key groups must list.
+func (s *Service) PublicKey() ed25519.PublicKey { return s.pub }
+
+// Join registers the connection in this process and seats the member in the room's
+// group state: a room without a group asks the member to create it; otherwise the
+// server proposes its Add as soon as it has a KeyPackage of the member.
+func (s *Service) Join(ctx context.Context, m Member, c Conn) error {
+	s.mu.Lock()
+	conns := s.local[m.Room]
+	if conns == nil {
+		conns = map[string]*localConn{}
+		s.local[m.Room] = conns
+	}
+	conns[m.ConnID] = &localConn{m: m, conn: c}
+	s.mu.Unlock()
+	create, err := s.seat(ctx, m)
+	if err != nil {
+		return err
+	}
+	if create {
+		c.Send(TypeGroupCreate, s.groupCreate(m.Room))
+	}
+	return nil
+}
+
+// Leave forgets the connection and proposes the member's removal: at once when it left,
+// was replaced or logged off; after DisconnectTimeout when the connection dropped.
+func (s *Service) Leave(ctx context.Context, m Member, reason string) {
+	s.mu.Lock()
+	if conns := s.local[m.Room]; conns != nil {
+		delete(conns, m.ConnID)
+		if len(conns) == 0 {
+			delete(s.local, m.Room)
+			delete(s.lastByRoom, m.Room)
+		}
+	}
+	s.mu.Unlock()
+	if err := s.unseat(ctx, m, reason); err != nil {
+		s.cfg.Log.Error("keyservice: leave", "room", m.Room, "request_id", m.RequestID, "err", err)
+	}
+}
+
+// Handle acts on one Delivery Service message of a member.
+func (s *Service) Handle(ctx context.Context, m Member, typ string, data json.RawMessage) error {
+	switch typ {
+	case TypeKeyPackages:
+		return s.uploadKeyPackages(ctx, m, data)
+	case TypeGroupInit:
+		return s.groupInit(ctx, m, data)
+	case TypeCommit:
+		return s.commit(ctx, m, data)
+	case TypeChat:
+		return s.chat(ctx, m, data)
+	case TypeKick:
+		return s.kick(ctx, m, data)
+	}
+	return refuse(CodeUnknownType, "unknown message type")
+}
+
+func (s *Service) groupCreate(room string) groupCreateData {
+	return groupCreateData{
+		GroupID:        []byte("sealroom:" + room),
+		ExternalSender: externalSenderInfo{SignatureKey: s.pub, Identity: s.cfg.SignerIdentity},
+	}
+}
+
+func internal(op string, err error) error {
+	return fmt.Errorf("%w: %s: %w", errInternal, op, err)
+}

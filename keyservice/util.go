@@ -1,0 +1,46 @@
+package keyservice
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/sealroom/sealroom/audit"
+)
+
+// decodeStrict decodes one JSON value, refusing unknown fields and trailing data, as
+// signaling does for its own messages.
+func decodeStrict(b []byte, v any) error {
+	if len(b) == 0 {
+		return errors.New("empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data")
+	}
+	return nil
+}
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+func hexRef(b []byte) string { return hex.EncodeToString(b) }
+
+// audit appends events; a failure is logged (the audit log spools while Postgres is
+// down, so an error here is a fault worth an operator's attention, not the member's).
+func (s *Service) audit(ctx context.Context, evs []audit.Event) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	for _, ev := range evs {
+		if err := s.cfg.Audit.Append(context.WithoutCancel(ctx), ev); err != nil {
+			s.cfg.Log.Error("keyservice: audit", "action", string(ev.Action), "err", err)
+		}
+	}
+}
