@@ -2,7 +2,7 @@ package media
 
 import "github.com/pion/webrtc/v4"
 
-// MessageType names a signaling message. SIGNALING.md documents each one.
+// MessageType names a signaling message. docs/protocol.md ("Media negotiation") documents each one.
 type MessageType string
 
 const (

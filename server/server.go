@@ -25,6 +25,7 @@ import (
 	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/keyservice"
+	"github.com/sealroom/sealroom/media"
 	"github.com/sealroom/sealroom/server/auth"
 )
 
@@ -86,6 +87,7 @@ type Deps struct {
 	Subjects   *compliance.Subjects // GDPR subject rights
 	Consents   *compliance.Consents // notices a room asks participants to accept; nil: none
 	Assets     fs.FS                // the built webapp (index.html at the root); nil: no web client
+	Media      *media.SFU           // the SFU; nil: signaling carries no media
 	Signer     *auth.Signer         // mints break-glass tokens
 	// Revocations must be the same set the Verifier was built with (auth.WithRevocations).
 	Revocations *Revocations
@@ -110,6 +112,7 @@ type Server struct {
 	subjects *compliance.Subjects
 	consents *compliance.Consents
 	assets   fs.FS
+	media    *media.SFU
 	signer   *auth.Signer
 	revoked  *Revocations
 	notify   func(context.Context, BreakGlassNotice) error
@@ -169,6 +172,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		subjects: deps.Subjects,
 		consents: deps.Consents,
 		assets:   deps.Assets,
+		media:    deps.Media,
 		signer:   deps.Signer,
 		revoked:  deps.Revocations,
 		notify:   deps.BreakGlassHook,

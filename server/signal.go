@@ -17,6 +17,7 @@ import (
 	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/keyservice"
+	"github.com/sealroom/sealroom/media"
 	"github.com/sealroom/sealroom/server/auth"
 )
 
@@ -182,6 +183,7 @@ type signalConn struct {
 	done      chan struct{}
 	requestID string
 	remoteIP  string
+	media     *media.Participant // nil without an SFU
 	// closeCode and closeReason are set once, before done closes.
 	closeCode   websocket.StatusCode
 	closeReason string
@@ -277,6 +279,17 @@ func (sc *signalConn) run(ctx context.Context) {
 			defer cancel()
 			s.rooms.Leave(lctx, sc.member(), reason)
 		}()
+	}
+
+	if s.media != nil {
+		p, err := sc.joinMedia(ctx)
+		if err != nil {
+			s.log.Error("signaling: media join", "request_id", sc.requestID, "err", err)
+			sc.sendError("", sigMediaClosed, "could not start the media session")
+		} else {
+			sc.media = p
+			defer p.Close()
+		}
 	}
 
 	writerDone := make(chan struct{})
@@ -410,6 +423,8 @@ func (sc *signalConn) handle(ctx context.Context, msg []byte, expiry *time.Timer
 		sc.claims = c
 		expiry.Reset(time.Until(c.ExpiresAt.Time))
 		sc.send("ack", env.ID, nil)
+	case "media":
+		sc.handleMedia(env.ID, env.Data)
 	case "leave":
 		sc.send("bye", env.ID, byeData{Reason: keyservice.ReasonLeft})
 		sc.close(websocket.StatusNormalClosure, "bye")

@@ -47,7 +47,7 @@ func TestServe(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--migrate", "--addr", "127.0.0.1:0", "--drain-delay", "0s"},
+		done <- run(ctx, []string{"serve", "--migrate", "--addr", "127.0.0.1:0", "--media-addr", "127.0.0.1:0", "--drain-delay", "0s"},
 			testEnv(vars), io.Discard, &stderr)
 	}()
 

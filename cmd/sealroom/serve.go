@@ -18,6 +18,7 @@ import (
 
 	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/keyservice"
+	"github.com/sealroom/sealroom/media"
 	"github.com/sealroom/sealroom/migrations"
 	"github.com/sealroom/sealroom/server"
 	"github.com/sealroom/sealroom/server/auth"
@@ -25,15 +26,16 @@ import (
 
 func newServeCmd(e *env) *cobra.Command {
 	var (
-		c        common
-		addr     string
-		migrate  bool
-		proxies  []string
-		cfg      = server.DefaultConfig()
-		maxBody  int64
-		ratePerS float64
-		tlsCert  string
-		tlsKey   string
+		c         common
+		addr      string
+		migrate   bool
+		proxies   []string
+		cfg       = server.DefaultConfig()
+		maxBody   int64
+		ratePerS  float64
+		tlsCert   string
+		tlsKey    string
+		mediaAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -111,6 +113,16 @@ func newServeCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer ks.Close()
+			var publicIPs []string
+			if v := e.getenv("SEALROOM_MEDIA_PUBLIC_IPS"); v != "" {
+				publicIPs = strings.Split(v, ",")
+			}
+			sfu, err := media.New(media.Config{ListenAddr: mediaAddr, PublicIPs: publicIPs, Logger: log})
+			if err != nil {
+				return err
+			}
+			defer sfu.Close()
+			log.Info("SFU listening", "addr", sfu.Addr().String())
 			rev, err := server.NewRevocations(ctx, pool, log)
 			if err != nil {
 				return err
@@ -121,6 +133,7 @@ func newServeCmd(e *env) *cobra.Command {
 				Verifier:       auth.NewVerifier(c.issuer, c.audience, keys, auth.WithRevocations(rev)),
 				Revocations:    rev,
 				Rooms:          ks,
+				Media:          sfu,
 				Signer:         auth.NewSigner(key, c.issuer, c.audience),
 				Audit:          auditLog,
 				Subjects:       subjects,
@@ -168,6 +181,7 @@ func newServeCmd(e *env) *cobra.Command {
 	fs.Float64Var(&ratePerS, "rate", cfg.RatePerSecond, "sustained requests per second allowed per IP and per identity")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst allowed per IP and per identity")
 	fs.DurationVar(&cfg.SignalIdleTimeout, "idle-timeout", envDuration(e, "SEALROOM_IDLE_TIMEOUT", cfg.SignalIdleTimeout), "automatic logoff: close a signaling connection after this long without a client message (env SEALROOM_IDLE_TIMEOUT)")
+	fs.StringVar(&mediaAddr, "media-addr", e.getenvOr("SEALROOM_MEDIA_ADDR", "127.0.0.1:7882"), "UDP address of the SFU (all media on one port); env SEALROOM_MEDIA_ADDR, public IPs in SEALROOM_MEDIA_PUBLIC_IPS")
 	fs.StringVar(&tlsCert, "tls-cert", e.getenv("SEALROOM_TLS_CERT"), "PEM certificate chain: terminate TLS here (env SEALROOM_TLS_CERT)")
 	fs.StringVar(&tlsKey, "tls-key", e.getenv("SEALROOM_TLS_KEY"), "PEM private key for --tls-cert (env SEALROOM_TLS_KEY)")
 	fs.BoolVar(&cfg.RequireMFA, "require-mfa", e.getenv("SEALROOM_REQUIRE_MFA") == "1", "administrative endpoints need a token whose amr claim asserts a second factor (env SEALROOM_REQUIRE_MFA=1)")

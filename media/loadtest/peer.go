@@ -79,7 +79,7 @@ func (p *peer) fail(err error) {
 }
 
 // run applies the SFU's messages in order (the client is the impolite
-// peer: an SFU offer crossing its own is ignored, see media/SIGNALING.md).
+// peer: an SFU offer crossing its own is ignored, see docs/protocol.md, "Media negotiation").
 func (p *peer) run() {
 	for m := range p.in {
 		switch m.Type {

@@ -1,0 +1,94 @@
+package server
+
+import (
+	"encoding/json"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/media"
+)
+
+// TestSignalMedia negotiates a real pion PeerConnection with the SFU through the
+// signaling WebSocket.
+func TestSignalMedia(t *testing.T) {
+	f, ts := signalFixture(t, nil)
+	sfu, err := media.New(media.Config{ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sfu.Close() })
+	f.srv.media = sfu
+
+	c := dialSignal(t, ts)
+	c.join(f.roomToken(t, "alice", time.Hour))
+
+	c.send("media", "bad", media.Message{Type: "offer", SDP: "v=0 nonsense"})
+	var e errorData
+	_ = json.Unmarshal(c.expect("error").Data, &e)
+	if e.Code != sigBadSDP {
+		t.Fatalf("bad SDP: %q", e.Code)
+	}
+
+	// Loopback only: the test must not send a packet to any other address.
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTrack(track); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	c.send("media", "o1", media.Message{Type: media.MessageType("offer"), SDP: pc.LocalDescription().SDP})
+	for {
+		env := c.expect("media")
+		var m media.Message
+		if err := json.Unmarshal(env.Data, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == "answer" {
+			if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+				t.Fatalf("SFU answer: %v", err)
+			}
+			break
+		}
+	}
+	connected := make(chan struct{})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			close(connected)
+		}
+	})
+	if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		select {
+		case <-connected:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("never connected: %s", pc.ConnectionState())
+		}
+	}
+}
