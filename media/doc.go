@@ -22,6 +22,5 @@
 // signal callback given to Join carries the SFU's own messages (offers for
 // renegotiation, audio-only notices). The message shapes are documented in
 // docs/protocol.md ("Media negotiation"). The package never speaks to a network
-// other than the one
-// UDP socket it is given for media.
+// other than the one UDP socket it is given for media.
 package media
