@@ -21,7 +21,7 @@ type chatNotify struct {
 // that holds a leaf, and small enough for the relay.
 func (s *Service) chat(ctx context.Context, m Member, raw json.RawMessage) error {
 	var d chatIn
-	if err := decodeStrict(raw, &d); err != nil || len(d.Message) == 0 {
+	if err := DecodeStrict(raw, &d); err != nil || len(d.Message) == 0 {
 		return refuse(CodeBadMessage, "chat needs message")
 	}
 	if len(d.Message) > s.cfg.MaxChat {

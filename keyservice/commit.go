@@ -312,7 +312,7 @@ func (p *parsedCommit) epoch() uint64 {
 // does not decode is bad_message.
 func decodeCommit(raw []byte) (*parsedCommit, *Error) {
 	p := &parsedCommit{}
-	if err := decodeStrict(raw, &p.data); err != nil || len(p.data.Commit) == 0 || len(p.data.GroupInfo) == 0 {
+	if err := DecodeStrict(raw, &p.data); err != nil || len(p.data.Commit) == 0 || len(p.data.GroupInfo) == 0 {
 		return p, refuse(CodeBadMessage, "commit needs commit and group_info")
 	}
 	var msg mls.MLSMessage

@@ -17,7 +17,7 @@ import (
 // A concurrent creator loses the INSERT and is added to the winner's group instead.
 func (s *Service) groupInit(ctx context.Context, m Member, raw json.RawMessage) error {
 	var d groupInitData
-	if err := decodeStrict(raw, &d); err != nil || len(d.GroupInfo) == 0 {
+	if err := DecodeStrict(raw, &d); err != nil || len(d.GroupInfo) == 0 {
 		return s.rejectInit(ctx, m, refuse(CodeBadMessage, "group_init needs group_info"))
 	}
 	var msg mls.MLSMessage

@@ -26,7 +26,7 @@ type validKeyPackage struct {
 // The batch is all or nothing; a KeyPackage seen before, consumed or not, is refused.
 func (s *Service) uploadKeyPackages(ctx context.Context, m Member, raw json.RawMessage) error {
 	var d keyPackagesData
-	if err := decodeStrict(raw, &d); err != nil || len(d.KeyPackages) == 0 {
+	if err := DecodeStrict(raw, &d); err != nil || len(d.KeyPackages) == 0 {
 		return s.rejectUpload(ctx, m, refuse(CodeBadMessage, "keypackages needs a non-empty list of base64 KeyPackages"))
 	}
 	if len(d.KeyPackages) > maxUploadBatch {

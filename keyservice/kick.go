@@ -14,7 +14,7 @@ import (
 // "removed"; ending its connection is signaling's job.
 func (s *Service) kick(ctx context.Context, m Member, raw json.RawMessage) error {
 	var d kickData
-	if err := decodeStrict(raw, &d); err != nil || d.Subject == "" {
+	if err := DecodeStrict(raw, &d); err != nil || d.Subject == "" {
 		return refuse(CodeBadMessage, "kick needs sub")
 	}
 	deny := func(e *Error) error {

@@ -11,9 +11,9 @@ import (
 	"github.com/sealroom/sealroom/audit"
 )
 
-// decodeStrict decodes one JSON value, refusing unknown fields and trailing data, as
-// signaling does for its own messages.
-func decodeStrict(b []byte, v any) error {
+// DecodeStrict decodes one JSON value, refusing unknown fields and trailing data: the
+// rule for every signaling message and payload, shared with the server's signaling.
+func DecodeStrict(b []byte, v any) error {
 	if len(b) == 0 {
 		return errors.New("empty")
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -127,7 +126,7 @@ func (s *Server) signalConsent(ctx context.Context, ws *websocket.Conn, claims *
 			return err
 		}
 		var env envelope
-		if err := decodeStrict(msg, &env); err != nil || env.V != SignalVersion {
+		if err := keyservice.DecodeStrict(msg, &env); err != nil || env.V != SignalVersion {
 			_ = write("error", "", errorData{Code: sigBadMessage, Message: "message is not a valid signaling envelope"})
 			continue
 		}
@@ -140,7 +139,7 @@ func (s *Server) signalConsent(ctx context.Context, ws *websocket.Conn, claims *
 			return errors.New("left before consenting")
 		case "consent":
 			var cd consentData
-			if err := decodeStrict(env.Data, &cd); err != nil {
+			if err := keyservice.DecodeStrict(env.Data, &cd); err != nil {
 				_ = write("error", env.ID, errorData{Code: sigBadMessage, Message: "consent needs notice_version"})
 				continue
 			}
@@ -236,12 +235,12 @@ func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Clai
 		return nil, auth.ErrMissing
 	}
 	var env envelope
-	if err := decodeStrict(msg, &env); err != nil || env.Type != "auth" {
+	if err := keyservice.DecodeStrict(msg, &env); err != nil || env.Type != "auth" {
 		_ = ws.Close(closeProtocol, "first message must be auth")
 		return nil, auth.ErrMissing
 	}
 	var td tokenData
-	if err := decodeStrict(env.Data, &td); err != nil {
+	if err := keyservice.DecodeStrict(env.Data, &td); err != nil {
 		_ = ws.Close(closeProtocol, "malformed auth message")
 		return nil, auth.ErrMissing
 	}
@@ -387,7 +386,7 @@ func (sc *signalConn) run(ctx context.Context) {
 // handle acts on one client message; it reports whether the client said goodbye.
 func (sc *signalConn) handle(ctx context.Context, msg []byte, expiry *time.Timer) (left bool) {
 	var env envelope
-	if err := decodeStrict(msg, &env); err != nil {
+	if err := keyservice.DecodeStrict(msg, &env); err != nil {
 		sc.sendError("", sigBadMessage, "message is not a valid signaling envelope")
 		return false
 	}
@@ -400,7 +399,7 @@ func (sc *signalConn) handle(ctx context.Context, msg []byte, expiry *time.Timer
 		sc.send("pong", env.ID, nil)
 	case "mute":
 		var m muteData
-		if err := decodeStrict(env.Data, &m); err != nil {
+		if err := keyservice.DecodeStrict(env.Data, &m); err != nil {
 			sc.sendError(env.ID, sigBadMessage, "mute needs audio_muted and video_muted")
 			return false
 		}
@@ -411,7 +410,7 @@ func (sc *signalConn) handle(ctx context.Context, msg []byte, expiry *time.Timer
 		sc.send("ack", env.ID, nil)
 	case "refresh":
 		var td tokenData
-		if err := decodeStrict(env.Data, &td); err != nil {
+		if err := keyservice.DecodeStrict(env.Data, &td); err != nil {
 			sc.sendError(env.ID, sigBadMessage, "refresh needs a token")
 			return false
 		}
@@ -564,17 +563,3 @@ func (sc *signalConn) writeLoop(ctx context.Context, finished chan<- struct{}) {
 	}
 }
 
-func decodeStrict(b []byte, v any) error {
-	if len(b) == 0 {
-		return errors.New("empty")
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data")
-	}
-	return nil
-}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 
+	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/media"
 )
 
@@ -32,7 +33,7 @@ func (sc *signalConn) handleMedia(id string, data json.RawMessage) {
 		return
 	}
 	var m media.Message
-	if err := decodeStrict(data, &m); err != nil {
+	if err := keyservice.DecodeStrict(data, &m); err != nil {
 		sc.sendError(id, sigBadMessage, "media needs a media message")
 		return
 	}

@@ -41,11 +41,7 @@ func newAuditVerifyCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			url, err := c.databaseURL(ctx, e, log)
-			if err != nil {
-				return err
-			}
-			pool, err := openPool(ctx, url, log)
+			pool, err := c.connect(ctx, e, log)
 			if err != nil {
 				return err
 			}

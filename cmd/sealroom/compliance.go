@@ -47,11 +47,7 @@ func newReportCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			url, err := c.databaseURL(ctx, e, log)
-			if err != nil {
-				return err
-			}
-			pool, err := openPool(ctx, url, log)
+			pool, err := c.connect(ctx, e, log)
 			if err != nil {
 				return err
 			}
@@ -174,11 +170,7 @@ func newSubjectCmd(e *env, action string) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			log := e.logger()
-			url, err := c.databaseURL(ctx, e, log)
-			if err != nil {
-				return err
-			}
-			pool, err := openPool(ctx, url, log)
+			pool, err := c.connect(ctx, e, log)
 			if err != nil {
 				return err
 			}

@@ -51,6 +51,15 @@ func (c *common) databaseURL(ctx context.Context, e *env, log *slog.Logger) (str
 	return cl.Ensure(ctx)
 }
 
+// connect opens the pool on DATABASE_URL, or in development mode on a local cluster.
+func (c *common) connect(ctx context.Context, e *env, log *slog.Logger) (*pgxpool.Pool, error) {
+	url, err := c.databaseURL(ctx, e, log)
+	if err != nil {
+		return nil, err
+	}
+	return openPool(ctx, url, log)
+}
+
 // openPool connects and waits up to a minute for the database to answer, so a server
 // started together with its database does not fail on the first try.
 func openPool(ctx context.Context, url string, log *slog.Logger) (*pgxpool.Pool, error) {

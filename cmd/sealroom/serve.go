@@ -46,11 +46,7 @@ func newServeCmd(e *env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := e.logger()
-			url, err := c.databaseURL(ctx, e, log)
-			if err != nil {
-				return err
-			}
-			pool, err := openPool(ctx, url, log)
+			pool, err := c.connect(ctx, e, log)
 			if err != nil {
 				return err
 			}

@@ -87,11 +87,7 @@ func (c *common) auditMint(ctx context.Context, e *env, g auth.Grant, jti string
 		fmt.Fprintln(e.stderr, "warning: no database configured (DATABASE_URL or --dev): this mint is not audited")
 		return nil
 	}
-	url, err := c.databaseURL(ctx, e, log)
-	if err != nil {
-		return err
-	}
-	pool, err := openPool(ctx, url, log)
+	pool, err := c.connect(ctx, e, log)
 	if err != nil {
 		return err
 	}
