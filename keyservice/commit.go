@@ -66,7 +66,7 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 
 	var out outcome
 	var newEpoch uint64
-	err := s.inRoom(ctx, m.Room, func(tx pgx.Tx) error {
+	err := s.inRoom(ctx, m.Room, &out, func(tx pgx.Tx) error {
 		rr, err := loadRoom(ctx, tx, m.Room)
 		if err != nil {
 			return err
@@ -202,7 +202,6 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 		}
 		return err
 	}
-	s.audit(ctx, out.events)
 	return nil
 }
 

@@ -176,7 +176,7 @@ func (s *Service) sweepOnce(ctx context.Context) error {
 	}
 	for _, room := range rooms {
 		var out outcome
-		err := s.inRoom(ctx, room, func(tx pgx.Tx) error {
+		err := s.inRoom(ctx, room, &out, func(tx pgx.Tx) error {
 			rr, err := loadRoom(ctx, tx, room)
 			if err != nil {
 				return err
@@ -190,7 +190,6 @@ func (s *Service) sweepOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s.audit(ctx, out.events)
 	}
 	if _, err := s.cfg.Pool.Exec(ctx, `DELETE FROM ks_events WHERE created_at < $1`, now.Add(-5*time.Minute)); err != nil {
 		return err

@@ -45,7 +45,7 @@ func (s *Service) groupInit(ctx context.Context, m Member, raw json.RawMessage) 
 		return internal("encode roster", err)
 	}
 	var out outcome
-	err = s.inRoom(ctx, m.Room, func(tx pgx.Tx) error {
+	err = s.inRoom(ctx, m.Room, &out, func(tx pgx.Tx) error {
 		var live bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ks_seats WHERE room = $1 AND subject = $2 AND conn_id = $3
 			AND disconnected_at IS NULL AND NOT kicked)`, m.Room, m.Subject, m.ConnID).Scan(&live); err != nil {
@@ -77,7 +77,6 @@ func (s *Service) groupInit(ctx context.Context, m Member, raw json.RawMessage) 
 		return err
 	}
 	s.keepView(&roomRow{room: m.Room, groupID: gi.GroupContext.GroupID}, 0, pg)
-	s.audit(ctx, out.events)
 	return nil
 }
 

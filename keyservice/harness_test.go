@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -36,16 +37,24 @@ type recorder struct {
 	next *audit.Log
 	mu   sync.Mutex
 	evs  []audit.Event
+	down bool // the audit log cannot record: fail as audit.Log.Record would
 }
 
-func (r *recorder) Append(ctx context.Context, ev audit.Event) error {
+func (r *recorder) Record(ctx context.Context, ev audit.Event) error {
 	r.mu.Lock()
+	if r.down {
+		r.mu.Unlock()
+		if ev.Action.FailOpen() {
+			return nil
+		}
+		return errors.New("audit log unavailable")
+	}
 	r.evs = append(r.evs, ev)
 	r.mu.Unlock()
 	if r.next == nil {
 		return nil
 	}
-	return r.next.Append(ctx, ev)
+	return r.next.Record(ctx, ev)
 }
 
 // denied returns the reasons of denied events of action, in order.

@@ -48,7 +48,7 @@ func (s *Service) uploadKeyPackages(ctx context.Context, m Member, raw json.RawM
 	}
 
 	var out outcome
-	err := s.inRoom(ctx, m.Room, func(tx pgx.Tx) error {
+	err := s.inRoom(ctx, m.Room, &out, func(tx pgx.Tx) error {
 		var unused int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM ks_keypackages WHERE subject = $1 AND consumed_at IS NULL AND not_after > $2`,
 			m.Subject, now).Scan(&unused); err != nil {
@@ -84,7 +84,6 @@ func (s *Service) uploadKeyPackages(ctx context.Context, m Member, raw json.RawM
 		}
 		return err
 	}
-	s.audit(ctx, out.events)
 	return nil
 }
 

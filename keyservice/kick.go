@@ -26,7 +26,7 @@ func (s *Service) kick(ctx context.Context, m Member, raw json.RawMessage) error
 		return deny(refuse(CodeForbidden, "only a host can remove participants"))
 	}
 	var out outcome
-	err := s.inRoom(ctx, m.Room, func(tx pgx.Tx) error {
+	err := s.inRoom(ctx, m.Room, &out, func(tx pgx.Tx) error {
 		var conn string
 		err := tx.QueryRow(ctx, `UPDATE ks_seats SET kicked = true WHERE room = $1 AND subject = $2 RETURNING conn_id`, m.Room, d.Subject).Scan(&conn)
 		if err == pgx.ErrNoRows {
@@ -52,6 +52,5 @@ func (s *Service) kick(ctx context.Context, m Member, raw json.RawMessage) error
 		}
 		return err
 	}
-	s.audit(ctx, out.events)
 	return nil
 }

@@ -23,7 +23,7 @@ func (o *outcome) add(ev audit.Event) { o.events = append(o.events, ev) }
 // group yet (the member is asked to create it).
 func (s *Service) seat(ctx context.Context, m Member) (create bool, err error) {
 	var out outcome
-	err = s.inRoom(ctx, m.Room, func(tx pgx.Tx) error {
+	err = s.inRoom(ctx, m.Room, &out, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO ks_seats (room, subject, conn_id, role) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (room, subject) DO UPDATE SET conn_id = EXCLUDED.conn_id, role = EXCLUDED.role,
 			joined_at = now(), disconnected_at = NULL, kicked = false`, m.Room, m.Subject, m.ConnID, m.Role); err != nil {
@@ -39,14 +39,13 @@ func (s *Service) seat(ctx context.Context, m Member) (create bool, err error) {
 		}
 		return s.reconcile(ctx, tx, rr, false, &out)
 	})
-	s.audit(ctx, out.events)
 	return create, err
 }
 
 // unseat ends the member's seat (or marks it disconnected) and proposes its removal.
 func (s *Service) unseat(ctx context.Context, m Member, reason string) error {
 	var out outcome
-	err := s.inRoom(ctx, m.Room, func(tx pgx.Tx) error {
+	err := s.inRoom(ctx, m.Room, &out, func(tx pgx.Tx) error {
 		var err error
 		if reason == ReasonDisconnected && s.cfg.DisconnectTimeout > 0 {
 			_, err = tx.Exec(ctx, `UPDATE ks_seats SET disconnected_at = $4 WHERE room = $1 AND subject = $2 AND conn_id = $3`,
@@ -67,7 +66,6 @@ func (s *Service) unseat(ctx context.Context, m Member, reason string) error {
 		}
 		return s.reconcile(ctx, tx, rr, false, &out)
 	})
-	s.audit(ctx, out.events)
 	return err
 }
 

@@ -18,7 +18,11 @@ import (
 
 // Auditor records security-relevant actions; *audit.Log satisfies it.
 type Auditor interface {
-	Append(ctx context.Context, ev audit.Event) error
+	// Record returns once the event is durable, or an error unless the action is on the
+	// audit log's fail-open allow-list (audit.Log.Record): the service records a room
+	// transaction's events before committing it, so an action that cannot be audited
+	// does not happen.
+	Record(ctx context.Context, ev audit.Event) error
 }
 
 // Config configures a Service.

@@ -44,7 +44,10 @@ type seatRow struct {
 // inRoom runs fn in a transaction that holds the room's advisory lock, so every change
 // to one room (seats, proposals, commits) is serialised across all server processes.
 // The epoch compare-and-set stays the guard of record (commit.go).
-func (s *Service) inRoom(ctx context.Context, room string, fn func(tx pgx.Tx) error) error {
+//
+// The audit events fn collects in out are recorded before the transaction commits: if
+// one cannot be recorded (and is not on the allow-list), nothing fn did is kept.
+func (s *Service) inRoom(ctx context.Context, room string, out *outcome, fn func(tx pgx.Tx) error) error {
 	tx, err := s.cfg.Pool.Begin(ctx)
 	if err != nil {
 		return internal("begin", err)
@@ -55,6 +58,13 @@ func (s *Service) inRoom(ctx context.Context, room string, fn func(tx pgx.Tx) er
 	}
 	if err := fn(tx); err != nil {
 		return err
+	}
+	if s.cfg.Audit != nil {
+		for _, ev := range out.events {
+			if err := s.cfg.Audit.Record(context.WithoutCancel(ctx), ev); err != nil {
+				return internal("audit "+string(ev.Action), err)
+			}
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return internal("commit", err)

@@ -32,14 +32,14 @@ func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
 
 func hexRef(b []byte) string { return hex.EncodeToString(b) }
 
-// audit appends events; a failure is logged (the audit log spools while Postgres is
-// down, so an error here is a fault worth an operator's attention, not the member's).
+// audit records events outside a room transaction: refusals, which go ahead (as
+// refusals) whether or not they are recorded, so a failure is logged for the operator.
 func (s *Service) audit(ctx context.Context, evs []audit.Event) {
 	if s.cfg.Audit == nil {
 		return
 	}
 	for _, ev := range evs {
-		if err := s.cfg.Audit.Append(context.WithoutCancel(ctx), ev); err != nil {
+		if err := s.cfg.Audit.Record(context.WithoutCancel(ctx), ev); err != nil {
 			s.cfg.Log.Error("keyservice: audit", "action", string(ev.Action), "err", err)
 		}
 	}
