@@ -60,7 +60,7 @@ deps:
 	@$(MAKE) --no-print-directory webapp/node_modules/.installed
 
 # npm ci applies the pinned ts-mls patches (webapp/mls/patches) in its postinstall step.
-webapp/node_modules/.installed: webapp/package.json webapp/package-lock.json
+webapp/node_modules/.installed: webapp/package.json webapp/package-lock.json $(wildcard webapp/mls/patches/*.patch)
 	cd webapp && npm ci --no-audit --no-fund
 	touch $@
 

@@ -15,6 +15,8 @@ const PATCHED = {
   'dist/src/externalProposal.js': 'f519749842a679bff80bbff4ad5a7cb8d8c876f5b411ad692d99ebf569de4907',
   'dist/src/externalSender.js': '1597a7043d640980e8a01d0863903486dddf1b464e31bce183199ccb8d7fe74c',
   'dist/src/publicMessage.js': '42b8f6fece242324b28b773b09d3f42fe0ef34de0ae528793993b18382c89cf0',
+  'dist/src/pathSecrets.js': '0d29f544da72cd559554aa7c4421105fc78ab06337116480a4e1a92b43c5d8e7',
+  'dist/src/processMessages.js': 'aab4c87fda04a6311b2ab972d5ea7f50ba6a9f076dd02286c240592539843c11',
 };
 
 test('ts-mls is the pinned 1.6.4 with the sealroom patches applied', () => {
