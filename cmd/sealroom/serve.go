@@ -159,10 +159,14 @@ func newServeCmd(e *env) *cobra.Command {
 				log.Info("terminating TLS", "subject", info.Subject, "not_after", info.NotAfter, "min_version", info.MinVersion)
 			}
 			log.Info("serving", "addr", ln.Addr().String())
+			mint := "bin/sealroom token"
+			if c.dev {
+				mint += " --dev" // so the mint is audited in the same local database
+			}
 			fmt.Fprintf(e.stderr, "\nsealroom is serving on "+scheme+"://%s\n"+
-				"Mint a token:   sealroom token --room demo --identity alice --name Alice --role host\n"+
+				"Mint a token:   TOKEN=$(%s --room demo --identity alice --name Alice --role host)\n"+
 				"Call the API:   curl -H \"Authorization: Bearer $TOKEN\" "+scheme+"://%s/v1/whoami\n\n",
-				ln.Addr(), ln.Addr())
+				ln.Addr(), mint, ln.Addr())
 			return srv.Serve(ctx, ln)
 		},
 	}
