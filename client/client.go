@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -66,6 +67,8 @@ type Client struct {
 
 	nextID int
 	waits  map[string]chan error // request id -> waiter
+
+	media atomic.Pointer[Media] // the running media plane, if any (StartMedia)
 }
 
 type envelope struct {

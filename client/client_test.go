@@ -26,8 +26,9 @@ type fixture struct {
 	signer *auth.Signer
 }
 
-// newFixture runs a real server with the Delivery Service on a fresh Postgres database.
-func newFixture(t *testing.T) *fixture {
+// newFixture runs a real server with the Delivery Service on a fresh Postgres database;
+// mods may add dependencies (the SFU).
+func newFixture(t *testing.T, mods ...func(*server.Deps)) *fixture {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	_, tokKey, _ := ed25519.GenerateKey(rand.Reader)
@@ -62,9 +63,13 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.DefaultConfig(), server.Deps{Pool: pool, Migrations: m, Rooms: ks, Audit: al, Subjects: compliance.NewSubjects(pool, al, dm), Signer: auth.NewSigner(tokKey, "iss", "aud"), Revocations: rev,
+	deps := server.Deps{Pool: pool, Migrations: m, Rooms: ks, Audit: al, Subjects: compliance.NewSubjects(pool, al, dm), Signer: auth.NewSigner(tokKey, "iss", "aud"), Revocations: rev,
 		Verifier: auth.NewVerifier("iss", "aud", []ed25519.PublicKey{tokKey.Public().(ed25519.PublicKey)}, auth.WithRevocations(rev)),
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, mod := range mods {
+		mod(&deps)
+	}
+	srv, err := server.New(server.DefaultConfig(), deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ var (
 	ErrNotJoined = errors.New("client: not a member of the group")
 	// ErrRemoved means a commit removed this member from the group.
 	ErrRemoved = errors.New("client: removed from the group")
+	// ErrMediaActive means StartMedia was called while a media plane is running.
+	ErrMediaActive = errors.New("client: media already started")
 )
 
 // ServerError is a refusal from the server ("error" message), with its code from

@@ -100,6 +100,8 @@ func (c *Client) handle(env envelope) {
 		c.answer(env.ID, &e)
 	case "removed":
 		c.cfg.Log.Info("client: removed by a host")
+	case "media":
+		c.mediaMessage(env.Data)
 	}
 }
 

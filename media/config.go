@@ -34,6 +34,15 @@ type Config struct {
 	// Logger receives operational logs; nil discards them. Logs never
 	// carry payload bytes.
 	Logger *slog.Logger
+
+	// Observe, if set, is a test and diagnostic hook: it sees every RTP
+	// packet (header and payload, after SRTP) the SFU reads from a
+	// publisher, before forwarding, on the forwarding goroutine. It must
+	// not block, retain or modify the slice. Since the SFU never holds a key,
+	// it never sees anything but SFrame ciphertext and clear codec bytes:
+	// the end-to-end tests use it to show a plaintext marker never reaches
+	// the SFU.
+	Observe func(packet []byte)
 }
 
 func (c Config) withDefaults() (Config, error) {

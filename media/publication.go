@@ -159,6 +159,9 @@ func (pub *publication) readLoop(l *layer) {
 // downtrack fed by layer l.
 func (pub *publication) forwardPacket(l *layer, h *rtp.Header, pkt []byte, nanos int64) {
 	c := &pub.publisher.counters
+	if o := pub.publisher.sfu.cfg.Observe; o != nil {
+		o(pkt)
+	}
 	hl, err := h.Unmarshal(pkt)
 	if err != nil {
 		c.malformed.Add(1)

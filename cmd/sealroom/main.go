@@ -79,6 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		newComplianceCmd(e),
 		newAuditCmd(e),
 		newLoadtestCmd(e),
+		newBotCmd(e),
 	)
 	return root.ExecuteContext(ctx)
 }

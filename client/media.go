@@ -1,0 +1,291 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/media"
+	"github.com/sealroom/sealroom/sframe"
+)
+
+// MediaConfig configures the client's media plane (StartMedia).
+type MediaConfig struct {
+	// Marker is put, in the clear, at the start of every synthetic frame's protected
+	// part, followed by a frame counter. Receivers look for it after decryption; tests
+	// look for it in what the SFU handles. Default "sealroom-synthetic".
+	Marker []byte
+	// VideoFPS is the synthetic VP8 frame rate (default 30; negative: no video).
+	VideoFPS int
+	// AudioInterval is the synthetic Opus frame duration (default 20 ms; negative: no audio).
+	AudioInterval time.Duration
+	// KeyframeInterval is how often a VP8 key frame is sent regardless of key switches
+	// and keyframe requests (default 3 s).
+	KeyframeInterval time.Duration
+	// LoopbackOnly restricts ICE to IPv4 loopback candidates with mDNS off, so no packet
+	// leaves the host (tests, local demos).
+	LoopbackOnly bool
+	// HoldFuture is how long a frame under a KID of an epoch this member has not
+	// reached is held, waiting for the commit, before it counts as "no_key"
+	// (default 2 s). Media may overtake the signaling that carries the commit.
+	HoldFuture time.Duration
+	// OnSent, if set, sees every encrypted frame this client sends (valid only during
+	// the call, on the sending goroutine). Test and diagnostic hook.
+	OnSent func(codec sframe.Codec, frame []byte)
+	// OnFrame, if set, sees every received frame that decrypted and carried the
+	// marker, on the track's receiving goroutine. It must not block.
+	OnFrame func(f Frame)
+}
+
+func (cfg MediaConfig) withDefaults() MediaConfig {
+	if len(cfg.Marker) == 0 {
+		cfg.Marker = []byte("sealroom-synthetic")
+	}
+	if cfg.VideoFPS == 0 {
+		cfg.VideoFPS = 30
+	}
+	if cfg.AudioInterval == 0 {
+		cfg.AudioInterval = 20 * time.Millisecond
+	}
+	if cfg.KeyframeInterval <= 0 {
+		cfg.KeyframeInterval = 3 * time.Second
+	}
+	if cfg.HoldFuture <= 0 {
+		cfg.HoldFuture = 2 * time.Second
+	}
+	return cfg
+}
+
+// Media is the client's PeerConnection with the SFU: it publishes synthetic VP8 and
+// Opus frames SFrame-encrypted under the member's current keys and decrypts every
+// other participant's frames. It never sends a key or a plaintext frame.
+type Media struct {
+	c     *Client
+	cfg   MediaConfig
+	pc    *webrtc.PeerConnection
+	video *webrtc.TrackLocalStaticSample
+	audio *webrtc.TrackLocalStaticSample
+	in    chan media.Message
+	stats *statsBook
+
+	keyframe chan struct{} // a keyframe request (PLI/FIR) arrived
+	done     chan struct{}
+	once     sync.Once
+	wg       sync.WaitGroup
+	trackMu  sync.Mutex // guards closed against receivers starting after Close
+	closed   bool
+
+	offerPending bool // our offer is unanswered; belongs to the run goroutine
+}
+
+// StartMedia opens the PeerConnection with the SFU through the client's signaling
+// connection and starts publishing and receiving. The client is the impolite peer
+// (docs/protocol.md, "Negotiation rules"): while its own offer is unanswered it
+// ignores the SFU's offers, and it echoes the SFU offer's id in its answers.
+func (c *Client) StartMedia(ctx context.Context, cfg MediaConfig) (*Media, error) {
+	cfg = cfg.withDefaults()
+	api, err := newMediaAPI(cfg.LoopbackOnly)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle,
+		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire})
+	if err != nil {
+		return nil, fmt.Errorf("client: media: %w", err)
+	}
+	m := &Media{c: c, cfg: cfg, pc: pc, in: make(chan media.Message, 64), stats: newStatsBook(),
+		keyframe: make(chan struct{}, 1), done: make(chan struct{})}
+	if !c.media.CompareAndSwap(nil, m) {
+		_ = pc.Close()
+		return nil, ErrMediaActive
+	}
+	pc.OnTrack(m.onTrack)
+	if cfg.VideoFPS > 0 {
+		if m.video, err = m.addTrack(webrtc.MimeTypeVP8, "video"); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
+	if cfg.AudioInterval > 0 {
+		if m.audio, err = m.addTrack(webrtc.MimeTypeOpus, "audio"); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
+	if m.video != nil || m.audio != nil {
+		if err := m.offer(ctx); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
+	m.wg.Add(2)
+	go m.run()
+	go m.publish()
+	return m, nil
+}
+
+func newMediaAPI(loopbackOnly bool) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	if loopbackOnly {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(se)), nil
+}
+
+func (m *Media) addTrack(mime, id string) (*webrtc.TrackLocalStaticSample, error) {
+	tr, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime}, id, "sealroom")
+	if err != nil {
+		return nil, fmt.Errorf("client: media: %w", err)
+	}
+	sender, err := m.pc.AddTrack(tr)
+	if err != nil {
+		return nil, fmt.Errorf("client: media: %w", err)
+	}
+	m.wg.Add(1)
+	go m.readRTCP(sender)
+	return tr, nil
+}
+
+// Stats returns a snapshot of the media counters.
+func (m *Media) Stats() MediaStats { return m.stats.snapshot() }
+
+// Done is closed when the media plane has stopped.
+func (m *Media) Done() <-chan struct{} { return m.done }
+
+// Close stops publishing and receiving and closes the PeerConnection.
+func (m *Media) Close() {
+	m.once.Do(func() {
+		m.trackMu.Lock()
+		m.closed = true
+		m.trackMu.Unlock()
+		close(m.done)
+		m.c.media.CompareAndSwap(m, nil)
+		_ = m.pc.Close()
+	})
+	m.wg.Wait()
+}
+
+// deliver hands an SFU message to the media goroutine; called on the client's
+// goroutine, so it never blocks.
+func (m *Media) deliver(msg media.Message) {
+	select {
+	case m.in <- msg:
+	default:
+		m.stats.fail("signal_overflow")
+	}
+}
+
+// mediaMessage routes a "media" envelope to the running media plane; before
+// StartMedia there is none and the message is dropped (our first offer makes the
+// SFU abandon and resend any offer it made meanwhile).
+func (c *Client) mediaMessage(data json.RawMessage) {
+	m := c.media.Load()
+	if m == nil {
+		return
+	}
+	var msg media.Message
+	if json.Unmarshal(data, &msg) != nil {
+		return
+	}
+	m.deliver(msg)
+}
+
+func (m *Media) run() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.done:
+			return
+		case <-m.c.done:
+			go m.Close()
+			return
+		case msg := <-m.in:
+			if err := m.handle(msg); err != nil {
+				m.c.cfg.Log.Warn("client: media negotiation", "type", msg.Type, "err", err)
+			}
+		}
+	}
+}
+
+func (m *Media) handle(msg media.Message) error {
+	switch msg.Type {
+	case media.MsgAnswer:
+		m.offerPending = false
+		return m.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: msg.SDP})
+	case media.MsgOffer:
+		if m.offerPending || m.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+			return nil // impolite peer: the SFU abandons its offer and sends a new one
+		}
+		if err := m.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: msg.SDP}); err != nil {
+			return err
+		}
+		ans, err := m.pc.CreateAnswer(nil)
+		if err != nil {
+			return err
+		}
+		gathered := webrtc.GatheringCompletePromise(m.pc)
+		if err := m.pc.SetLocalDescription(ans); err != nil {
+			return err
+		}
+		select {
+		case <-gathered:
+		case <-m.done:
+			return ErrClosed
+		}
+		return m.send(media.Message{Type: media.MsgAnswer, ID: msg.ID, SDP: m.pc.LocalDescription().SDP})
+	case media.MsgCandidate:
+		if msg.Candidate == nil {
+			return nil
+		}
+		return m.pc.AddICECandidate(*msg.Candidate)
+	case media.MsgVideoPaused, media.MsgVideoResumed:
+		m.stats.notice(string(msg.Type))
+	}
+	return nil
+}
+
+// offer sends our tracks to the SFU with every candidate in the SDP (no trickle).
+func (m *Media) offer(ctx context.Context) error {
+	o, err := m.pc.CreateOffer(nil)
+	if err != nil {
+		return fmt.Errorf("client: media offer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(m.pc)
+	if err := m.pc.SetLocalDescription(o); err != nil {
+		return fmt.Errorf("client: media offer: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	m.offerPending = true
+	return m.send(media.Message{Type: media.MsgOffer, SDP: m.pc.LocalDescription().SDP})
+}
+
+func (m *Media) send(msg media.Message) error {
+	return m.c.write(context.Background(), envelope{V: 1, Type: "media", Data: mustJSON(msg)})
+}
+
+// ParticipantID is this connection's participant id, the stream id of the tracks
+// other participants receive from it.
+func (c *Client) ParticipantID() string { return c.connID }

@@ -1,0 +1,245 @@
+package client
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/sframe"
+)
+
+// Frame describes one received frame that decrypted and carried the marker.
+type Frame struct {
+	From    string // publisher's participant id
+	Codec   sframe.Codec
+	KID     uint64 // authenticated SFrame KID: sender leaf and epoch bits (RFC 9605 §5.2)
+	Counter uint64 // the publisher's synthetic frame counter
+	Held    bool   // it waited for this member to reach its epoch
+}
+
+const (
+	maxHeld       = 256
+	partialMaxAge = time.Second
+)
+
+func (m *Media) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	var codec sframe.Codec
+	switch mime := tr.Codec().MimeType; {
+	case strings.EqualFold(mime, webrtc.MimeTypeVP8):
+		codec = sframe.CodecVP8
+	case strings.EqualFold(mime, webrtc.MimeTypeOpus):
+		codec = sframe.CodecOpus
+	default:
+		return // a codec this client did not publish or offer to decode
+	}
+	m.trackMu.Lock()
+	defer m.trackMu.Unlock()
+	if m.closed {
+		return
+	}
+	m.wg.Add(1)
+	go m.receive(tr, codec)
+}
+
+type heldFrame struct {
+	frame []byte
+	at    time.Time
+}
+
+// receive reassembles one remote track's frames from RTP, decrypts and counts them.
+func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec) {
+	defer m.wg.Done()
+	from := tr.StreamID()
+	asm := newAssembler(codec)
+	var held []heldFrame
+	var dst []byte
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			for range held {
+				m.stats.fail(FailNoKey)
+			}
+			return
+		}
+		now := time.Now()
+		frame, incomplete := asm.push(pkt, now)
+		for range incomplete {
+			m.stats.fail(FailIncomplete)
+		}
+		// Frames of an epoch we had not reached may open now; the others wait on.
+		kept := held[:0]
+		for _, h := range held {
+			dst = dst[:0]
+			switch ok, future := m.open(from, codec, h.frame, &dst, true); {
+			case ok || !future:
+			case now.Sub(h.at) > m.cfg.HoldFuture:
+				m.stats.fail(FailNoKey)
+			default:
+				kept = append(kept, h)
+			}
+		}
+		held = kept
+		if frame == nil {
+			continue
+		}
+		m.stats.received(1)
+		dst = dst[:0]
+		if ok, future := m.open(from, codec, frame, &dst, false); !ok && future {
+			if len(held) < maxHeld {
+				held = append(held, heldFrame{frame: frame, at: now})
+			} else {
+				m.stats.fail(FailNoKey)
+			}
+		}
+	}
+}
+
+// open decrypts one frame and counts the outcome. A frame under an unknown KID of
+// the next epochs is reported as future and not counted: the commit that opens
+// that epoch is on its way over signaling.
+func (m *Media) open(from string, codec sframe.Codec, frame []byte, dst *[]byte, held bool) (ok, future bool) {
+	keys := m.c.Keys()
+	pt, hdr, err := keys.DecryptFrame((*dst)[:0], codec, frame)
+	*dst = pt
+	if err != nil {
+		if errors.Is(err, sframe.ErrUnknownKID) && m.isFuture(keys, frame, codec) {
+			return false, true
+		}
+		m.stats.fail(failReason(err))
+		return false, false
+	}
+	i := bytes.Index(pt, m.cfg.Marker)
+	if i < 0 || len(pt) < i+len(m.cfg.Marker)+8 {
+		m.stats.fail(FailNoMarker)
+		return false, false
+	}
+	ctr := binary.BigEndian.Uint64(pt[i+len(m.cfg.Marker):])
+	m.stats.decrypted(from, codec, hdr.KID, ctr, held)
+	if m.cfg.OnFrame != nil {
+		m.cfg.OnFrame(Frame{From: from, Codec: codec, KID: hdr.KID, Counter: ctr, Held: held})
+	}
+	return true, false
+}
+
+// isFuture reports whether the frame's KID names one of the next two epochs (by
+// their low bits, RFC 9605 §5.2) while this member is still in an earlier one.
+func (m *Media) isFuture(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec) bool {
+	cur, err := keys.Epoch()
+	if err != nil {
+		return true // not joined yet: the Welcome is on its way
+	}
+	n := 1
+	if codec == sframe.CodecVP8 {
+		n = 3
+		if sframe.VP8KeyFrame(frame) {
+			n = 10
+		}
+	}
+	if len(frame) < n {
+		return false
+	}
+	h, _, err := sframe.ParseHeader(frame[n:])
+	if err != nil {
+		return false
+	}
+	l := keys.Layout()
+	_, _, e := l.Split(h.KID)
+	mask := uint64(1)<<l.EpochBits - 1
+	return e == (cur+1)&mask || e == (cur+2)&mask
+}
+
+// assembler rebuilds frames from one track's RTP packets: Opus carries one frame
+// per packet; a VP8 frame runs from the packet whose payload descriptor has S=1
+// and PID=0 (RFC 7741 §4.2) to the packet with the RTP marker bit (RFC 7741 §4.1),
+// all with the frame's timestamp. Packets may arrive out of order or twice (NACK
+// retransmissions from the SFU's cache).
+type assembler struct {
+	codec sframe.Codec
+	parts map[uint32]*partial
+	done  [64]uint32 // timestamps of recently completed frames
+	doneN int
+	vp8   codecs.VP8Packet
+}
+
+type partial struct {
+	pkts             map[uint16][]byte
+	start, end       uint16
+	hasStart, hasEnd bool
+	at               time.Time
+}
+
+func newAssembler(codec sframe.Codec) *assembler {
+	return &assembler{codec: codec, parts: map[uint32]*partial{}}
+}
+
+func (a *assembler) completed(ts uint32) bool {
+	for i := range min(a.doneN, len(a.done)) {
+		if a.done[i] == ts {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *assembler) finish(ts uint32) {
+	a.done[a.doneN%len(a.done)] = ts
+	a.doneN++
+	delete(a.parts, ts)
+}
+
+// push adds a packet and returns the frame it completed (or nil), and how many
+// partial frames it gave up on.
+func (a *assembler) push(p *rtp.Packet, now time.Time) (frame []byte, incomplete int) {
+	for ts, part := range a.parts {
+		if now.Sub(part.at) > partialMaxAge {
+			delete(a.parts, ts)
+			incomplete++
+		}
+	}
+	ts := p.Timestamp
+	if len(p.Payload) == 0 || a.completed(ts) {
+		return nil, incomplete
+	}
+	if a.codec == sframe.CodecOpus {
+		a.finish(ts)
+		return p.Payload, incomplete
+	}
+	payload, err := a.vp8.Unmarshal(p.Payload)
+	if err != nil {
+		return nil, incomplete
+	}
+	part := a.parts[ts]
+	if part == nil {
+		part = &partial{pkts: map[uint16][]byte{}, at: now}
+		a.parts[ts] = part
+	}
+	part.pkts[p.SequenceNumber] = payload
+	if a.vp8.S == 1 && a.vp8.PID == 0 {
+		part.start, part.hasStart = p.SequenceNumber, true
+	}
+	if p.Marker {
+		part.end, part.hasEnd = p.SequenceNumber, true
+	}
+	if !part.hasStart || !part.hasEnd {
+		return nil, incomplete
+	}
+	n := int(part.end-part.start) + 1
+	if len(part.pkts) < n {
+		return nil, incomplete
+	}
+	for i := range n {
+		b, ok := part.pkts[part.start+uint16(i)]
+		if !ok {
+			return nil, incomplete
+		}
+		frame = append(frame, b...)
+	}
+	a.finish(ts)
+	return frame, incomplete
+}

@@ -1,0 +1,176 @@
+package client
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+
+	"github.com/sealroom/sealroom/sframe"
+)
+
+func vp8Packets(t *testing.T, frame []byte, ts uint32, seq uint16) []*rtp.Packet {
+	t.Helper()
+	var p codecs.VP8Payloader
+	var out []*rtp.Packet
+	payloads := p.Payload(1200, frame)
+	for i, pl := range payloads {
+		out = append(out, &rtp.Packet{Header: rtp.Header{Timestamp: ts, SequenceNumber: seq + uint16(i),
+			Marker: i == len(payloads)-1}, Payload: pl})
+	}
+	return out
+}
+
+// A VP8 frame split over several packets is rebuilt whatever their order, once; a
+// frame missing a packet is given up after partialMaxAge.
+func TestAssemblerVP8(t *testing.T) {
+	frame := synthVP8(nil, true, []byte("m"), 7)
+	pkts := vp8Packets(t, frame, 1000, 65534) // sequence numbers wrap
+	if len(pkts) < 3 {
+		t.Fatalf("key frame in %d packets, want >= 3", len(pkts))
+	}
+	a := newAssembler(sframe.CodecVP8)
+	now := time.Now()
+	order := []int{2, 0, 1}
+	for i, k := range order {
+		got, inc := a.push(pkts[k], now)
+		if inc != 0 {
+			t.Fatalf("incomplete %d", inc)
+		}
+		if i < len(order)-1 && got != nil {
+			t.Fatal("frame completed early")
+		}
+		if i == len(order)-1 && !bytes.Equal(got, frame) {
+			t.Fatal("reassembled frame differs")
+		}
+	}
+	if got, _ := a.push(pkts[1], now); got != nil {
+		t.Fatal("a retransmission completed the frame again")
+	}
+	second := vp8Packets(t, synthVP8(nil, true, []byte("m"), 8), 4000, 10)
+	if got, _ := a.push(second[0], now); got != nil {
+		t.Fatal("frame completed without its other packets")
+	}
+	later := vp8Packets(t, synthVP8(nil, false, []byte("m"), 9), 7000, 20)
+	got, inc := a.push(later[0], now.Add(2*partialMaxAge))
+	if inc != 1 || got == nil {
+		t.Fatalf("got %d bytes, %d incomplete; want the delta frame and 1 incomplete", len(got), inc)
+	}
+}
+
+func TestAssemblerOpus(t *testing.T) {
+	a := newAssembler(sframe.CodecOpus)
+	p := &rtp.Packet{Header: rtp.Header{Timestamp: 960, SequenceNumber: 1}, Payload: synthOpus(nil, []byte("m"), 1)}
+	if got, _ := a.push(p, time.Now()); !bytes.Equal(got, p.Payload) {
+		t.Fatal("opus frame not returned")
+	}
+	if got, _ := a.push(p, time.Now()); got != nil {
+		t.Fatal("duplicate opus packet returned twice")
+	}
+}
+
+func TestSyntheticFrames(t *testing.T) {
+	key, delta := synthVP8(nil, true, []byte("mk"), 1), synthVP8(nil, false, []byte("mk"), 2)
+	if !sframe.VP8KeyFrame(key) || sframe.VP8KeyFrame(delta) {
+		t.Fatal("VP8 key frame bit wrong")
+	}
+	if len(key) != keyframeSize || len(delta) != deltaSize || !bytes.Equal(key[3:6], []byte{0x9d, 0x01, 0x2a}) {
+		t.Fatal("VP8 layout wrong")
+	}
+	if o := synthOpus(nil, []byte("mk"), 3); o[0] != 0x78 || !bytes.Equal(o[1:3], []byte("mk")) {
+		t.Fatal("Opus layout wrong")
+	}
+}
+
+func epochKeys(t *testing.T, leaf uint32, epochs ...uint64) *sframe.MLSKeys {
+	t.Helper()
+	k, err := sframe.NewMLSKeys(sframe.MLSConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	for _, e := range epochs {
+		setEpoch(t, k, leaf, e)
+	}
+	return k
+}
+
+func setEpoch(t *testing.T, k *sframe.MLSKeys, leaf uint32, e uint64) {
+	t.Helper()
+	exp := sframe.ExporterFunc(func(_ string, _ []byte, n int) ([]byte, error) {
+		return bytes.Repeat([]byte{byte(e)}, n), nil
+	})
+	if err := k.SetEpoch(e, leaf, exp); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A frame under the next epoch's KID waits for the commit instead of failing with
+// "no key"; one of an unrelated epoch fails at once.
+func TestOpenHoldsNextEpoch(t *testing.T) {
+	marker := []byte("marker")
+	tx := epochKeys(t, 0, 1, 2)
+	rx := epochKeys(t, 1, 1)
+	m := &Media{c: &Client{keys: rx}, cfg: MediaConfig{Marker: marker}.withDefaults(), stats: newStatsBook()}
+	enc, err := tx.EncryptFrame(nil, sframe.CodecVP8, synthVP8(nil, true, marker, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dst []byte
+	if ok, future := m.open("tx", sframe.CodecVP8, enc, &dst, false); ok || !future {
+		t.Fatalf("next-epoch frame: ok=%v future=%v, want held", ok, future)
+	}
+	if s := m.Stats(); s.Failed != 0 {
+		t.Fatalf("held frame counted as failure: %v", s.Failures)
+	}
+	setEpoch(t, rx, 1, 2)
+	if ok, _ := m.open("tx", sframe.CodecVP8, enc, &dst, true); !ok {
+		t.Fatalf("held frame does not open in its epoch: %v", m.Stats().Failures)
+	}
+	if s := m.Stats(); s.Decrypted != 1 || s.Held != 1 || s.Sources["tx"].Video != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+
+	far := epochKeys(t, 0, 9)
+	enc, err = far.EncryptFrame(nil, sframe.CodecOpus, synthOpus(nil, marker, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, future := m.open("tx", sframe.CodecOpus, enc, &dst, false); ok || future {
+		t.Fatal("frame of an unrelated epoch held")
+	}
+	if s := m.Stats(); s.Failures[FailNoKey] != 1 {
+		t.Fatalf("failures %v, want one no_key", s.Failures)
+	}
+	// Same key, no marker: decrypted but refused.
+	enc, err = tx.EncryptFrame(nil, sframe.CodecOpus, []byte{0x78, 1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := m.open("tx", sframe.CodecOpus, enc, &dst, false); ok || m.Stats().Failures[FailNoMarker] != 1 {
+		t.Fatal("frame without the marker accepted")
+	}
+	if enc, err = tx.EncryptFrame(nil, sframe.CodecOpus, synthOpus(nil, marker, 2)); err != nil {
+		t.Fatal(err)
+	}
+	enc[len(enc)-1] ^= 1
+	m.open("tx", sframe.CodecOpus, enc, &dst, false)
+	if m.Stats().Failures[FailAuth] != 1 {
+		t.Fatalf("tampered frame: %v", m.Stats().Failures)
+	}
+}
+
+func TestFailReason(t *testing.T) {
+	for err, want := range map[error]string{
+		sframe.ErrUnknownKID: FailNoKey, sframe.ErrAuthentication: FailAuth, sframe.ErrReplay: FailReplay,
+		sframe.ErrTooOld: FailTooOld, sframe.ErrFrameTooShort: FailMalformed, errors.New("x"): FailMalformed,
+	} {
+		if got := failReason(fmt.Errorf("wrapped: %w", err)); got != want {
+			t.Errorf("%v: %s, want %s", err, got, want)
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package client
+
+import (
+	"errors"
+	"maps"
+	"sync"
+
+	"github.com/sealroom/sealroom/sframe"
+)
+
+// Failure reasons counted in MediaStats.Failures.
+const (
+	FailNoKey      = "no_key"     // no key for the frame's KID (ever, or held past MediaConfig.HoldFuture)
+	FailAuth       = "auth"       // the SFrame tag did not verify
+	FailReplay     = "replay"     // the counter was already accepted
+	FailTooOld     = "too_old"    // the counter fell behind the replay window
+	FailMalformed  = "malformed"  // not an SFrame of the codec's layout
+	FailIncomplete = "incomplete" // some RTP packets of the frame never arrived
+	FailNoMarker   = "no_marker"  // decrypted, but not a synthetic frame of this package
+	FailOverflow   = "signal_overflow"
+)
+
+// MediaStats are the counters of a client's media plane.
+type MediaStats struct {
+	VideoSent, AudioSent uint64 // frames encrypted and handed to the packetizer
+	KeyframesSent        uint64 // VP8 key frames among VideoSent
+	KeySwitches          uint64 // times the sending KID changed (new epoch)
+	SendErrors           uint64
+
+	Received  uint64 // frames reassembled from other participants' RTP
+	Decrypted uint64 // frames that authenticated and carried the marker
+	Failed    uint64 // sum of Failures
+	Held      uint64 // frames of a future epoch that waited for the commit, then decrypted
+	Failures  map[string]uint64
+	Notices   map[string]uint64 // video_paused / video_resumed from the SFU
+
+	// Sources counts decrypted frames by publisher (its participant id, the stream
+	// id of its tracks).
+	Sources map[string]SourceStats
+}
+
+// SourceStats are the frames decrypted from one publisher.
+type SourceStats struct {
+	Video, Audio uint64
+	// Gaps counts frames skipped in the publisher's frame counter after the first
+	// one received (lost, or not reassembled).
+	Gaps uint64
+	// LastKID is the KID of the last decrypted frame.
+	LastKID uint64
+}
+
+type statsBook struct {
+	mu      sync.Mutex
+	s       MediaStats
+	lastCtr map[string]uint64 // source+codec -> last counter seen
+}
+
+func newStatsBook() *statsBook {
+	return &statsBook{s: MediaStats{Failures: map[string]uint64{}, Notices: map[string]uint64{},
+		Sources: map[string]SourceStats{}}, lastCtr: map[string]uint64{}}
+}
+
+func (b *statsBook) snapshot() MediaStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.s
+	s.Failures = maps.Clone(b.s.Failures)
+	s.Notices = maps.Clone(b.s.Notices)
+	s.Sources = maps.Clone(b.s.Sources)
+	return s
+}
+
+func (b *statsBook) sent(codec sframe.Codec, key bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if codec == sframe.CodecVP8 {
+		b.s.VideoSent++
+		if key {
+			b.s.KeyframesSent++
+		}
+	} else {
+		b.s.AudioSent++
+	}
+}
+
+func (b *statsBook) sendFail(error) {
+	b.mu.Lock()
+	b.s.SendErrors++
+	b.mu.Unlock()
+}
+
+func (b *statsBook) keySwitch() {
+	b.mu.Lock()
+	b.s.KeySwitches++
+	b.mu.Unlock()
+}
+
+func (b *statsBook) notice(typ string) {
+	b.mu.Lock()
+	b.s.Notices[typ]++
+	b.mu.Unlock()
+}
+
+func (b *statsBook) received(n int) {
+	b.mu.Lock()
+	b.s.Received += uint64(n)
+	b.mu.Unlock()
+}
+
+func (b *statsBook) fail(reason string) {
+	b.mu.Lock()
+	b.s.Failed++
+	b.s.Failures[reason]++
+	b.mu.Unlock()
+}
+
+func (b *statsBook) decrypted(from string, codec sframe.Codec, kid, ctr uint64, held bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.s.Decrypted++
+	if held {
+		b.s.Held++
+	}
+	src := b.s.Sources[from]
+	if codec == sframe.CodecVP8 {
+		src.Video++
+	} else {
+		src.Audio++
+	}
+	src.LastKID = kid
+	key := from + "/" + codec.String()
+	if last, ok := b.lastCtr[key]; ok && ctr > last+1 {
+		src.Gaps += ctr - last - 1
+	}
+	if last, ok := b.lastCtr[key]; !ok || ctr > last {
+		b.lastCtr[key] = ctr
+	}
+	b.s.Sources[from] = src
+}
+
+// failReason maps a decryption error to its counter.
+func failReason(err error) string {
+	switch {
+	case errors.Is(err, sframe.ErrUnknownKID), errors.Is(err, sframe.ErrNoEpoch):
+		return FailNoKey
+	case errors.Is(err, sframe.ErrAuthentication):
+		return FailAuth
+	case errors.Is(err, sframe.ErrReplay):
+		return FailReplay
+	case errors.Is(err, sframe.ErrTooOld):
+		return FailTooOld
+	default:
+		return FailMalformed
+	}
+}
