@@ -26,6 +26,7 @@ import (
 	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/media"
+	"github.com/sealroom/sealroom/media/turn"
 	"github.com/sealroom/sealroom/server/auth"
 )
 
@@ -88,7 +89,11 @@ type Deps struct {
 	Consents   *compliance.Consents // notices a room asks participants to accept; nil: none
 	Assets     fs.FS                // the built webapp (index.html at the root); nil: no web client
 	Media      *media.SFU           // the SFU; nil: signaling carries no media
-	Signer     *auth.Signer         // mints break-glass tokens
+	// TURN mints relay credentials for clients behind restrictive networks; nil: none
+	// are offered. TURNURLs are the turn: URLs clients are given with them.
+	TURN     *turn.Server
+	TURNURLs []string
+	Signer   *auth.Signer // mints break-glass tokens
 	// Revocations must be the same set the Verifier was built with (auth.WithRevocations).
 	Revocations *Revocations
 	// BreakGlassHook notifies the security team of emergency access; nil logs only.
@@ -113,6 +118,8 @@ type Server struct {
 	consents *compliance.Consents
 	assets   fs.FS
 	media    *media.SFU
+	turn     *turn.Server
+	turnURLs []string
 	signer   *auth.Signer
 	revoked  *Revocations
 	notify   func(context.Context, BreakGlassNotice) error
@@ -173,6 +180,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		consents: deps.Consents,
 		assets:   deps.Assets,
 		media:    deps.Media,
+		turn:     deps.TURN,
+		turnURLs: deps.TURNURLs,
 		signer:   deps.Signer,
 		revoked:  deps.Revocations,
 		notify:   deps.BreakGlassHook,

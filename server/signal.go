@@ -67,6 +67,16 @@ type readyData struct {
 	Participant  keyservice.Participant   `json:"participant"`
 	Participants []keyservice.Participant `json:"participants"`
 	ExpiresAt    time.Time                `json:"expires_at"`
+	ICEServers   []iceServer              `json:"ice_servers,omitempty"`
+}
+
+// iceServer is an RTCIceServer: the embedded TURN relay with credentials bound to this
+// connection's token.
+type iceServer struct {
+	URLs       []string  `json:"urls"`
+	Username   string    `json:"username"`
+	Credential string    `json:"credential"`
+	Expires    time.Time `json:"expires"`
 }
 
 type leftData struct {
@@ -183,6 +193,7 @@ type signalConn struct {
 	requestID string
 	remoteIP  string
 	media     *media.Participant // nil without an SFU
+	token     string             // until the TURN credentials are minted
 	// closeCode and closeReason are set once, before done closes.
 	closeCode   websocket.StatusCode
 	closeReason string
@@ -198,7 +209,7 @@ func (s *Server) signal(c echo.Context) error {
 	}
 	ws.SetReadLimit(s.cfg.SignalMaxMessage)
 	ctx := c.Request().Context()
-	claims, err := s.signalAuth(ctx, ws)
+	claims, token, err := s.signalAuth(ctx, ws)
 	if err != nil {
 		s.authDenied(ctx, requestID(c), c.RealIP(), c.Request().UserAgent(), err)
 		return nil
@@ -218,12 +229,13 @@ func (s *Server) signal(c echo.Context) error {
 		done:      make(chan struct{}),
 		requestID: requestID(c),
 		remoteIP:  c.RealIP(),
+		token:     token,
 	}
 	sc.run(ctx)
 	return nil
 }
 
-func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Claims, error) {
+func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Claims, string, error) {
 	// A Read whose context expires tears the connection down without a close frame, so
 	// the timeout closes the socket from the side with a proper code instead.
 	timer := time.AfterFunc(s.cfg.SignalAuthTimeout, func() {
@@ -232,17 +244,17 @@ func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Clai
 	_, msg, err := ws.Read(ctx)
 	if !timer.Stop() || err != nil {
 		_ = ws.CloseNow()
-		return nil, auth.ErrMissing
+		return nil, "", auth.ErrMissing
 	}
 	var env envelope
 	if err := keyservice.DecodeStrict(msg, &env); err != nil || env.Type != "auth" {
 		_ = ws.Close(closeProtocol, "first message must be auth")
-		return nil, auth.ErrMissing
+		return nil, "", auth.ErrMissing
 	}
 	var td tokenData
 	if err := keyservice.DecodeStrict(env.Data, &td); err != nil {
 		_ = ws.Close(closeProtocol, "malformed auth message")
-		return nil, auth.ErrMissing
+		return nil, "", auth.ErrMissing
 	}
 	claims, err := s.verifier.Verify(td.Token)
 	if err == nil && claims.Room == "" {
@@ -250,21 +262,27 @@ func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Clai
 	}
 	if err != nil {
 		_ = ws.Close(closeUnauthorized, "unauthorized")
-		return nil, err
+		return nil, "", err
 	}
 	if env.V != SignalVersion {
 		_ = ws.Close(closeProtocol, "unsupported version")
-		return nil, auth.ErrMissing
+		return nil, "", auth.ErrMissing
 	}
 	s.ids.seen(claims.Subject)
-	return claims, nil
+	return claims, td.Token, nil
 }
 
 func (sc *signalConn) run(ctx context.Context) {
 	s := sc.s
 	room := sc.claims.Room
 	roster := s.presence.Join(room, sc.me, sc.deliver)
-	sc.send("ready", "", readyData{Version: SignalVersion, Participant: sc.me, Participants: roster, ExpiresAt: sc.claims.ExpiresAt.Time})
+	ready := readyData{Version: SignalVersion, Participant: sc.me, Participants: roster, ExpiresAt: sc.claims.ExpiresAt.Time}
+	if s.turn != nil && len(s.turnURLs) > 0 {
+		cr := s.turn.Credentials(sc.token)
+		ready.ICEServers = []iceServer{{URLs: s.turnURLs, Username: cr.Username, Credential: cr.Password, Expires: cr.Expires}}
+	}
+	sc.token = "" // the credentials are minted; the token itself is not kept
+	sc.send("ready", "", ready)
 	reason := keyservice.ReasonDisconnected
 	defer func() { s.presence.Leave(room, sc.me.ID, reason) }()
 	if s.rooms != nil {
@@ -562,4 +580,3 @@ func (sc *signalConn) writeLoop(ctx context.Context, finished chan<- struct{}) {
 		}
 	}
 }
-

@@ -10,6 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sealroom/sealroom/media"
+	"github.com/sealroom/sealroom/media/turn"
 )
 
 // TestSignalMedia negotiates a real pion PeerConnection with the SFU through the
@@ -90,5 +91,27 @@ func TestSignalMedia(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("never connected: %s", pc.ConnectionState())
 		}
+	}
+}
+
+// With the embedded TURN server, ready carries relay credentials bound to the token.
+func TestSignalTURNCredentials(t *testing.T) {
+	f, ts := signalFixture(t, nil)
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := make([]byte, 32)
+	srv, err := turn.New(turn.Config{Conn: conn, RelayIP: net.IPv4(127, 0, 0, 1), RelayBind: "127.0.0.1", Realm: "sealroom.test", Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	f.srv.turn, f.srv.turnURLs = srv, []string{"turn:127.0.0.1:3478?transport=udp"}
+	c := dialSignal(t, ts)
+	r := c.join(f.roomToken(t, "alice", time.Hour))
+	if len(r.ICEServers) != 1 || r.ICEServers[0].Username == "" || r.ICEServers[0].Credential == "" ||
+		time.Until(r.ICEServers[0].Expires) <= 0 || r.ICEServers[0].URLs[0] != "turn:127.0.0.1:3478?transport=udp" {
+		t.Fatalf("ice servers %+v", r.ICEServers)
 	}
 }

@@ -6,10 +6,13 @@ import (
 	"crypto/ed25519"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +22,7 @@ import (
 	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/media"
+	"github.com/sealroom/sealroom/media/turn"
 	"github.com/sealroom/sealroom/migrations"
 	"github.com/sealroom/sealroom/server"
 	"github.com/sealroom/sealroom/server/auth"
@@ -119,6 +123,13 @@ func newServeCmd(e *env) *cobra.Command {
 			}
 			defer sfu.Close()
 			log.Info("SFU listening", "addr", sfu.Addr().String())
+			relay, relayURLs, err := startTURN(e, log, sfu)
+			if err != nil {
+				return err
+			}
+			if relay != nil {
+				defer relay.Close()
+			}
 			rev, err := server.NewRevocations(ctx, pool, log)
 			if err != nil {
 				return err
@@ -130,6 +141,8 @@ func newServeCmd(e *env) *cobra.Command {
 				Revocations:    rev,
 				Rooms:          ks,
 				Media:          sfu,
+				TURN:           relay,
+				TURNURLs:       relayURLs,
 				Signer:         auth.NewSigner(key, c.issuer, c.audience),
 				Audit:          auditLog,
 				Subjects:       subjects,
@@ -234,4 +247,40 @@ func retentionMonths(e *env) (map[string]int, error) {
 		out[k] = n
 	}
 	return out, nil
+}
+
+// startTURN starts the embedded TURN relay when SEALROOM_TURN_ADDR is set. Its
+// credentials are keyed by SEALROOM_TURN_SECRET_FILE (32+ bytes, the same for every
+// process of a deployment) and advertised as SEALROOM_TURN_URL; relays reach public
+// addresses and this server's SFU only.
+func startTURN(e *env, log *slog.Logger, sfu *media.SFU) (*turn.Server, []string, error) {
+	addr := e.getenv("SEALROOM_TURN_ADDR")
+	if addr == "" {
+		return nil, nil, nil
+	}
+	relayIP := net.ParseIP(e.getenv("SEALROOM_TURN_RELAY_IP"))
+	url := e.getenv("SEALROOM_TURN_URL")
+	if relayIP == nil || url == "" {
+		return nil, nil, errors.New("SEALROOM_TURN_ADDR needs SEALROOM_TURN_RELAY_IP (the relay's public IP) and SEALROOM_TURN_URL (turn:host:port?transport=udp)")
+	}
+	secret, err := os.ReadFile(e.getenv("SEALROOM_TURN_SECRET_FILE"))
+	if err != nil || len(secret) < 32 {
+		return nil, nil, errors.New("SEALROOM_TURN_SECRET_FILE must name a file of at least 32 random bytes")
+	}
+	sfuAddr, err := netip.ParseAddrPort(sfu.Addr().String())
+	if err != nil {
+		return nil, nil, fmt.Errorf("turn: SFU address: %w", err)
+	}
+	conn, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("turn: %w", err)
+	}
+	srv, err := turn.New(turn.Config{Conn: conn, RelayIP: relayIP, RelayBind: "0.0.0.0", Realm: "sealroom",
+		Secret: secret, AllowedPeers: []netip.AddrPort{sfuAddr}})
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	log.Info("TURN relay listening", "addr", conn.LocalAddr().String(), "url", url)
+	return srv, []string{url}, nil
 }
