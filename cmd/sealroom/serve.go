@@ -26,6 +26,7 @@ import (
 	"github.com/sealroom/sealroom/migrations"
 	"github.com/sealroom/sealroom/server"
 	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/webapp"
 )
 
 func newServeCmd(e *env) *cobra.Command {
@@ -134,6 +135,10 @@ func newServeCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			assets, err := webapp.Assets()
+			if err != nil {
+				log.Warn("the browser client is not built (make build); serving the API only", "err", err)
+			}
 			srv, err := server.New(cfg, server.Deps{
 				Pool:           pool,
 				Migrations:     m,
@@ -141,6 +146,7 @@ func newServeCmd(e *env) *cobra.Command {
 				Revocations:    rev,
 				Rooms:          ks,
 				Media:          sfu,
+				Assets:         assets,
 				TURN:           relay,
 				TURNURLs:       relayURLs,
 				Signer:         auth.NewSigner(key, c.issuer, c.audience),
