@@ -10,19 +10,25 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export SEALROOM_DATA ?= $(CURDIR)/.data
 
-.PHONY: all build run test bench lint deps clean devdb-stop
+.PHONY: all build run test bench lint deps browser-deps webapp clean devdb-stop
 
 all: build
 
-build:
+build: webapp
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/sealroom
+
+## webapp: bundle the browser client into webapp/dist (embedded by the Go build)
+webapp: webapp/dist/index.html
+
+webapp/dist/index.html: webapp/node_modules/.installed $(wildcard webapp/app/*) $(wildcard webapp/sframe/*.mjs)
+	cd webapp && npm run build
 
 ## run: build, start a throwaway local Postgres when DATABASE_URL is unset, migrate, serve on :8080
 run: deps build
 	$(BIN) serve --dev --migrate
 
 ## test: every Go test against a real Postgres (a local throwaway cluster unless DATABASE_URL is set)
-test: deps
+test: deps browser-deps webapp
 	$(GO) test -count=1 -timeout 30m ./...
 	node --test webapp/
 
@@ -63,6 +69,17 @@ deps:
 webapp/node_modules/.installed: webapp/package.json webapp/package-lock.json $(wildcard webapp/mls/patches/*.patch)
 	cd webapp && npm ci --no-audit --no-fund
 	touch $@
+
+## browser-deps: Debian's Chromium for the browser tests (headless, fake camera)
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Chromium (apt-get install chromium) for the browser tests"; \
+	    $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; \
+	  else \
+	    echo "Chromium is missing: the browser tests need it (Debian: apt-get install chromium)"; exit 1; \
+	  fi; \
+	fi
 
 ## devdb-stop: stop the throwaway local Postgres
 devdb-stop:

@@ -1,0 +1,327 @@
+// The sealroom page: join (access code or /join#token=… invite link), device check, then the
+// meeting: signaling, MLS (mls.js), SFrame media (media.js, worker.js), encrypted chat and the
+// security code. The token stays in the fragment (never sent in a URL) and is removed from
+// the address bar at once; nothing secret is logged.
+import { Signal } from './signal.js';
+import { Member } from './mls.js';
+import { Media } from './media.js';
+import { securityCode } from './code.js';
+
+const $ = (id) => document.getElementById(id);
+const views = ['join-view', 'check-view', 'consent-view', 'meeting-view'];
+
+const app = {
+  token: '',
+  stream: null,
+  me: null,
+  participants: new Map(), // connection id -> P
+  leaves: new Map(), // leaf index -> sub, of the current epoch
+  status: new Map(), // connection id -> {state, reason} from the SFrame worker
+  inGroup: false,
+  audioMuted: false,
+  videoMuted: false,
+  heldMedia: [],
+};
+
+function show(view) {
+  for (const v of views) $(v).hidden = v !== view;
+  const h = $(view).querySelector('h2');
+  h?.setAttribute('tabindex', '-1');
+  h?.focus();
+}
+
+function say(text) {
+  $('status').textContent = text;
+}
+
+function takeFragmentToken() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get('token');
+  if (token) history.replaceState(null, '', location.pathname);
+  return token ?? '';
+}
+
+// Device check: camera preview, microphone level, speaker test tone.
+async function deviceCheck() {
+  show('check-view');
+  $('enter').disabled = true; // until the devices answered, so the camera is published
+  try {
+    app.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+    $('preview').srcObject = app.stream;
+    const ctx = new AudioContext();
+    const analyser = ctx.createAnalyser();
+    ctx.createMediaStreamSource(app.stream).connect(analyser);
+    const buf = new Float32Array(analyser.fftSize);
+    const tick = () => {
+      if ($('check-view').hidden) return;
+      analyser.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const v of buf) sum += v * v;
+      $('mic-level').value = Math.min(1, Math.sqrt(sum / buf.length) * 4);
+      requestAnimationFrame(tick);
+    };
+    tick();
+  } catch (e) {
+    $('device-error').textContent = `Camera or microphone unavailable (${e?.name ?? 'error'}). You can still join to see, hear and chat.`;
+  } finally {
+    $('enter').disabled = false;
+  }
+}
+
+function speakerTest() {
+  const ctx = new AudioContext();
+  const osc = ctx.createOscillator();
+  const gain = ctx.createGain();
+  gain.gain.value = 0.2;
+  osc.frequency.value = 440;
+  osc.connect(gain).connect(ctx.destination);
+  osc.start();
+  osc.stop(ctx.currentTime + 0.8);
+  say('Playing a test sound. If you heard nothing, check your speaker volume.');
+}
+
+function enter() {
+  say('Connecting…');
+  app.signal = new Signal(onSignal, onClose);
+  app.signal.open(app.token);
+}
+
+function onClose(code) {
+  const reasons = { 4401: 'Your access code is invalid or expired.', 4409: 'You joined from another window.', 4410: 'You were logged off after being idle.' };
+  say(reasons[code] ?? (app.left ? 'You left the meeting.' : 'Disconnected from the meeting.'));
+  app.media?.close();
+}
+
+function onSignal(env) {
+  const d = env.data ?? {};
+  switch (env.type) {
+    case 'consent_required':
+      show('consent-view');
+      $('notice-link').href = d.notice_url || '#';
+      app.noticeVersion = d.notice_version;
+      break;
+    case 'ready':
+      ready(d);
+      break;
+    case 'participant_joined':
+    case 'participant_updated':
+      app.participants.set(d.id, d);
+      render();
+      break;
+    case 'participant_left':
+      app.participants.delete(d.participant?.id);
+      $(`tile-${d.participant?.id}`)?.remove();
+      render();
+      break;
+    case 'group_create':
+      app.member.groupCreate(d);
+      break;
+    case 'mls':
+      app.member.mls(d);
+      break;
+    case 'welcome':
+      app.member.welcome(d);
+      break;
+    case 'commit_needed':
+      app.member.commitNeeded(d);
+      break;
+    case 'chat':
+      app.member.chat(d);
+      break;
+    case 'keypackage_needed':
+      app.member.uploadKeyPackages(2);
+      break;
+    case 'removed':
+      say(`You were removed from the meeting by ${d.by}.`);
+      break;
+    case 'media':
+      // The SFU may offer before this page has its PeerConnection: hold those until ready.
+      if (!app.media) app.heldMedia.push(d);
+      else app.media.handle(d).catch(() => say('Media negotiation failed; chat still works.'));
+      break;
+    case 'bye':
+      app.left = app.left || d.reason === 'left';
+      break;
+    case 'error':
+      say(`Server: ${d.message ?? d.code}`);
+      break;
+  }
+}
+
+function ready(d) {
+  app.me = d.participant;
+  app.participants = new Map(d.participants.map((p) => [p.id, p]));
+  show('meeting-view');
+  say(`Joined as ${app.me.name || app.me.sub}.`);
+  const send = (type, data) => app.signal.request(type, data);
+  app.member = new Member(app.me.sub, {
+    send,
+    onEpoch,
+    onChat: addChat,
+    onError: (text) => say(`Encryption: ${text}`),
+  });
+  app.member.run(() => app.member.init());
+  app.member.uploadKeyPackages(3);
+  app.media = new Media(app.signal, {
+    onTrack: addTile,
+    onStatus: (id, state, reason) => {
+      app.status.set(id, { state, reason });
+      render();
+    },
+  });
+  for (const m of app.heldMedia.splice(0)) app.media.handle(m).catch(() => say('Media negotiation failed; chat still works.'));
+  // Publish once the SFU's first offer (the tracks already in the room) is answered: our own
+  // offer crossing it is glare, which the SFU resolves less reliably than a plain exchange.
+  if (app.stream) setTimeout(() => app.media.settled().then(() => app.media.publish(app.stream)), 300);
+  render();
+}
+
+function onEpoch(info) {
+  if (!info) {
+    app.inGroup = false;
+    app.leaves = new Map();
+    $('security-code').textContent = 'not in the group';
+    app.media?.clearKeys();
+    render();
+    return;
+  }
+  app.inGroup = true;
+  app.leaves = info.leaves;
+  const code = securityCode(info.authenticator);
+  $('security-code').textContent = code;
+  document.body.dataset.epoch = String(info.epoch);
+  app.media?.setKeys(info.epoch, info.leaf, info.baseKey);
+  render();
+}
+
+function lockOf(p) {
+  if (!app.inGroup) return ['pending', 'keys pending'];
+  const inTree = [...app.leaves.values()].includes(p.sub);
+  if (!inTree) return ['pending', 'keys pending'];
+  const s = app.status.get(p.id);
+  if (s?.state === 'failed') return ['failed', `cannot decrypt (${s.reason})`];
+  return ['encrypted', 'encrypted'];
+}
+
+function render() {
+  const list = $('participants');
+  list.replaceChildren();
+  for (const p of app.participants.values()) {
+    const li = document.createElement('li');
+    li.dataset.sub = p.sub;
+    const [cls, text] = lockOf(p);
+    const name = document.createElement('strong');
+    name.textContent = p.name || p.sub;
+    const role = document.createElement('span');
+    role.textContent = ` (${p.role}${p.id === app.me?.id ? ', you' : ''})`;
+    const lock = document.createElement('span');
+    lock.className = `lock lock-${cls}`;
+    lock.textContent = ` — ${text}`;
+    const flags = document.createElement('span');
+    flags.textContent = `${p.audio_muted ? ' — muted' : ''}${p.video_muted ? ' — camera off' : ''}`;
+    li.append(name, role, lock, flags);
+    if (app.me?.role === 'host' && p.id !== app.me.id) {
+      const kick = document.createElement('button');
+      kick.type = 'button';
+      kick.className = 'small danger';
+      kick.textContent = `Remove ${p.name || p.sub}`;
+      kick.onclick = () => app.signal.request('kick', { sub: p.sub }).catch((e) => say(`Could not remove: ${e.code}`));
+      li.append(' ', kick);
+    }
+    list.append(li);
+  }
+}
+
+function addTile(id, stream) {
+  let tile = $(`tile-${id}`);
+  if (!tile) {
+    tile = document.createElement('figure');
+    tile.className = 'tile';
+    tile.id = `tile-${id}`;
+    const video = document.createElement('video');
+    video.autoplay = true;
+    video.playsInline = true;
+    video.dataset.participant = id;
+    const cap = document.createElement('p');
+    cap.textContent = app.participants.get(id)?.name ?? 'participant';
+    video.setAttribute('aria-label', `Video of ${cap.textContent}`);
+    tile.append(video, cap);
+    $('videos').append(tile);
+  }
+  const video = tile.querySelector('video');
+  if (video.srcObject !== stream) video.srcObject = stream;
+}
+
+function addChat(from, text, ok) {
+  const li = document.createElement('li');
+  const who = document.createElement('strong');
+  who.textContent = `${nameOf(from)}: `;
+  const body = document.createElement('span');
+  body.textContent = ok ? text : '(a message that could not be decrypted)';
+  if (!ok) body.className = 'lock-failed';
+  li.append(who, body);
+  $('chat-log').append(li);
+  li.scrollIntoView({ block: 'nearest' });
+}
+
+function nameOf(sub) {
+  for (const p of app.participants.values()) if (p.sub === sub) return p.name || p.sub;
+  return sub;
+}
+
+function setMute() {
+  for (const t of app.stream?.getAudioTracks() ?? []) t.enabled = !app.audioMuted;
+  for (const t of app.stream?.getVideoTracks() ?? []) t.enabled = !app.videoMuted;
+  $('mute').setAttribute('aria-pressed', String(app.audioMuted));
+  $('mute').textContent = app.audioMuted ? 'Unmute microphone' : 'Mute microphone';
+  $('camera').setAttribute('aria-pressed', String(app.videoMuted));
+  $('camera').textContent = app.videoMuted ? 'Turn camera on' : 'Turn camera off';
+  app.signal?.request('mute', { audio_muted: app.audioMuted, video_muted: app.videoMuted }).catch(() => {});
+}
+
+function wire() {
+  $('join-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    app.token = $('token').value.trim();
+    $('token').value = '';
+    if (app.token) deviceCheck();
+  });
+  $('speaker-test').onclick = speakerTest;
+  $('enter').onclick = enter;
+  $('accept').onclick = () => app.signal.request('consent', { notice_version: app.noticeVersion }).catch((e) => say(`Consent failed: ${e.code}`));
+  $('mute').onclick = () => {
+    app.audioMuted = !app.audioMuted;
+    setMute();
+  };
+  $('camera').onclick = () => {
+    app.videoMuted = !app.videoMuted;
+    setMute();
+  };
+  $('leave').onclick = () => {
+    app.left = true;
+    app.signal?.send('leave');
+    app.stream?.getTracks().forEach((t) => t.stop());
+  };
+  $('chat-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const text = $('chat-input').value;
+    if (!text) return;
+    $('chat-input').value = '';
+    app.member.sendChat(text).then(() => addChat(app.me.sub, text, true)).catch(() => say('Chat not sent: keys are not ready yet.'));
+  });
+  // For the browser test and for support: counts only, never keys or content.
+  window.sealroomStats = () => app.media?.stats();
+  window.sealroomInbound = async () => {
+    const out = [];
+    (await app.media?.pc.getStats())?.forEach((r) => {
+      if (r.type === 'inbound-rtp') out.push(`${r.kind}:${r.packetsReceived}:${r.framesDecoded ?? ''}:${r.keyFramesDecoded ?? ''}`);
+    });
+    return out;
+  };
+  window.sealroomDebug = () => app.media && { status: $('status').textContent, ice: app.media.pc.iceConnectionState, sig: app.media.pc.signalingState, trace: app.media.trace.slice(-20), tr: app.media.pc.getTransceivers().map((t) => `${t.mid}:${t.direction}:${t.currentDirection}`) };
+  app.token = takeFragmentToken();
+  if (app.token) deviceCheck();
+  else show('join-view');
+}
+
+wire();

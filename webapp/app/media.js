@@ -1,0 +1,115 @@
+// One RTCPeerConnection with the SFU over `media` signaling messages (docs/protocol.md "Media
+// negotiation"). The browser is the impolite peer: while its own offer is unanswered it
+// ignores the SFU's offers. Every sender and receiver goes through the SFrame worker.
+export class Media {
+  constructor(signal, hooks) {
+    this.signal = signal;
+    this.hooks = hooks; // onTrack(participantId, stream), onStatus(participantId, state, reason)
+    this.worker = new Worker('/worker.js', { type: 'module' });
+    this.worker.onmessage = (ev) => {
+      const m = ev.data;
+      if (m.type === 'status') this.hooks.onStatus(m.id, m.state, m.reason);
+      if (m.type === 'stats') this.statsWaiter?.(m.stats);
+    };
+    this.script = 'RTCRtpScriptTransform' in globalThis;
+    const config = this.script ? {} : { encodedInsertableStreams: true };
+    this.pc = new RTCPeerConnection({ ...config, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    this.makingOffer = false;
+    this.trace = []; // message types and signaling states, for diagnostics (no SDP)
+    this.pc.onicecandidate = (ev) => {
+      if (ev.candidate) this.signal.send('media', { type: 'candidate', candidate: ev.candidate.toJSON() });
+    };
+    this.pc.onnegotiationneeded = () => this.offer();
+    this.pc.ontrack = (ev) => {
+      const id = ev.streams[0]?.id ?? 'unknown';
+      this.attach(ev.receiver, 'decode', ev.track.kind, id);
+      this.hooks.onTrack(id, ev.streams[0] ?? new MediaStream([ev.track]));
+    };
+  }
+
+  attach(endpoint, side, kind, id) {
+    const options = { side, kind, id };
+    if (this.script) {
+      endpoint.transform = new RTCRtpScriptTransform(this.worker, options);
+      return;
+    }
+    const { readable, writable } = endpoint.createEncodedStreams();
+    this.worker.postMessage({ type: 'streams', readable, writable, options }, [readable, writable]);
+  }
+
+  // setKeys hands the epoch's SFrame base key to the worker (RFC 9605 §5.2) and wipes our copy.
+  setKeys(epoch, leaf, baseKey) {
+    this.worker.postMessage({ type: 'epoch', epoch, leaf, baseKey });
+    baseKey.fill(0);
+  }
+
+  // publish sends the camera and microphone on sendonly transceivers: the SFU then adds its
+  // own m-sections (s1, s2, …) for what it forwards to us.
+  // clearKeys drops every SFrame key (we left the group): frames are then dropped both ways.
+  clearKeys() {
+    this.worker.postMessage({ type: 'clear' });
+  }
+
+  publish(stream) {
+    for (const track of stream.getTracks()) {
+      const tr = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      this.attach(tr.sender, 'encode', track.kind, 'self');
+      if (track.kind === 'video') {
+        // VP8 only: the SFrame layout here is VP8's (docs/protocol.md §3.1).
+        const vp8 = RTCRtpReceiver.getCapabilities('video').codecs.filter((c) => c.mimeType === 'video/VP8');
+        tr.setCodecPreferences?.(vp8);
+      }
+    }
+  }
+
+  async offer() {
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      this.signal.send('media', { type: 'offer', sdp: this.pc.localDescription.sdp });
+      this.trace.push('sent-offer');
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  // handle applies the SFU's messages one at a time, in order: an answer must be applied
+  // before the offer the SFU sends right after it is looked at.
+  handle(m) {
+    this.chain = (this.chain ?? Promise.resolve()).then(() => this.apply(m));
+    return this.chain;
+  }
+
+  settled() {
+    return (this.chain ?? Promise.resolve()).catch(() => {});
+  }
+
+  async apply(m) {
+    this.trace.push(`${m.type}${m.id ? '#' + m.id : ''}@${this.pc.signalingState}${this.makingOffer ? '+making' : ''}`);
+    if (m.type === 'answer') {
+      if (this.pc.signalingState === 'have-local-offer') await this.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+    } else if (m.type === 'offer') {
+      // Impolite: ignore a crossing SFU offer; the SFU sends a new one after answering ours.
+      if (this.makingOffer || this.pc.signalingState !== 'stable') return;
+      await this.pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+      await this.pc.setLocalDescription();
+      this.signal.send('media', { type: 'answer', sdp: this.pc.localDescription.sdp, id: m.id });
+    } else if (m.type === 'candidate' && m.candidate?.candidate) {
+      await this.pc.addIceCandidate(m.candidate).catch(() => {});
+    } else if (m.type === 'video_paused' || m.type === 'video_resumed') {
+      this.hooks.onNotice?.(m.type === 'video_paused' ? 'Your connection is weak: video paused, audio continues.' : '');
+    }
+  }
+
+  stats() {
+    return new Promise((resolve) => {
+      this.statsWaiter = resolve;
+      this.worker.postMessage({ type: 'stats' });
+    });
+  }
+
+  close() {
+    this.pc.close();
+    this.worker.terminate();
+  }
+}
