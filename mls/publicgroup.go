@@ -1,7 +1,6 @@
 package mls
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -121,30 +120,8 @@ func NewPublicGroup(cs *CipherSuite, gi *GroupInfo, nodes RatchetTreeNodes, now 
 	if gi.GroupContext.CipherSuite != cs.ID() || gi.GroupContext.Version != ProtocolVersionMLS10 {
 		return nil, fmt.Errorf("%w: GroupInfo suite or version", ErrInvalidValue)
 	}
-	if data, ok := gi.Extensions.Find(ExtensionTypeRatchetTree); ok {
-		if err := Unmarshal(data, &nodes); err != nil {
-			return nil, err
-		}
-	}
-	tree, err := NewRatchetTree(nodes)
+	tree, err := verifyGroupInfo(cs, gi, nodes)
 	if err != nil {
-		return nil, err
-	}
-	signer := tree.Leaf(gi.Signer)
-	if signer == nil {
-		return nil, fmt.Errorf("%w: GroupInfo signer is not a member", ErrInvalidSender)
-	}
-	if err := gi.VerifySignature(cs, signer.SignatureKey); err != nil {
-		return nil, err
-	}
-	th, err := tree.TreeHash(cs)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(th, gi.GroupContext.TreeHash) {
-		return nil, treeErr("tree hash differs from the GroupContext")
-	}
-	if err := tree.Validate(cs, gi.GroupContext.GroupID); err != nil {
 		return nil, err
 	}
 	interim, err := InterimTranscriptHash(cs, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag)
