@@ -70,6 +70,7 @@ func (p *Participant) controlLoop() {
 		case <-p.done:
 			return
 		case <-t.C:
+			p.refreshValidPairs()
 			p.control()
 		}
 	}

@@ -13,8 +13,10 @@ import (
 // enforces SSRC binding and per-transport rate limits before any SRTP work.
 //
 // SRTP leaves the RTP header in the clear (RFC 3711 §3.1), so the SSRC can
-// be read here. A transport is the remote address of a participant's
-// selected ICE candidate pair. RTP from that address is let through only for
+// be read here. A transport is the set of remote addresses of a
+// participant's validated ICE candidate pairs (the selected one and any
+// other whose checks succeeded: the client may send on either). RTP from
+// those addresses is let through only for
 // SSRCs the participant announced in its SDP (a=ssrc, RFC 5576 §4.1) or,
 // for rid-based simulcast (RFC 8851/8853) where SSRCs are not announced, for
 // a few probe packets per new SSRC until pion binds it to an announced rid,
@@ -85,9 +87,11 @@ func newTransportBinding(c *counters, limit RateLimit, nanos int64) *transportBi
 	return b
 }
 
-// bind routes RTP from addr to b's policy. A participant has one binding;
-// when its selected pair moves the old address is unbound.
-func (g *guardConn) bind(addr netip.AddrPort, b *transportBinding) {
+// bind routes RTP from each of addrs to b's policy, and no longer from
+// b's other addresses. A participant has one binding but may have several
+// addresses: the remote end of every candidate pair ICE validated for it
+// (see Participant.rebind).
+func (g *guardConn) bind(addrs []netip.AddrPort, b *transportBinding) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if b.dead {
@@ -98,7 +102,9 @@ func (g *guardConn) bind(addr netip.AddrPort, b *transportBinding) {
 			delete(g.bindings, a)
 		}
 	}
-	g.bindings[normAddr(addr)] = b
+	for _, a := range addrs {
+		g.bindings[normAddr(a)] = b
+	}
 }
 
 func (g *guardConn) unbind(b *transportBinding) {

@@ -254,7 +254,7 @@ func FuzzGuardAdmit(f *testing.F) {
 	if g.admit(probe, from) {
 		f.Fatal("SSRC 0 admitted without bwProbe")
 	}
-	g.bind(from, b)
+	g.bind([]netip.AddrPort{from}, b)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		ok := g.admit(pkt, from)
 		if ok && len(pkt) >= 2 && pkt[0] >= 128 && pkt[0] <= 191 && (pkt[1] < 192 || pkt[1] > 223) {
@@ -278,7 +278,7 @@ func TestGuardUnboundAndProbe(t *testing.T) {
 	b := newTransportBinding(&c, RateLimit{}, 0)
 	b.allowed.Store(&ssrcPolicy{probe: true})
 	from := netip.MustParseAddrPort("[::ffff:127.0.0.1]:2")
-	g.bind(from, b)
+	g.bind([]netip.AddrPort{from}, b)
 	admitted := 0
 	for range 2 * probePacketsPerSSRC {
 		if g.admit(rawRTP(1, 1, []byte{1}), netip.MustParseAddrPort("127.0.0.1:2")) {
@@ -300,7 +300,7 @@ func TestGuardUnboundAndProbe(t *testing.T) {
 	if g.lookup(from) != nil {
 		t.Fatal("unbind left the address bound")
 	}
-	g.bind(from, b)
+	g.bind([]netip.AddrPort{from}, b)
 	if g.lookup(from) != nil {
 		t.Fatal("a closed transport was bound again")
 	}

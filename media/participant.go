@@ -44,6 +44,10 @@ type Participant struct {
 	bound     []uint32
 	rids      bool
 
+	addrMu   sync.Mutex
+	selected netip.AddrPort   // remote end of the selected candidate pair
+	valid    []netip.AddrPort // remote ends of the other validated pairs
+
 	videoPaused bool // controller goroutine only
 
 	closeOnce sync.Once
@@ -98,7 +102,53 @@ func (p *Participant) onSelectedPair(pair *webrtc.ICECandidatePair) {
 	if err != nil {
 		return
 	}
-	p.sfu.conn.bind(netip.AddrPortFrom(ip, pair.Remote.Port), p.binding)
+	p.addrMu.Lock()
+	defer p.addrMu.Unlock()
+	p.selected = netip.AddrPortFrom(ip, pair.Remote.Port)
+	p.bindAddrsLocked()
+}
+
+// refreshValidPairs binds, besides the selected pair's, the remote address
+// of every candidate pair whose connectivity check succeeded. Those
+// addresses proved they hold this participant's ICE password (RFC 8445
+// §7.2.5, §7.3.1: checks carry MESSAGE-INTEGRITY), and an agent must
+// accept media on any valid pair (RFC 8445 §12.2), as pion does. The
+// client, as controlling agent, may move its media to another valid pair
+// (Chrome does, to a host candidate of another interface) while pion keeps
+// reporting the pair it first accepted a nomination for: binding only that
+// address dropped every packet the client sent afterwards, so nothing of
+// it reached its subscribers. Called from the control loop; reading the
+// stats is kept out of pion's pair-change callback.
+func (p *Participant) refreshValidPairs() {
+	rep := p.pc.GetStats()
+	var valid []netip.AddrPort
+	for _, st := range rep {
+		pair, ok := st.(webrtc.ICECandidatePairStats)
+		if !ok || pair.State != webrtc.StatsICECandidatePairStateSucceeded {
+			continue
+		}
+		c, ok := rep[pair.RemoteCandidateID].(webrtc.ICECandidateStats)
+		if !ok || c.Port <= 0 || c.Port > 0xffff {
+			continue
+		}
+		ip, err := netip.ParseAddr(c.IP)
+		if err != nil {
+			continue
+		}
+		valid = append(valid, netip.AddrPortFrom(ip, uint16(c.Port)))
+	}
+	p.addrMu.Lock()
+	defer p.addrMu.Unlock()
+	p.valid = valid
+	p.bindAddrsLocked()
+}
+
+func (p *Participant) bindAddrsLocked() {
+	if !p.selected.IsValid() {
+		return // not connected yet: nothing is bound before ICE selects
+	}
+	addrs := append([]netip.AddrPort{p.selected}, p.valid...)
+	p.sfu.conn.bind(addrs, p.binding)
 }
 
 // HandleMessage dispatches one client message.

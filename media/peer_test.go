@@ -86,6 +86,14 @@ func joinClientGated(t *testing.T, s *SFU, room, id string, g Grants, gate chan 
 
 func joinClientAPI(t *testing.T, s *SFU, room, id string, g Grants, gate chan struct{}, api *webrtc.API) *client {
 	t.Helper()
+	return joinClientHook(t, s, room, id, g, gate, api, nil)
+}
+
+// joinClientHook runs hook on the signaling goroutine for each SFU
+// message before the client sees it, to act at an exact point of the
+// exchange.
+func joinClientHook(t *testing.T, s *SFU, room, id string, g Grants, gate chan struct{}, api *webrtc.API, hook func(*client, Message)) *client {
+	t.Helper()
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +101,12 @@ func joinClientAPI(t *testing.T, s *SFU, room, id string, g Grants, gate chan st
 	c := &client{t: t, pc: pc, in: make(chan Message, 64), tracks: make(chan *webrtc.TrackRemote, 16)}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.tracks <- tr })
 	ctx, cancel := context.WithCancel(context.Background())
-	c.part, err = s.Join(ctx, room, id, g, func(m Message) { c.in <- m })
+	c.part, err = s.Join(ctx, room, id, g, func(m Message) {
+		if hook != nil {
+			hook(c, m)
+		}
+		c.in <- m
+	})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

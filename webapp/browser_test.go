@@ -239,8 +239,8 @@ func TestBrowserMeeting(t *testing.T) {
 	sendChat(t, bob, "hello from the patient")
 	waitUntil(t, 10*time.Second, "alice to read bob's chat", func() bool { return strings.Contains(chatText(t, alice), "hello from the patient") })
 
-	// (c) Decrypted, non-black video. Alice (she offered before the SFU offered her anything)
-	// must render Bob's; the other direction is reported, not asserted: see mediaState.
+	// (c) Decrypted, non-black video both ways. Bob joins a room that already has tracks and
+	// publishes right after the SFU's first offer; he must render Alice's video too.
 	mediaStart := time.Now()
 	waitUntil(t, 30*time.Second, "decrypted video at alice", func() bool { return bright(t, alice) })
 	t.Logf("alice renders Bob's decrypted video %v after Bob joined", time.Since(bobJoined).Round(time.Millisecond))
@@ -248,11 +248,10 @@ func TestBrowserMeeting(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !bobSees; time.Sleep(100 * time.Millisecond) {
 		bobSees = bright(t, bob)
 	}
-	if bobSees {
-		t.Logf("bob renders Alice's decrypted video too (%v)", time.Since(mediaStart).Round(time.Millisecond))
-	} else {
-		t.Logf("KNOWN SFU ISSUE: bob does not render Alice's video (the SFU stops forwarding to a joiner that renegotiates after the SFU's first offer): %v", mediaState(t, bob))
+	if !bobSees {
+		t.Fatalf("bob does not render Alice's decrypted video: %v", mediaState(t, bob))
 	}
+	t.Logf("bob renders Alice's decrypted video too (%v)", time.Since(mediaStart).Round(time.Millisecond))
 	stats := eval[map[string]float64](t, alice, `window.sealroomStats()`)
 	if stats["decrypted"] == 0 || stats["encrypted"] == 0 {
 		t.Fatalf("SFrame worker counts at alice: %v", stats)
