@@ -13,14 +13,8 @@ func TestCreateJoinChatLeave(t *testing.T) {
 	h := newHarness(t, harnessOpts{audit: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice := h.dial(0, "alice", client.Config{})
-	if err := alice.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bob := h.dial(0, "bob", client.Config{})
-	if err := bob.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
+	alice := h.joined(ctx, 0, "alice", client.Config{})
+	bob := h.joined(ctx, 0, "bob", client.Config{})
 	waitFor(t, 10*time.Second, "same epoch", func() bool {
 		ea, _ := alice.Epoch()
 		eb, _ := bob.Epoch()

@@ -14,10 +14,7 @@ func TestLosingTheGrantRemoves(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice := h.dial(0, "alice", client.Config{})
-	if err := alice.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
+	alice := h.joined(ctx, 0, "alice", client.Config{})
 	bob := h.dial(0, "bob", client.Config{Token: h.tokenTTL("bob", "participant", 2*time.Second)})
 	carol := h.dial(0, "carol", client.Config{})
 	for _, c := range []*client.Client{bob, carol} {

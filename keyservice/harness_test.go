@@ -199,6 +199,16 @@ func (h *harness) tokenTTL(sub string, role auth.Role, ttl time.Duration) string
 	return tok
 }
 
+// joined dials like dial and waits until the client is a member of the room's group.
+func (h *harness) joined(ctx context.Context, p int, sub string, cfg client.Config) *client.Client {
+	h.t.Helper()
+	c := h.dial(p, sub, cfg)
+	if err := c.WaitJoined(ctx); err != nil {
+		h.t.Fatalf("%s joining: %v", sub, err)
+	}
+	return c
+}
+
 func (h *harness) dial(p int, sub string, cfg client.Config) *client.Client {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -16,10 +16,7 @@ func TestKick(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	host := h.dial(0, "hana", client.Config{Token: h.token("hana", "host")})
-	if err := host.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
+	host := h.joined(ctx, 0, "hana", client.Config{Token: h.token("hana", "host")})
 	bob := h.dial(0, "bob", client.Config{})
 	carol := h.dial(0, "carol", client.Config{})
 	for _, c := range []*client.Client{bob, carol} {
@@ -52,23 +49,14 @@ func TestListenerReconnect(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice := h.dial(0, "alice", client.Config{})
-	if err := alice.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bob := h.dial(0, "bob", client.Config{})
-	if err := bob.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
+	alice := h.joined(ctx, 0, "alice", client.Config{})
+	bob := h.joined(ctx, 0, "bob", client.Config{})
 	converge(t, h, []participant{{alice, "alice"}, {bob, "bob"}}, "alice and bob")
 	var killed int
 	if err := h.pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&killed); err != nil || killed == 0 {
 		t.Fatalf("no listener to kill: %d, %v", killed, err)
 	}
-	carol := h.dial(0, "carol", client.Config{})
-	if err := carol.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
+	carol := h.joined(ctx, 0, "carol", client.Config{})
 	converge(t, h, []participant{{alice, "alice"}, {bob, "bob"}, {carol, "carol"}}, "carol after the listener came back")
 }

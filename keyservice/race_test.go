@@ -19,14 +19,8 @@ func TestCommitRace(t *testing.T) {
 	h := newHarness(t, harnessOpts{procs: 2})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice := h.dial(0, "alice", client.Config{})
-	if err := alice.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bob := h.dial(1, "bob", client.Config{})
-	if err := bob.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
+	alice := h.joined(ctx, 0, "alice", client.Config{})
+	bob := h.joined(ctx, 1, "bob", client.Config{})
 	converge(t, h, []participant{{alice, "alice"}, {bob, "bob"}}, "two members")
 	start, _, _, _ := h.dbState()
 

@@ -17,22 +17,13 @@ func TestNewProcessTakesOver(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice := h.dial(0, "alice", client.Config{})
-	if err := alice.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bob := h.dial(0, "bob", client.Config{})
-	if err := bob.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
+	alice := h.joined(ctx, 0, "alice", client.Config{})
+	bob := h.joined(ctx, 0, "bob", client.Config{})
 	members := []participant{{alice, "alice"}, {bob, "bob"}}
 	converge(t, h, members, "alice and bob")
 
 	h.procs = append(h.procs, h.startProc(h.tokKey, harnessOpts{}))
-	carol := h.dial(1, "carol", client.Config{})
-	if err := carol.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
+	carol := h.joined(ctx, 1, "carol", client.Config{})
 	members = append(members, participant{carol, "carol"})
 	converge(t, h, members, "carol through the new process")
 	before, _, _, _ := h.dbState()
@@ -57,20 +48,11 @@ func TestReconnect(t *testing.T) {
 	h := newHarness(t, harnessOpts{cfg: func(c *keyservice.Config) { c.DisconnectTimeout = time.Minute }})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice := h.dial(0, "alice", client.Config{})
-	if err := alice.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bob := h.dial(0, "bob", client.Config{})
-	if err := bob.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
+	alice := h.joined(ctx, 0, "alice", client.Config{})
+	bob := h.joined(ctx, 0, "bob", client.Config{})
 	converge(t, h, []participant{{alice, "alice"}, {bob, "bob"}}, "alice and bob")
 	_ = bob.Close() // dropped, not a goodbye: bob keeps his leaf for now
-	bob2 := h.dial(0, "bob", client.Config{})
-	if err := bob2.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
+	bob2 := h.joined(ctx, 0, "bob", client.Config{})
 	converge(t, h, []participant{{alice, "alice"}, {bob2, "bob"}}, "bob back")
 	if !bytes.Equal(alice.EpochAuthenticator(), bob2.EpochAuthenticator()) {
 		t.Fatal("alice and bob's new client disagree")
