@@ -17,7 +17,10 @@ const anonymousActor = "anonymous"
 // authDenied counts, logs and audits a refused authentication. auth.denied is on the
 // audit allow-list: the request is refused whether or not the event lands.
 func (s *Server) authDenied(ctx context.Context, reqID, ip, userAgent string, err error) {
-	reason := authReason(err)
+	reason, ok := authReason(err)
+	if !ok {
+		reason = "invalid"
+	}
 	s.metrics.authFailures.WithLabelValues(reason).Inc()
 	s.log.InfoContext(ctx, "authentication failed", "request_id", reqID, "reason", reason, "remote_ip", ip)
 	if aerr := s.audit.Record(ctx, audit.Event{

@@ -5,8 +5,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/sealroom/sealroom/server/auth"
 )
 
 // Error codes of the API. Each maps to one HTTP status in statusOf, the only place that
@@ -81,8 +79,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch {
 	case errors.As(err, &e):
 		out = e
-	case errors.Is(err, auth.ErrMissing), errors.Is(err, auth.ErrTooLarge), errors.Is(err, auth.ErrHeader),
-		errors.Is(err, auth.ErrInvalid), errors.Is(err, auth.ErrClaims), errors.Is(err, auth.ErrRevoked):
+	case isAuthFailure(err):
 		out = apiErr(CodeUnauthorized, "a valid bearer token is required")
 	case errors.As(err, &he):
 		out = fromHTTPError(he)
@@ -124,4 +121,9 @@ func fromHTTPError(he *echo.HTTPError) *Error {
 		return apiErr(CodeBadRequest, "bad request")
 	}
 	return apiErr(CodeInternal, "internal error")
+}
+
+func isAuthFailure(err error) bool {
+	_, ok := authReason(err)
+	return ok
 }

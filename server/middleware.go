@@ -136,20 +136,24 @@ func bearer(h string) (string, bool) {
 	return strings.TrimSpace(h[len(prefix):]), true
 }
 
-func authReason(err error) string {
+// authReason names why authentication failed, for logs and metrics; ok is false when err
+// is no authentication failure at all.
+func authReason(err error) (reason string, ok bool) {
 	switch {
 	case errors.Is(err, auth.ErrMissing):
-		return "missing"
+		return "missing", true
 	case errors.Is(err, auth.ErrTooLarge):
-		return "too_large"
+		return "too_large", true
 	case errors.Is(err, auth.ErrHeader):
-		return "header"
+		return "header", true
 	case errors.Is(err, auth.ErrClaims):
-		return "claims"
+		return "claims", true
 	case errors.Is(err, auth.ErrRevoked):
-		return "revoked"
+		return "revoked", true
+	case errors.Is(err, auth.ErrInvalid):
+		return "invalid", true
 	}
-	return "invalid"
+	return "", false
 }
 
 // claimsOf returns the verified claims of an authenticated request, or nil. The claims
