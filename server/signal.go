@@ -31,6 +31,7 @@ const (
 	closeRateLimited  websocket.StatusCode = 4429 // kept flooding after rate_limited errors
 	closeProtocol     websocket.StatusCode = 4400 // the first message was not auth
 	closeIdle         websocket.StatusCode = 4410 // no client message within the idle timeout
+	closeRemoved      websocket.StatusCode = 4403 // a host removed the participant
 )
 
 // Signaling error codes, sent in "error" messages; docs/protocol.md lists them.
@@ -197,6 +198,7 @@ type signalConn struct {
 	// closeCode and closeReason are set once, before done closes.
 	closeCode   websocket.StatusCode
 	closeReason string
+	removedBy   string // the host who removed this participant, set before done closes
 }
 
 // signal upgrades to a WebSocket, authenticates the first message, seats the participant
@@ -348,8 +350,12 @@ func (sc *signalConn) run(ctx context.Context) {
 	for {
 		select {
 		case <-sc.done:
-			if sc.closeCode == closeReplaced {
+			switch sc.closeCode {
+			case closeReplaced:
 				reason = keyservice.ReasonReplaced
+			case closeRemoved:
+				reason = keyservice.ReasonRemoved
+				sc.revokeRemoved(ctx)
 			}
 			return
 		case err := <-readErr:
@@ -484,8 +490,50 @@ func (sc *signalConn) member() keyservice.Member {
 	}
 }
 
-// Send lets the Delivery Service write to this connection (keyservice.Conn).
-func (sc *signalConn) Send(typ string, data any) { sc.send(typ, "", data) }
+// Send lets the Delivery Service write to this connection (keyservice.Conn). A host's
+// removal ends the connection: the Delivery Service has proposed the Remove already, and
+// a removed participant must not stay in the roster or keep receiving media.
+func (sc *signalConn) Send(typ string, data any) {
+	sc.send(typ, "", data)
+	if typ != keyservice.TypeRemoved {
+		return
+	}
+	var by struct {
+		By string `json:"by"`
+	}
+	if raw, ok := data.(json.RawMessage); ok {
+		_ = json.Unmarshal(raw, &by)
+	}
+	sc.closeMu.Do(func() {
+		sc.removedBy = by.By
+		sc.send("bye", "", byeData{Reason: keyservice.ReasonRemoved})
+		sc.closeCode, sc.closeReason = closeRemoved, "removed by a host"
+		close(sc.done)
+	})
+}
+
+// revokeRemoved revokes the token of a removed participant, so that reloading the
+// invite link does not bring them back; the host can invite them again with a new token.
+// It runs on the connection's goroutine, after the Remove was proposed.
+func (sc *signalConn) revokeRemoved(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	by := sc.removedBy
+	if by == "" {
+		by = "service:signaling"
+	}
+	err := sc.s.audit.Record(ctx, audit.Event{
+		Actor: by, ActorRole: "host", Action: audit.ActionTokenRevoked, Outcome: audit.OutcomeSuccess,
+		Target: audit.Target{Kind: audit.TargetToken, ID: sc.claims.ID}, Room: sc.claims.Room, RequestID: sc.requestID,
+		Details: map[string]string{"sub": sc.claims.Subject, "reason": keyservice.ReasonRemoved},
+	})
+	if err == nil {
+		err = sc.s.revoked.RevokeToken(ctx, sc.claims.ID, sc.claims.Subject, by)
+	}
+	if err != nil {
+		sc.s.log.Error("signaling: revoke a removed participant's token", "request_id", sc.requestID, "err", err)
+	}
+}
 
 func (sc *signalConn) sendKeyserviceError(id string, err error) {
 	var ke *keyservice.Error
