@@ -127,7 +127,13 @@ func (dt *downtrack) forward(l *layer, h *rtp.Header, payload []byte, keyframe b
 		return false
 	}
 	if l != dt.current {
-		if l != dt.target || !keyframe {
+		if l != dt.target {
+			return false
+		}
+		if !keyframe {
+			// Waiting to start or switch: keep asking (rate-limited per layer),
+			// in case the request or the keyframe itself was lost.
+			l.requestKeyframe()
 			return false
 		}
 		if dt.current != nil {

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -38,8 +39,9 @@ type layer struct {
 	ssrc  uint32
 	track *webrtc.TrackRemote
 
-	lastPLI atomic.Int64 // nanos of the last keyframe request sent
-	cache   *rtxCache    // video only
+	lastPLI    atomic.Int64 // nanos of the last keyframe request sent
+	pendingPLI atomic.Bool  // a rate-limited request waits for its turn
+	cache      *rtxCache    // video only
 
 	// Written by the read loop only; bitrate and lastNanos are read by
 	// subscribers' controllers.
@@ -102,6 +104,12 @@ func (pub *publication) firstLayer() *layer {
 		return nil
 	}
 	return pub.layers[0]
+}
+
+func (pub *publication) isEnded() bool {
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	return pub.ended
 }
 
 // addDowntrack is false once the publication has ended.
@@ -212,13 +220,24 @@ func (l *layer) account(size int, nanos int64) {
 
 // requestKeyframe sends a PLI (RFC 4585 §6.3.1) for this layer to the
 // publisher, at most once per PLIMinInterval: many subscribers asking at
-// once, or one asking in a loop, cost the publisher one keyframe.
+// once, or one asking in a loop, cost the publisher one keyframe. A request
+// inside the interval is deferred to its end, not dropped: the subscriber
+// that asked gets nothing until a keyframe comes, and a browser publisher
+// sends none on its own.
 func (l *layer) requestKeyframe() {
 	p := l.pub.publisher
 	now := p.sfu.nanos()
 	last := l.lastPLI.Load()
-	if last != 0 && now-last < int64(p.sfu.cfg.PLIMinInterval) {
+	if wait := int64(p.sfu.cfg.PLIMinInterval) - (now - last); last != 0 && wait > 0 {
 		p.counters.pliRateLimited.Add(1)
+		if l.pendingPLI.CompareAndSwap(false, true) {
+			time.AfterFunc(time.Duration(wait), func() {
+				l.pendingPLI.Store(false)
+				if !l.pub.isEnded() {
+					l.requestKeyframe()
+				}
+			})
+		}
 		return
 	}
 	if !l.lastPLI.CompareAndSwap(last, now) {

@@ -66,6 +66,38 @@ func TestPLIForwardedAndRateLimited(t *testing.T) {
 	}
 }
 
+// A keyframe request inside the limiter's interval is deferred to the
+// interval's end, not dropped: a subscriber that joins right after another
+// one must still get its keyframe (a browser publisher sends none unasked).
+func TestPLIDeferredNotDropped(t *testing.T) {
+	s := newTestSFU(t, func(c *Config) { c.PLIMinInterval = 300 * time.Millisecond })
+	pub := joinClient(t, s, "r", "pub", Grants{CanPublish: true})
+	video := newSender(t, CodecVP8, "cam", "pub", "", "v")
+	if _, err := pub.pc.AddTrack(video.track); err != nil {
+		t.Fatal(err)
+	}
+	pub.offer()
+	pub.waitConnected()
+	video.start(10 * time.Millisecond)
+	defer video.halt()
+	var l *layer
+	waitFor(t, 5*time.Second, "the publication's first layer", func() bool {
+		pub.part.pubMu.Lock()
+		defer pub.part.pubMu.Unlock()
+		for _, p := range pub.part.pubs {
+			l = p.firstLayer()
+		}
+		return l != nil
+	})
+	l.requestKeyframe()
+	l.requestKeyframe() // inside the interval: deferred
+	want := pub.part.Counters().PLIForwarded
+	if want < 1 {
+		t.Fatalf("the first request was not sent: %+v", pub.part.Counters())
+	}
+	waitFor(t, 5*time.Second, "the deferred PLI", func() bool { return pub.part.Counters().PLIForwarded >= want+1 })
+}
+
 // A subscriber's NACK is answered by the SFU from its cache of the
 // upstream layer: the same payload under the same sequence number.
 func TestNACKAnsweredFromCache(t *testing.T) {
