@@ -2,6 +2,7 @@ package webapp_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,8 +68,16 @@ func newBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
-// tab opens a new tab of the browser and joins through an invite link.
-func tab(t *testing.T, browser context.Context, url string) context.Context {
+// tab opens a new tab of the browser and joins through an invite link; before runs on the
+// device check page, before "Join now".
+func tab(t *testing.T, browser context.Context, url string, before ...chromedp.Action[chromedp.Void]) context.Context {
+	t.Helper()
+	ctx, _ := openTab(t, browser, url, before...)
+	return ctx
+}
+
+// openTab is tab that also returns a function closing the tab.
+func openTab(t *testing.T, browser context.Context, url string, before ...chromedp.Action[chromedp.Void]) (context.Context, context.CancelFunc) {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
@@ -78,12 +87,13 @@ func tab(t *testing.T, browser context.Context, url string) context.Context {
 	}
 	c, cancel3 := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel3()
-	if err := chromedp.Do(c, chromedp.Navigate(url), chromedp.WaitEnabled(chromedp.CSS("#enter")), press("#enter"),
-		chromedp.WaitVisible(chromedp.CSS("#meeting-view"))); err != nil {
+	steps := append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(url), chromedp.WaitEnabled(chromedp.CSS("#enter"))}, before...)
+	steps = append(steps, press("#enter"), chromedp.WaitVisible(chromedp.CSS("#meeting-view")))
+	if err := chromedp.Do(c, steps...); err != nil {
 		page := eval[string](t, ctx, `[...document.querySelectorAll('section')].filter(s => !s.hidden).map(s => s.id).join(',') + ' | ' + document.getElementById('status').textContent + ' | ' + document.getElementById('device-error').textContent + ' | enter disabled: ' + document.getElementById('enter').disabled`)
 		t.Fatalf("join: %v (page: %s)", err, page)
 	}
-	return ctx
+	return ctx, cancel
 }
 
 // press activates a button the way a keyboard user does (focus, then the button's click),
@@ -119,9 +129,18 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 // waitUntil polls cond until it holds or d passes.
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	waitOr(t, d, what, cond, nil)
+}
+
+// waitOr is waitUntil that, on a timeout, adds what diag returns to the failure.
+func waitOr(t *testing.T, d time.Duration, what string, cond func() bool, diag func() any) {
+	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if diag != nil {
+				t.Fatalf("timed out after %v waiting for %s: %v", d, what, diag())
+			}
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -173,6 +192,45 @@ const videoCheck = `(() => {
     out.push(sum / (d.length / 4));
   }
   return out;
+})()`
+
+// colorOf is the mean RGB of the video tile of connection id in a page ({0,0,0} when it
+// has no decoded frame).
+func colorOf(t *testing.T, ctx context.Context, id string) [3]float64 {
+	t.Helper()
+	return eval[[3]float64](t, ctx, fmt.Sprintf(`(() => {
+  const v = document.querySelector('#videos video[data-participant=%q]');
+  if (!v || !v.videoWidth) return [0, 0, 0];
+  const c = document.createElement('canvas');
+  c.width = 64; c.height = 48;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0, 64, 48);
+  const d = g.getImageData(0, 0, 64, 48).data;
+  const m = [0, 0, 0];
+  for (let i = 0; i < d.length; i += 4) { m[0] += d[i]; m[1] += d[i + 1]; m[2] += d[i + 2]; }
+  return m.map((x) => x / (d.length / 4));
+})()`, id))
+}
+
+// brightFrom reports whether the page renders connection id's video decrypted and not black.
+func brightFrom(t *testing.T, ctx context.Context, id string) bool {
+	c := colorOf(t, ctx, id)
+	return 0.299*c[0]+0.587*c[1]+0.114*c[2] > 16
+}
+
+// reddish is the screen share's colour (the canvas below), far from the fake camera's.
+func reddish(c [3]float64) bool { return c[0] > 150 && c[1] < 90 && c[2] < 90 }
+
+// shareCanvas shares a red canvas through the page's screen-share path (window.sealroomShare
+// is what getDisplayMedia's track goes through; headless Chromium has no screen to pick).
+const shareCanvas = `(async () => {
+  const c = document.createElement('canvas');
+  c.width = 640; c.height = 360;
+  const g = c.getContext('2d');
+  let n = 0;
+  setInterval(() => { g.fillStyle = 'rgb(220,20,20)'; g.fillRect(0, 0, 640, 360); g.fillStyle = '#fff'; g.fillRect((n++ * 7) % 600, 10, 24, 24); }, 66);
+  await window.sealroomShare(c.captureStream(15).getVideoTracks()[0]);
+  return window.sealroomMetrics().sharing;
 })()`
 
 func bright(t *testing.T, ctx context.Context) bool {
@@ -252,14 +310,22 @@ func TestBrowserMeeting(t *testing.T) {
 		t.Fatalf("bob does not render Alice's decrypted video: %v", mediaState(t, bob))
 	}
 	t.Logf("bob renders Alice's decrypted video too (%v)", time.Since(mediaStart).Round(time.Millisecond))
-	stats := eval[map[string]float64](t, alice, `window.sealroomStats()`)
-	if stats["decrypted"] == 0 || stats["encrypted"] == 0 {
-		t.Fatalf("SFrame worker counts at alice: %v", stats)
+	stats := statsOf(t, alice)
+	if stats.Decrypted == 0 || stats.Encrypted == 0 {
+		t.Fatalf("SFrame worker counts at alice: %+v", stats)
 	}
-	if stats["encrypted"] > 0 && stats["decrypted"] > 0 {
-		t.Logf("alice's worker: %.0f frames encrypted (%.3f ms each), %.0f decrypted (%.3f ms each), %.0f failed, %.0f dropped",
-			stats["encrypted"], stats["encryptMs"]/stats["encrypted"], stats["decrypted"], stats["decryptMs"]/stats["decrypted"], stats["failed"], stats["dropped"])
-	}
+
+	// Alice shares her screen: the share replaces her camera behind the same SFrame
+	// transform, Bob sees it decrypted, and her camera comes back when she stops.
+	aliceID := eval[string](t, alice, `window.sealroomMe()`)
+	run(t, alice, "share the screen", js(shareCanvas))
+	waitOr(t, 15*time.Second, "bob to see alice's shared screen", func() bool { return reddish(colorOf(t, bob, aliceID)) },
+		func() any { return fmt.Sprint(colorOf(t, bob, aliceID), mediaState(t, bob)) })
+	run(t, alice, "stop sharing", press("#share"))
+	waitUntil(t, 15*time.Second, "bob to see alice's camera again", func() bool {
+		return !reddish(colorOf(t, bob, aliceID)) && brightFrom(t, bob, aliceID)
+	})
+	t.Logf("screen share shown decrypted at bob, camera back after it")
 
 	shot, err := chromedp.Run(alice, chromedp.FullScreenshot(100))
 	if err != nil {

@@ -20,7 +20,12 @@ const app = {
   inGroup: false,
   audioMuted: false,
   videoMuted: false,
+  sharing: null, // the screen track while sharing
   heldMedia: [],
+  enteredAt: 0, // performance.now() when "Join now" was pressed
+  firstFrames: new Map(), // connection id -> ms from enteredAt to its first decrypted video frame on screen
+  expiresAt: 0,
+  expiryTimer: 0,
 };
 
 function show(view) {
@@ -42,11 +47,17 @@ function takeFragmentToken() {
 }
 
 // Device check: camera preview, microphone level, speaker test tone.
+// The camera's size follows the quality choice (640x480 by default, which weak home
+// connections carry; 1280x720 on request).
+function cameraConstraints() {
+  return $('quality').value === '720' ? { width: 1280, height: 720 } : { width: 640, height: 480 };
+}
+
 async function deviceCheck() {
   show('check-view');
   $('enter').disabled = true; // until the devices answered, so the camera is published
   try {
-    app.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+    app.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: cameraConstraints() });
     $('preview').srcObject = app.stream;
     const ctx = new AudioContext();
     const analyser = ctx.createAnalyser();
@@ -80,16 +91,36 @@ function speakerTest() {
   say('Playing a test sound. If you heard nothing, check your speaker volume.');
 }
 
+async function changeQuality() {
+  const track = app.stream?.getVideoTracks()[0];
+  if (!track) return;
+  try {
+    await track.applyConstraints(cameraConstraints());
+  } catch (e) {
+    $('device-error').textContent = `The camera cannot do that size (${e?.name ?? 'error'}).`;
+  }
+}
+
 function enter() {
+  app.enteredAt = performance.now();
   say('Connecting…');
   app.signal = new Signal(onSignal, onClose);
   app.signal.open(app.token);
 }
 
 function onClose(code) {
-  const reasons = { 4401: 'Your access code is invalid or expired.', 4409: 'You joined from another window.', 4410: 'You were logged off after being idle.' };
+  const reasons = {
+    4401: 'Your access code is invalid or expired.',
+    4403: `You were removed from the meeting${app.removedBy ? ` by ${nameOf(app.removedBy)}` : ''}.`,
+    4409: 'You joined from another window.',
+    4410: 'You were logged off after being idle.',
+  };
   say(reasons[code] ?? (app.left ? 'You left the meeting.' : 'Disconnected from the meeting.'));
+  clearTimeout(app.expiryTimer);
+  $('expiry').hidden = true;
   app.media?.close();
+  app.sharing?.stop();
+  app.stream?.getTracks().forEach((t) => t.stop());
 }
 
 function onSignal(env) {
@@ -132,7 +163,8 @@ function onSignal(env) {
       app.member.uploadKeyPackages(2);
       break;
     case 'removed':
-      say(`You were removed from the meeting by ${d.by}.`);
+      app.removedBy = d.by;
+      say(`You were removed from the meeting by ${nameOf(d.by)}.`);
       break;
     case 'media':
       // The SFU may offer before this page has its PeerConnection: hold those until ready.
@@ -150,6 +182,7 @@ function onSignal(env) {
 
 function ready(d) {
   app.me = d.participant;
+  scheduleExpiry(d.expires_at);
   app.participants = new Map(d.participants.map((p) => [p.id, p]));
   show('meeting-view');
   say(`Joined as ${app.me.name || app.me.sub}.`);
@@ -172,7 +205,8 @@ function ready(d) {
   for (const m of app.heldMedia.splice(0)) app.media.handle(m).catch(() => say('Media negotiation failed; chat still works.'));
   // Publish once the SFU's first offer (the tracks already in the room) is answered: our own
   // offer crossing it is glare, which the SFU resolves less reliably than a plain exchange.
-  if (app.stream) setTimeout(() => app.media.settled().then(() => app.media.publish(app.stream)), 300);
+  const hd = $('quality').value === '720';
+  if (app.stream) setTimeout(() => app.media.settled().then(() => app.media.publish(app.stream, { keepResolution: hd })), 300);
   render();
 }
 
@@ -232,16 +266,53 @@ function render() {
   }
 }
 
+// scheduleExpiry warns five minutes before the access code expires (the server then logs
+// the participant off) and offers to continue with a new code from the organiser.
+function scheduleExpiry(expiresAt) {
+  clearTimeout(app.expiryTimer);
+  app.expiresAt = Date.parse(expiresAt) || 0;
+  $('expiry').hidden = true;
+  if (!app.expiresAt) return;
+  const warnIn = Math.max(0, app.expiresAt - Date.now() - 5 * 60 * 1000);
+  app.expiryTimer = setTimeout(() => {
+    const at = new Date(app.expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    $('expiry-text').textContent = `Your access ends at ${at}. To stay longer, paste a new access code from the organiser.`;
+    $('expiry').hidden = false;
+  }, Math.min(warnIn, 2 ** 31 - 1));
+}
+
+function refresh(ev) {
+  ev.preventDefault();
+  const token = $('refresh-token').value.trim();
+  $('refresh-token').value = '';
+  if (!token) return;
+  app.signal
+    .request('refresh', { token })
+    .then(() => {
+      scheduleExpiry(JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).exp * 1000);
+      say('Access extended.');
+    })
+    .catch((e) => say(`That access code was not accepted (${e.code ?? 'error'}).`));
+}
+
 function addTile(id, stream) {
   let tile = $(`tile-${id}`);
   if (!tile) {
     tile = document.createElement('figure');
     tile.className = 'tile';
     tile.id = `tile-${id}`;
+    tile.dataset.sub = app.participants.get(id)?.sub ?? '';
     const video = document.createElement('video');
     video.autoplay = true;
     video.playsInline = true;
     video.dataset.participant = id;
+    // Join-to-first-frame: the worker hands the decoder decrypted frames only, so the first
+    // presented frame is the first decrypted one.
+    const first = () => {
+      if (!app.firstFrames.has(id)) app.firstFrames.set(id, performance.now() - app.enteredAt);
+    };
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(first);
+    else video.addEventListener('loadeddata', first, { once: true });
     const cap = document.createElement('p');
     cap.textContent = app.participants.get(id)?.name ?? 'participant';
     video.setAttribute('aria-label', `Video of ${cap.textContent}`);
@@ -279,6 +350,49 @@ function setMute() {
   app.signal?.request('mute', { audio_muted: app.audioMuted, video_muted: app.videoMuted }).catch(() => {});
 }
 
+// Screen sharing replaces the camera on the same sender, so it stays behind the same SFrame
+// transform (no plaintext path) and needs no renegotiation; the camera comes back when the
+// share ends (the button, or the browser's own "stop sharing").
+async function toggleShare() {
+  if (app.sharing) {
+    stopShare();
+    return;
+  }
+  let track;
+  try {
+    const display = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 15 }, audio: false });
+    [track] = display.getVideoTracks();
+  } catch (e) {
+    say(`Screen sharing did not start (${e?.name ?? 'error'}).`);
+    return;
+  }
+  await startShare(track);
+}
+
+async function startShare(track) {
+  if (!(await app.media?.replaceVideo(track))) {
+    track.stop();
+    say('Screen sharing needs a camera connection to replace; join with video first.');
+    return;
+  }
+  app.sharing = track;
+  track.addEventListener('ended', stopShare, { once: true });
+  $('share').setAttribute('aria-pressed', 'true');
+  $('share').textContent = 'Stop sharing';
+  say('You are sharing your screen.');
+}
+
+function stopShare() {
+  const track = app.sharing;
+  if (!track) return;
+  app.sharing = null;
+  track.stop();
+  app.media?.replaceVideo(app.stream?.getVideoTracks()[0] ?? null);
+  $('share').setAttribute('aria-pressed', 'false');
+  $('share').textContent = 'Share screen';
+  say('Screen sharing stopped.');
+}
+
 function wire() {
   $('join-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -287,6 +401,9 @@ function wire() {
     if (app.token) deviceCheck();
   });
   $('speaker-test').onclick = speakerTest;
+  $('quality').onchange = changeQuality;
+  $('share').onclick = toggleShare;
+  $('refresh-form').addEventListener('submit', refresh);
   $('enter').onclick = enter;
   $('accept').onclick = () => app.signal.request('consent', { notice_version: app.noticeVersion }).catch((e) => say(`Consent failed: ${e.code}`));
   $('mute').onclick = () => {
@@ -300,6 +417,7 @@ function wire() {
   $('leave').onclick = () => {
     app.left = true;
     app.signal?.send('leave');
+    app.sharing?.stop();
     app.stream?.getTracks().forEach((t) => t.stop());
   };
   $('chat-form').addEventListener('submit', (ev) => {
@@ -311,6 +429,13 @@ function wire() {
   });
   // For the browser test and for support: counts only, never keys or content.
   window.sealroomStats = () => app.media?.stats();
+  window.sealroomAudio = () => app.media?.audioStats();
+  window.sealroomMe = () => app.me?.id;
+  // Headless Chromium has no screen to pick: the browser test shares a canvas through the
+  // same path a picked screen takes after getDisplayMedia.
+  window.sealroomShare = (track) => startShare(track);
+  window.sealroomPC = () => app.media?.pc;
+  window.sealroomMetrics = () => ({ firstFrameMs: Object.fromEntries(app.firstFrames), sharing: Boolean(app.sharing) });
   window.sealroomInbound = async () => {
     const out = [];
     (await app.media?.pc.getStats())?.forEach((r) => {

@@ -16,12 +16,14 @@ export class Media {
     this.pc = new RTCPeerConnection({ ...config, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     this.makingOffer = false;
     this.trace = []; // message types and signaling states, for diagnostics (no SDP)
+    this.owners = new Map(); // receiver track id -> participant (connection) id
     this.pc.onicecandidate = (ev) => {
       if (ev.candidate) this.signal.send('media', { type: 'candidate', candidate: ev.candidate.toJSON() });
     };
     this.pc.onnegotiationneeded = () => this.offer();
     this.pc.ontrack = (ev) => {
       const id = ev.streams[0]?.id ?? 'unknown';
+      this.owners.set(ev.track.id, id);
       this.attach(ev.receiver, 'decode', ev.track.kind, id);
       this.hooks.onTrack(id, ev.streams[0] ?? new MediaStream([ev.track]));
     };
@@ -50,16 +52,45 @@ export class Media {
     this.worker.postMessage({ type: 'clear' });
   }
 
-  publish(stream) {
+  // keepResolution: under CPU or bandwidth pressure lower the frame rate, not the resolution
+  // (the participant asked for high quality, e.g. to show a skin lesion or a document).
+  publish(stream, { keepResolution = false } = {}) {
     for (const track of stream.getTracks()) {
       const tr = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
       this.attach(tr.sender, 'encode', track.kind, 'self');
       if (track.kind === 'video') {
+        this.videoSender = tr.sender;
+        if (keepResolution) {
+          const params = tr.sender.getParameters();
+          params.degradationPreference = 'maintain-resolution';
+          tr.sender.setParameters(params).catch(() => {});
+        }
         // VP8 only: the SFrame layout here is VP8's (docs/protocol.md §3.1).
         const vp8 = RTCRtpReceiver.getCapabilities('video').codecs.filter((c) => c.mimeType === 'video/VP8');
         tr.setCodecPreferences?.(vp8);
       }
     }
+  }
+
+  // replaceVideo swaps what the video sender sends (camera <-> screen). The sender keeps its
+  // SFrame transform, so the new source is encrypted like the old one. False when nothing
+  // sends video.
+  async replaceVideo(track) {
+    if (!this.videoSender) return false;
+    await this.videoSender.replaceTrack(track);
+    return true;
+  }
+
+  // audioStats reports, per remote participant, what the browser's audio pipeline did with
+  // its decrypted audio: samples played out, concealed (lost or undecodable) and the level.
+  async audioStats() {
+    const out = {};
+    (await this.pc.getStats()).forEach((r) => {
+      if (r.type !== 'inbound-rtp' || r.kind !== 'audio') return;
+      const id = this.owners.get(r.trackIdentifier) ?? r.trackIdentifier;
+      out[id] = { samples: r.totalSamplesReceived ?? 0, concealed: r.concealedSamples ?? 0, energy: r.totalAudioEnergy ?? 0, level: r.audioLevel ?? 0 };
+    });
+    return out;
   }
 
   async offer() {

@@ -7,6 +7,11 @@ import { MLSKeys, Codec } from '../sframe/sframe.mjs';
 let keys = new MLSKeys();
 const status = new Map(); // receiver id -> {state, reason, at}
 const stats = { encrypted: 0, decrypted: 0, dropped: 0, failed: 0, encryptMs: 0, decryptMs: 0 };
+// Per kind, for the per-frame cost figures: frames, milliseconds and bytes each way.
+const perKind = {
+  video: { encrypted: 0, encryptMs: 0, encryptBytes: 0, decrypted: 0, decryptMs: 0, decryptBytes: 0 },
+  audio: { encrypted: 0, encryptMs: 0, encryptBytes: 0, decrypted: 0, decryptMs: 0, decryptBytes: 0 },
+};
 
 function codecOf(kind) {
   return kind === 'audio' ? Codec.OPUS : Codec.VP8;
@@ -41,15 +46,25 @@ function pipe(readable, writable, options, transformer) {
     async transform(frame, controller) {
       const t0 = performance.now();
       try {
+        const k = perKind[video ? 'video' : 'audio'];
         if (encode) {
+          const size = frame.data.byteLength;
           frame.data = (await keys.encryptFrame(codec, new Uint8Array(frame.data))).buffer;
+          const ms = performance.now() - t0;
           stats.encrypted++;
-          stats.encryptMs += performance.now() - t0;
+          stats.encryptMs += ms;
+          k.encrypted++;
+          k.encryptMs += ms;
+          k.encryptBytes += size;
         } else {
           const out = await keys.decryptFrame(codec, new Uint8Array(frame.data));
           frame.data = out.frame.slice().buffer;
+          const ms = performance.now() - t0;
           stats.decrypted++;
-          stats.decryptMs += performance.now() - t0;
+          stats.decryptMs += ms;
+          k.decrypted++;
+          k.decryptMs += ms;
+          k.decryptBytes += frame.data.byteLength;
           report(options.id, 'encrypted', '');
           if (state.needKey) {
             if (frame.type === 'key') state.needKey = false;
@@ -96,6 +111,6 @@ self.onmessage = async (ev) => {
   } else if (m.type === 'streams') {
     pipe(m.readable, m.writable, m.options);
   } else if (m.type === 'stats') {
-    self.postMessage({ type: 'stats', stats: { ...stats } });
+    self.postMessage({ type: 'stats', stats: { ...stats, video: { ...perKind.video }, audio: { ...perKind.audio } } });
   }
 };
