@@ -37,6 +37,7 @@ var highQuality = js(`(async () => {
 type workerStats struct {
 	Encrypted, Decrypted, Failed, Dropped float64
 	Video, Audio                          kindStats
+	Failures                              map[string]float64 // by SFrame error code
 }
 
 type kindStats struct {

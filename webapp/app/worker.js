@@ -7,6 +7,7 @@ import { MLSKeys, Codec } from '../sframe/sframe.mjs';
 let keys = new MLSKeys();
 const status = new Map(); // receiver id -> {state, reason, at}
 const stats = { encrypted: 0, decrypted: 0, dropped: 0, failed: 0, encryptMs: 0, decryptMs: 0 };
+const failures = {}; // reason (SFrame error code) -> frames that could not be decrypted
 // Per kind, for the per-frame cost figures: frames, milliseconds and bytes each way.
 const perKind = {
   video: { encrypted: 0, encryptMs: 0, encryptBytes: 0, decrypted: 0, decryptMs: 0, decryptBytes: 0 },
@@ -76,7 +77,9 @@ function pipe(readable, writable, options, transformer) {
         if (encode) stats.dropped++;
         else {
           stats.failed++;
-          report(options.id, 'failed', e?.code ?? 'error');
+          const reason = e?.code ?? 'error';
+          failures[reason] = (failures[reason] ?? 0) + 1;
+          report(options.id, 'failed', reason);
           if (video) {
             state.needKey = true;
             askKeyFrame(transformer, state);
@@ -111,6 +114,6 @@ self.onmessage = async (ev) => {
   } else if (m.type === 'streams') {
     pipe(m.readable, m.writable, m.options);
   } else if (m.type === 'stats') {
-    self.postMessage({ type: 'stats', stats: { ...stats, video: { ...perKind.video }, audio: { ...perKind.audio } } });
+    self.postMessage({ type: 'stats', stats: { ...stats, failures: { ...failures }, video: { ...perKind.video }, audio: { ...perKind.audio } } });
   }
 };
