@@ -95,11 +95,6 @@ func (r *room) commit(by member, c change) {
 		r.tb.Fatalf("epoch %d, %s %s by %s: Welcome present=%v with %d joiners", r.epoch+1, by.kind(), c, by.name(), welcome != nil, len(joiners))
 	}
 	removed := append(slices.Clone(c.removes), c.pendingRemoves...)
-	oldLeaf := map[member]mls.LeafIndex{}
-	for _, m := range removed {
-		oldLeaf[m] = m.leaf(r.tb)
-	}
-	refilled := map[mls.LeafIndex]string{} // leaves that must go to a joiner: the known ts-mls bug
 	var next []member
 	for _, m := range r.members {
 		if m == by {
@@ -108,12 +103,8 @@ func (r *room) commit(by member, c change) {
 		}
 		kind, _, err := m.process(r.tb, commit)
 		if slices.Contains(removed, m) {
-			// RFC 9420 §12.4.2: a removed member learns it from the commit.
-			if m.kind() == kindTS && len(joiners) > 0 && isTSRemovedLeafRefilled(err) {
-				refilled[oldLeaf[m]] = m.name()
-				r.tb.Logf("epoch %d: ts-mls %s, removed and its leaf refilled by an add in the same commit, hit the known ts-mls 1.6.4 bug (see TestTSMLSRemovedLeafRefilledBug)", r.epoch+1, m.name())
-				continue
-			}
+			// RFC 9420 §12.4.2: a removed member learns it from the commit, also when
+			// an Add of the same commit refills its leaf (TestRemovedLeafRefilled).
 			if !errors.Is(err, mls.ErrRemoved) && !errors.Is(err, errRemovedTS) {
 				r.tb.Fatalf("epoch %d: %s %s, removed by %s's commit %s, got %v", r.epoch+1, m.kind(), m.name(), by.name(), c, err)
 			}
@@ -125,12 +116,7 @@ func (r *room) commit(by member, c change) {
 		next = append(next, m)
 	}
 	for _, j := range joiners {
-		m := j.join(r.tb, welcome)
-		delete(refilled, m.leaf(r.tb))
-		next = append(next, m)
-	}
-	for leaf, name := range refilled {
-		r.tb.Fatalf("epoch %d: removed ts-mls %s failed as if a joiner took its leaf %d, but none did", r.epoch+1, name, leaf)
+		next = append(next, j.join(r.tb, welcome))
 	}
 	for _, m := range removed {
 		if tm, ok := m.(*tsMember); ok {

@@ -11,7 +11,7 @@ const PKG = new URL('../node_modules/ts-mls/', import.meta.url);
 
 // sha256 of each file the patches touch, after both patches applied to ts-mls 1.6.4.
 const PATCHED = {
-  'dist/src/clientState.js': 'ed541c3db8955992f5ed10f3cbf675151ebc68c9a522042adcafd37482f97a2c',
+  'dist/src/clientState.js': '54b0488b70a372e87c3d76f9212dc9af5c61375d68121b6daf1b7ac59a256327',
   'dist/src/externalProposal.js': 'f519749842a679bff80bbff4ad5a7cb8d8c876f5b411ad692d99ebf569de4907',
   'dist/src/externalSender.js': '1597a7043d640980e8a01d0863903486dddf1b464e31bce183199ccb8d7fe74c',
   'dist/src/publicMessage.js': '42b8f6fece242324b28b773b09d3f42fe0ef34de0ae528793993b18382c89cf0',
