@@ -24,7 +24,7 @@ type BotConfig struct {
 }
 
 // RunBot joins a room headless: it dials, waits for group membership, publishes
-// synthetic SFrame-encrypted VP8 and Opus, decrypts everyone else's, prints the
+// synthetic (or, with Media.Recording, recorded) SFrame-encrypted VP8 and Opus, decrypts everyone else's, prints the
 // counters every Interval and once more at exit ("final"), then leaves the room.
 // It returns the final counters. Lines carry counts only, never a key, token or
 // frame byte.
@@ -89,9 +89,9 @@ loop:
 func formatBotLine(what string, c *Client, elapsed time.Duration, s MediaStats) string {
 	epoch, _ := c.Epoch()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s t=%s epoch=%d sent: video=%d keyframes=%d audio=%d key_switches=%d send_errors=%d | received=%d decrypted=%d held=%d failed=%d",
+	fmt.Fprintf(&b, "%s %s t=%s epoch=%d sent: video=%d keyframes=%d audio=%d key_switches=%d send_errors=%d | received=%d decrypted=%d marked=%d held=%d failed=%d",
 		what, c.Subject(), elapsed.Round(100*time.Millisecond), epoch, s.VideoSent, s.KeyframesSent, s.AudioSent,
-		s.KeySwitches, s.SendErrors, s.Received, s.Decrypted, s.Held, s.Failed)
+		s.KeySwitches, s.SendErrors, s.Received, s.Decrypted, s.Marked, s.Held, s.Failed)
 	for _, k := range slices.Sorted(maps.Keys(s.Failures)) {
 		fmt.Fprintf(&b, " %s=%d", k, s.Failures[k])
 	}

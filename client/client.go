@@ -26,6 +26,16 @@ type Config struct {
 	// PingInterval is how often the client pings while connected, so the server's
 	// idle logoff does not end a live participant (default 30 s; negative: never).
 	PingInterval time.Duration
+	// CommitBatch, when positive, makes this member, as the designated committer, wait
+	// until no proposal has arrived for CommitBatch before it commits the pending
+	// ones, so that a burst of joins lands in one commit (one epoch, one key switch
+	// for everyone's media). The wait ends at the latest 2×CommitBatch after the
+	// epoch's first proposal, because the server's deadline runs from there and a
+	// steady stream of joins would otherwise postpone the commit for ever. An Update
+	// is not delayed: it commits at once, with whatever is pending. Keep 2×CommitBatch
+	// well below the server's commit timeout (keyservice Config.CommitTimeout, 3 s by
+	// default): a committer that takes longer loses the duty to the next member.
+	CommitBatch time.Duration
 	// OnEpoch, if set, runs on the client's goroutine after every change of epoch (join
 	// included), once the new SFrame keys are installed. It must not block; it may call
 	// c's read methods (Epoch, EpochAuthenticator, Export).

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,15 +79,27 @@ func newFixture(t *testing.T, mods ...func(*server.Deps)) *fixture {
 	return &fixture{url: ts.URL, signer: auth.NewSigner(tokKey, "iss", "aud")}
 }
 
-func (f *fixture) dial(t *testing.T, sub string) *client.Client {
+func (f *fixture) token(t *testing.T, sub string) string {
 	t.Helper()
 	tok, _, err := f.signer.Mint(auth.Grant{Identity: sub, Room: "r", Role: auth.RoleParticipant, CanPublish: true, CanSubscribe: true}, time.Hour)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
 	}
+	return tok
+}
+
+func (f *fixture) dial(t *testing.T, sub string) *client.Client {
+	t.Helper()
+	return f.dialConfig(t, sub, client.Config{})
+}
+
+// dialConfig dials as sub with cfg (URL and token filled in) and waits to join.
+func (f *fixture) dialConfig(t *testing.T, sub string, cfg client.Config) *client.Client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{URL: f.url, Token: tok})
+	cfg.URL, cfg.Token = f.url, f.token(t, sub)
+	c, err := client.Dial(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,5 +159,63 @@ func TestDialRefusesBadToken(t *testing.T) {
 	defer cancel()
 	if _, err := client.Dial(ctx, client.Config{URL: f.url, Token: "not-a-token"}); err == nil {
 		t.Fatal("dial with a bad token succeeded")
+	}
+}
+
+// With CommitBatch, the designated committer waits for a burst of joins to end and
+// admits them with one commit: its epoch advances by exactly one, and both joiners
+// start in that epoch.
+func TestCommitBatchAdmitsJoinersInOneCommit(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var commits atomic.Int32
+	// One second of quiet (at most two in all) stays below the server's 3 s commit
+	// timeout, so the duty is not handed to a joiner.
+	alice := f.dialConfig(t, "alice", client.Config{CommitBatch: time.Second,
+		OnCommit: func(uint64, []byte) { commits.Add(1) }})
+	e0, _ := alice.Epoch()
+
+	// Carol comes a moment after bob: without batching, bob's commit would be merged
+	// before her proposal arrives, and she would need a second one.
+	joiners := make([]*client.Client, 2)
+	errs := make(chan error, len(joiners))
+	for i, sub := range []string{"bob", "carol"} {
+		if i > 0 {
+			time.Sleep(300 * time.Millisecond)
+		}
+		go func() {
+			c, err := client.Dial(ctx, client.Config{URL: f.url, Token: f.token(t, sub)})
+			if err == nil {
+				joiners[i] = c
+				err = c.WaitJoined(ctx)
+			}
+			errs <- err
+		}()
+	}
+	for range joiners {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range joiners {
+		t.Cleanup(func() { _ = c.Close() })
+	}
+	for {
+		ea, _ := alice.Epoch()
+		if ea > e0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("alice did not merge her commit")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	ea, _ := alice.Epoch()
+	eb, _ := joiners[0].Epoch()
+	ec, _ := joiners[1].Epoch()
+	if ea != e0+1 || eb != e0+1 || ec != e0+1 || commits.Load() != 1 {
+		t.Fatalf("epochs alice %d bob %d carol %d after %d commits, want all %d after one commit", ea, eb, ec, commits.Load(), e0+1)
 	}
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 var (
@@ -14,7 +15,33 @@ var (
 	ErrRemoved = errors.New("client: removed from the group")
 	// ErrMediaActive means StartMedia was called while a media plane is running.
 	ErrMediaActive = errors.New("client: media already started")
+
+	// ErrRecordingCodec means a recording file holds another codec than VP8 (IVF) or
+	// single-stream Opus (Ogg).
+	ErrRecordingCodec = errors.New("client: recording: unsupported codec")
+	// ErrRecordingMalformed means a recording file does not parse as IVF or Ogg Opus.
+	ErrRecordingMalformed = errors.New("client: recording: malformed file")
+	// ErrRecordingEmpty means a recording file holds no frame.
+	ErrRecordingEmpty = errors.New("client: recording: no frame")
+	// ErrRecordingNoKeyframe means a VP8 recording does not start with a key frame,
+	// so neither its first nor its looped playback would decode.
+	ErrRecordingNoKeyframe = errors.New("client: recording: does not start with a VP8 key frame")
+	// ErrRecordingTooLarge means a recording file exceeds the 32 MiB LoadRecording reads.
+	ErrRecordingTooLarge = errors.New("client: recording: file too large")
 )
+
+// RecordingError is LoadRecording's error: the file and what is wrong with it (one
+// of the ErrRecording sentinels, or the file system's error).
+type RecordingError struct {
+	Path string
+	Err  error
+}
+
+func (e *RecordingError) Error() string {
+	return fmt.Sprintf("client: recording %s: %s", e.Path, strings.TrimPrefix(e.Err.Error(), "client: recording: "))
+}
+
+func (e *RecordingError) Unwrap() error { return e.Err }
 
 // ServerError is a refusal from the server ("error" message), with its code from
 // docs/protocol.md.

@@ -29,6 +29,12 @@ type MediaConfig struct {
 	// KeyframeInterval is how often a VP8 key frame is sent regardless of key switches
 	// and keyframe requests (default 3 s).
 	KeyframeInterval time.Duration
+	// Recording, if set, replaces the synthetic frames of the tracks it has (see
+	// LoadRecording): they are sent in a loop at the clip's own rate, without the
+	// marker, and a key frame that is due (new KID, keyframe request,
+	// KeyframeInterval) is the clip's next key frame. A track it lacks stays
+	// synthetic as VideoFPS and AudioInterval say.
+	Recording *Recording
 	// LoopbackOnly restricts ICE to IPv4 loopback candidates with mDNS off, so no packet
 	// leaves the host (tests, local demos).
 	LoopbackOnly bool
@@ -39,8 +45,8 @@ type MediaConfig struct {
 	// OnSent, if set, sees every encrypted frame this client sends (valid only during
 	// the call, on the sending goroutine). Test and diagnostic hook.
 	OnSent func(codec sframe.Codec, frame []byte)
-	// OnFrame, if set, sees every received frame that decrypted and carried the
-	// marker, on the track's receiving goroutine. It must not block.
+	// OnFrame, if set, sees every received frame that decrypted, on the track's
+	// receiving goroutine. It must not block.
 	OnFrame func(f Frame)
 }
 
@@ -63,9 +69,9 @@ func (cfg MediaConfig) withDefaults() MediaConfig {
 	return cfg
 }
 
-// Media is the client's PeerConnection with the SFU: it publishes synthetic VP8 and
-// Opus frames SFrame-encrypted under the member's current keys and decrypts every
-// other participant's frames. It never sends a key or a plaintext frame.
+// Media is the client's PeerConnection with the SFU: it publishes synthetic (or
+// recorded) VP8 and Opus frames SFrame-encrypted under the member's current keys and
+// decrypts every other participant's frames. It never sends a key or a plaintext frame.
 type Media struct {
 	c     *Client
 	cfg   MediaConfig
@@ -107,13 +113,13 @@ func (c *Client) StartMedia(ctx context.Context, cfg MediaConfig) (*Media, error
 		return nil, ErrMediaActive
 	}
 	pc.OnTrack(m.onTrack)
-	if cfg.VideoFPS > 0 {
+	if cfg.VideoFPS > 0 || cfg.Recording.HasVideo() {
 		if m.video, err = m.addTrack(webrtc.MimeTypeVP8, "video"); err != nil {
 			m.Close()
 			return nil, err
 		}
 	}
-	if cfg.AudioInterval > 0 {
+	if cfg.AudioInterval > 0 || cfg.Recording.HasAudio() {
 		if m.audio, err = m.addTrack(webrtc.MimeTypeOpus, "audio"); err != nil {
 			m.Close()
 			return nil, err

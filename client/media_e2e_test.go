@@ -80,7 +80,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 // Three bots on a real server (Delivery Service, SFU, audit log on Postgres) publish
 // synthetic VP8 and Opus over real pion peers on loopback. Each decrypts every
-// other's frames and recovers the plaintext marker, which never appears in anything
+// other's frames and recovers the plaintext marker (MediaStats.Marked), which never appears in anything
 // the SFU reads. When one bot leaves, the others switch to the new epoch without a
 // frame lost to a missing key, and the departed bot's keys open none of the frames
 // sent after the switch.
@@ -136,6 +136,9 @@ func TestMediaThreeBotsEndToEnd(t *testing.T) {
 				rec.mu.Unlock()
 			},
 			OnFrame: func(fr client.Frame) {
+				if !fr.Marked {
+					return // counted below: every frame here is synthetic and must carry the marker
+				}
 				_, _, e := layout.Split(fr.KID)
 				k := epochKey(fr.From, e, fr.Codec)
 				rec.mu.Lock()
@@ -246,12 +249,20 @@ func TestMediaThreeBotsEndToEnd(t *testing.T) {
 
 	for _, b := range bots {
 		s := b.m.Stats()
-		t.Logf("%s: sent video=%d (keyframes %d) audio=%d key_switches=%d | received=%d decrypted=%d held=%d failed=%d %v",
-			b.name, s.VideoSent, s.KeyframesSent, s.AudioSent, s.KeySwitches, s.Received, s.Decrypted, s.Held, s.Failed, s.Failures)
+		t.Logf("%s: sent video=%d (keyframes %d) audio=%d key_switches=%d | received=%d decrypted=%d marked=%d held=%d failed=%d %v",
+			b.name, s.VideoSent, s.KeyframesSent, s.AudioSent, s.KeySwitches, s.Received, s.Decrypted, s.Marked, s.Held, s.Failed, s.Failures)
 		for src, ss := range s.Sources {
 			t.Logf("  from %s: video=%d audio=%d gaps=%d", src, ss.Video, ss.Audio, ss.Gaps)
 		}
-		for _, reason := range []string{client.FailNoKey, client.FailAuth, client.FailMalformed, client.FailNoMarker, client.FailReplay} {
+		if s.Decrypted == 0 || s.Marked != s.Decrypted {
+			t.Errorf("%s: %d of %d decrypted frames carried the marker", b.name, s.Marked, s.Decrypted)
+		}
+		for src, ss := range s.Sources {
+			if ss.Marked != ss.Video+ss.Audio {
+				t.Errorf("%s: from %s %d of %d frames carried the marker", b.name, src, ss.Marked, ss.Video+ss.Audio)
+			}
+		}
+		for _, reason := range []string{client.FailNoKey, client.FailAuth, client.FailMalformed, client.FailReplay} {
 			if n := s.Failures[reason]; n != 0 {
 				t.Errorf("%s: %d frames failed with %s", b.name, n, reason)
 			}

@@ -14,13 +14,19 @@ import (
 	"github.com/sealroom/sealroom/sframe"
 )
 
-// Frame describes one received frame that decrypted and carried the marker.
+// Frame describes one received frame that decrypted.
 type Frame struct {
-	From    string // publisher's participant id
-	Codec   sframe.Codec
-	KID     uint64 // authenticated SFrame KID: sender leaf and epoch bits (RFC 9605 §5.2)
-	Counter uint64 // the publisher's synthetic frame counter
+	From  string // publisher's participant id
+	Codec sframe.Codec
+	KID   uint64 // authenticated SFrame KID: sender leaf and epoch bits (RFC 9605 §5.2)
+	// Marked says the frame carried this client's marker: a synthetic frame of this
+	// package (a recording or a browser's media carries none).
+	Marked  bool
+	Counter uint64 // the publisher's synthetic frame counter, if Marked
 	Held    bool   // it waited for this member to reach its epoch
+	// Payload is the decrypted frame (the codec's clear prefix included), valid only
+	// during the OnFrame call.
+	Payload []byte
 }
 
 const (
@@ -114,15 +120,16 @@ func (m *Media) open(from string, codec sframe.Codec, frame []byte, dst *[]byte,
 		m.stats.fail(failReason(err))
 		return false, false
 	}
-	i := bytes.Index(pt, m.cfg.Marker)
-	if i < 0 || len(pt) < i+len(m.cfg.Marker)+8 {
-		m.stats.fail(FailNoMarker)
-		return false, false
+	// A frame that authenticated came from a group member, whatever it holds: real
+	// media (a browser, a recording) has no marker and is no failure. The marker only
+	// tells this package's synthetic frames apart, for their counter.
+	f := Frame{From: from, Codec: codec, KID: hdr.KID, Held: held, Payload: pt}
+	if i := bytes.Index(pt, m.cfg.Marker); i >= 0 && len(pt) >= i+len(m.cfg.Marker)+8 {
+		f.Marked, f.Counter = true, binary.BigEndian.Uint64(pt[i+len(m.cfg.Marker):])
 	}
-	ctr := binary.BigEndian.Uint64(pt[i+len(m.cfg.Marker):])
-	m.stats.decrypted(from, codec, hdr.KID, ctr, held)
+	m.stats.decrypted(f)
 	if m.cfg.OnFrame != nil {
-		m.cfg.OnFrame(Frame{From: from, Codec: codec, KID: hdr.KID, Counter: ctr, Held: held})
+		m.cfg.OnFrame(f)
 	}
 	return true, false
 }

@@ -131,7 +131,7 @@ func TestOpenHoldsNextEpoch(t *testing.T) {
 	if ok, _ := m.open("tx", sframe.CodecVP8, enc, &dst, true); !ok {
 		t.Fatalf("held frame does not open in its epoch: %v", m.Stats().Failures)
 	}
-	if s := m.Stats(); s.Decrypted != 1 || s.Held != 1 || s.Sources["tx"].Video != 1 {
+	if s := m.Stats(); s.Decrypted != 1 || s.Marked != 1 || s.Held != 1 || s.Sources["tx"].Video != 1 {
 		t.Fatalf("stats %+v", s)
 	}
 
@@ -146,13 +146,16 @@ func TestOpenHoldsNextEpoch(t *testing.T) {
 	if s := m.Stats(); s.Failures[FailNoKey] != 1 {
 		t.Fatalf("failures %v, want one no_key", s.Failures)
 	}
-	// Same key, no marker: decrypted but refused.
+	// Same key, no marker (real media): decrypted, counted, not marked.
 	enc, err = tx.EncryptFrame(nil, sframe.CodecOpus, []byte{0x78, 1, 2, 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := m.open("tx", sframe.CodecOpus, enc, &dst, false); ok || m.Stats().Failures[FailNoMarker] != 1 {
-		t.Fatal("frame without the marker accepted")
+	if ok, _ := m.open("tx", sframe.CodecOpus, enc, &dst, false); !ok {
+		t.Fatalf("frame without the marker refused: %v", m.Stats().Failures)
+	}
+	if s := m.Stats(); s.Decrypted != 2 || s.Marked != 1 || s.Sources["tx"].Audio != 1 || s.Sources["tx"].Marked != 1 || s.Failures[FailNoKey] != 1 || s.Failed != 1 {
+		t.Fatalf("unmarked frame: stats %+v", s)
 	}
 	if enc, err = tx.EncryptFrame(nil, sframe.CodecOpus, synthOpus(nil, marker, 2)); err != nil {
 		t.Fatal(err)

@@ -52,29 +52,117 @@ func synthBody(dst []byte, size int, marker []byte, n uint64) []byte {
 	return dst
 }
 
-// publish sends synthetic frames until the media plane stops. Every frame is
-// encrypted under the member's current KID; when the KID changes (new epoch) the
-// next video frame is a key frame (DESIGN.md §5, docs/protocol.md §2).
+// maxLag is how far a track may fall behind its schedule (a stalled machine)
+// before it restarts from now instead of sending the missed frames in a burst.
+const maxLag = 200 * time.Millisecond
+
+// pubTrack is one published track and where its frames come from: synthetic
+// frames every dur, or a recorded clip in a loop. It belongs to the publish
+// goroutine.
+type pubTrack struct {
+	tr      *webrtc.TrackLocalStaticSample
+	codec   sframe.Codec
+	dur     time.Duration // synthetic frame duration
+	n       uint64        // synthetic frame counter
+	buf     []byte        // synthetic frame under construction
+	clip    []recFrame    // nil: synthetic
+	nextKey []int         // Recording.nextKey for a video clip
+	pos     int           // next clip frame
+	due     time.Time     // when the next frame is due
+	timer   *time.Timer
+}
+
+func newPubTrack(tr *webrtc.TrackLocalStaticSample, codec sframe.Codec, dur time.Duration, clip []recFrame, nextKey []int, now time.Time) *pubTrack {
+	if tr == nil {
+		return nil
+	}
+	return &pubTrack{tr: tr, codec: codec, dur: dur, clip: clip, nextKey: nextKey, due: now, timer: time.NewTimer(0)}
+}
+
+func (p *pubTrack) c() <-chan time.Time {
+	if p == nil {
+		return nil
+	}
+	return p.timer.C
+}
+
+func (p *pubTrack) stop() {
+	if p != nil {
+		p.timer.Stop()
+	}
+}
+
+// frameDur is how long the next frame lasts.
+func (p *pubTrack) frameDur() time.Duration {
+	if p.clip != nil {
+		return p.clip[p.pos].dur
+	}
+	return p.dur
+}
+
+// next returns the next frame without consuming it. For video, key asks for a key
+// frame: a synthetic one is made, a clip skips to its next key frame (wrapping to
+// its first), since a delta frame could not be decoded after a key change.
+func (p *pubTrack) next(key bool, marker []byte) (frame []byte, isKey bool) {
+	if p.clip != nil {
+		if key && p.nextKey != nil {
+			p.pos = p.nextKey[p.pos]
+		}
+		f := p.clip[p.pos]
+		return f.data, f.key
+	}
+	if p.codec == sframe.CodecVP8 {
+		p.buf = synthVP8(p.buf, key, marker, p.n)
+		return p.buf, key
+	}
+	p.buf = synthOpus(p.buf, marker, p.n)
+	return p.buf, false
+}
+
+// advance consumes the frame next returned, once it was sent.
+func (p *pubTrack) advance() {
+	if p.clip != nil {
+		p.pos = (p.pos + 1) % len(p.clip)
+		return
+	}
+	p.n++
+}
+
+// schedule arms the timer for the frame after one lasting d. Pacing by the sum of
+// frame durations, not a ticker, plays a clip at its own rate; the packetizer turns
+// the same durations into RTP timestamps, so they run on across loops.
+func (p *pubTrack) schedule(d time.Duration) {
+	now := time.Now()
+	p.due = p.due.Add(d)
+	if now.Sub(p.due) > maxLag {
+		p.due = now
+	}
+	p.timer.Reset(p.due.Sub(now))
+}
+
+// publish sends frames until the media plane stops. Every frame is encrypted under
+// the member's current KID; when the KID changes (new epoch) the next video frame
+// is a key frame (DESIGN.md §5, docs/protocol.md §2).
 func (m *Media) publish() {
 	defer m.wg.Done()
-	var videoC, audioC <-chan time.Time
-	var vDur, aDur time.Duration
-	if m.video != nil {
-		vDur = time.Second / time.Duration(m.cfg.VideoFPS)
-		t := time.NewTicker(vDur)
-		defer t.Stop()
-		videoC = t.C
+	now := time.Now()
+	rec := m.cfg.Recording
+	var video, audio *pubTrack
+	if rec.HasVideo() {
+		video = newPubTrack(m.video, sframe.CodecVP8, 0, rec.video, rec.nextKey, now)
+	} else if m.cfg.VideoFPS > 0 {
+		video = newPubTrack(m.video, sframe.CodecVP8, time.Second/time.Duration(m.cfg.VideoFPS), nil, nil, now)
 	}
-	if m.audio != nil {
-		aDur = m.cfg.AudioInterval
-		t := time.NewTicker(aDur)
-		defer t.Stop()
-		audioC = t.C
+	if rec.HasAudio() {
+		audio = newPubTrack(m.audio, sframe.CodecOpus, 0, rec.audio, nil, now)
+	} else if m.cfg.AudioInterval > 0 {
+		audio = newPubTrack(m.audio, sframe.CodecOpus, m.cfg.AudioInterval, nil, nil, now)
 	}
+	defer video.stop()
+	defer audio.stop()
 	keys := m.c.Keys()
 	var (
-		plain, enc       []byte
-		vN, aN           uint64
+		enc              []byte
 		lastKID          = noKID
 		lastKey          time.Time
 		keyframeRequired = true
@@ -85,21 +173,23 @@ func (m *Media) publish() {
 			return
 		case <-m.keyframe:
 			keyframeRequired = true
-		case <-audioC:
-			if _, err := keys.KID(); err != nil {
-				continue // not a member yet: nothing to encrypt with
+		case <-audio.c():
+			d := audio.frameDur()
+			if _, err := keys.KID(); err == nil { // else not a member yet: nothing to encrypt with
+				plain, _ := audio.next(false, m.cfg.Marker)
+				if enc, err = keys.EncryptFrame(enc[:0], sframe.CodecOpus, plain); err != nil {
+					m.stats.sendFail(err)
+				} else {
+					audio.advance()
+					m.write(audio.tr, sframe.CodecOpus, enc, d, false)
+				}
 			}
-			plain = synthOpus(plain, m.cfg.Marker, aN)
-			var err error
-			if enc, err = keys.EncryptFrame(enc[:0], sframe.CodecOpus, plain); err != nil {
-				m.stats.sendFail(err)
-				continue
-			}
-			aN++
-			m.write(m.audio, sframe.CodecOpus, enc, aDur, false)
-		case <-videoC:
+			audio.schedule(d)
+		case <-video.c():
+			now := time.Now()
 			kid, err := keys.KID()
 			if err != nil {
+				video.schedule(video.frameDur())
 				continue
 			}
 			if kid != lastKID {
@@ -108,17 +198,18 @@ func (m *Media) publish() {
 				}
 				lastKID, keyframeRequired = kid, true
 			}
-			key := keyframeRequired || time.Since(lastKey) >= m.cfg.KeyframeInterval
-			plain = synthVP8(plain, key, m.cfg.Marker, vN)
+			plain, key := video.next(keyframeRequired || now.Sub(lastKey) >= m.cfg.KeyframeInterval, m.cfg.Marker)
+			d := video.frameDur()
 			if enc, err = keys.EncryptFrame(enc[:0], sframe.CodecVP8, plain); err != nil {
 				m.stats.sendFail(err)
-				continue
+			} else {
+				video.advance()
+				if key {
+					keyframeRequired, lastKey = false, now
+				}
+				m.write(video.tr, sframe.CodecVP8, enc, d, key)
 			}
-			vN++
-			if key {
-				keyframeRequired, lastKey = false, time.Now()
-			}
-			m.write(m.video, sframe.CodecVP8, enc, vDur, key)
+			video.schedule(d)
 		}
 	}
 }

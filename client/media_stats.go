@@ -16,7 +16,6 @@ const (
 	FailTooOld     = "too_old"    // the counter fell behind the replay window
 	FailMalformed  = "malformed"  // not an SFrame of the codec's layout
 	FailIncomplete = "incomplete" // some RTP packets of the frame never arrived
-	FailNoMarker   = "no_marker"  // decrypted, but not a synthetic frame of this package
 	FailOverflow   = "signal_overflow"
 )
 
@@ -28,7 +27,8 @@ type MediaStats struct {
 	SendErrors           uint64
 
 	Received  uint64 // frames reassembled from other participants' RTP
-	Decrypted uint64 // frames that authenticated and carried the marker
+	Decrypted uint64 // frames that authenticated and decrypted
+	Marked    uint64 // decrypted frames that carried the marker (synthetic frames of this package)
 	Failed    uint64 // sum of Failures
 	Held      uint64 // frames of a future epoch that waited for the commit, then decrypted
 	Failures  map[string]uint64
@@ -42,8 +42,10 @@ type MediaStats struct {
 // SourceStats are the frames decrypted from one publisher.
 type SourceStats struct {
 	Video, Audio uint64
-	// Gaps counts frames skipped in the publisher's frame counter after the first
-	// one received (lost, or not reassembled).
+	// Marked counts the decrypted frames that carried the marker.
+	Marked uint64
+	// Gaps counts frames skipped in the publisher's synthetic frame counter after the
+	// first marked one received (lost, or not reassembled).
 	Gaps uint64
 	// LastKID is the KID of the last decrypted frame.
 	LastKID uint64
@@ -114,28 +116,33 @@ func (b *statsBook) fail(reason string) {
 	b.mu.Unlock()
 }
 
-func (b *statsBook) decrypted(from string, codec sframe.Codec, kid, ctr uint64, held bool) {
+func (b *statsBook) decrypted(f Frame) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.s.Decrypted++
-	if held {
+	if f.Held {
 		b.s.Held++
 	}
-	src := b.s.Sources[from]
-	if codec == sframe.CodecVP8 {
+	src := b.s.Sources[f.From]
+	if f.Codec == sframe.CodecVP8 {
 		src.Video++
 	} else {
 		src.Audio++
 	}
-	src.LastKID = kid
-	key := from + "/" + codec.String()
-	if last, ok := b.lastCtr[key]; ok && ctr > last+1 {
-		src.Gaps += ctr - last - 1
+	src.LastKID = f.KID
+	if f.Marked {
+		b.s.Marked++
+		src.Marked++
+		key := f.From + "/" + f.Codec.String()
+		last, ok := b.lastCtr[key]
+		if ok && f.Counter > last+1 {
+			src.Gaps += f.Counter - last - 1
+		}
+		if !ok || f.Counter > last {
+			b.lastCtr[key] = f.Counter
+		}
 	}
-	if last, ok := b.lastCtr[key]; !ok || ctr > last {
-		b.lastCtr[key] = ctr
-	}
-	b.s.Sources[from] = src
+	b.s.Sources[f.From] = src
 }
 
 // failReason maps a decryption error to its counter.

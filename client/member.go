@@ -24,6 +24,11 @@ type loopState struct {
 	sinceCommit int       // proposals received since our in-flight commit was built
 	updates     []chan error
 	buffer      []envelope // messages of epochs we have not reached yet
+
+	// Config.CommitBatch: when this epoch's first and latest proposals arrived, and
+	// the timer that runs maybeCommit again once they have been quiet long enough.
+	firstProposal, lastProposal time.Time
+	batch                       *time.Timer
 }
 
 type ownKeyPackage struct {
@@ -57,6 +62,9 @@ func (c *Client) run() {
 		case <-ping:
 			_ = c.write(context.Background(), envelope{V: 1, Type: "ping"})
 		case <-c.done:
+			if c.state.batch != nil {
+				c.state.batch.Stop()
+			}
 			for _, kp := range c.state.kps {
 				kp.secrets.Zero()
 			}
@@ -168,6 +176,11 @@ func (c *Client) handshake(b []byte) {
 		return
 	}
 	if !res.NewEpoch {
+		now := time.Now()
+		if c.state.proposals == 0 {
+			c.state.firstProposal = now
+		}
+		c.state.lastProposal = now
 		c.state.proposals++
 		c.state.sinceCommit++
 		c.maybeCommit()
@@ -215,6 +228,12 @@ func (c *Client) maybeCommit() {
 	if !(c.state.designated && c.state.proposals > 0) && len(c.state.updates) == 0 {
 		return
 	}
+	if len(c.state.updates) == 0 && c.cfg.CommitBatch > 0 {
+		if wait := c.batchWait(time.Now()); wait > 0 {
+			c.armBatch(wait)
+			return
+		}
+	}
 	c.mu.Lock()
 	res, err := c.group.Commit(mls.CommitOptions{RatchetTreeInWelcome: true, ForcePath: len(c.state.updates) > 0})
 	c.mu.Unlock()
@@ -253,6 +272,27 @@ func (c *Client) maybeCommit() {
 	c.state.sinceCommit = 0
 	c.state.inflight = f
 	f.id = c.request("commit", d, nil)
+}
+
+// batchWait is how much longer the designated committer waits for more proposals
+// (Config.CommitBatch): until they have been quiet for CommitBatch, at most until
+// 2×CommitBatch after the epoch's first one.
+func (c *Client) batchWait(now time.Time) time.Duration {
+	until := c.state.lastProposal.Add(c.cfg.CommitBatch)
+	if limit := c.state.firstProposal.Add(2 * c.cfg.CommitBatch); limit.Before(until) {
+		until = limit
+	}
+	return until.Sub(now)
+}
+
+// armBatch runs maybeCommit on the client's goroutine after d. A run that finds the
+// wait not over, or nothing left to commit (another epoch came), does nothing more.
+func (c *Client) armBatch(d time.Duration) {
+	if c.state.batch == nil {
+		c.state.batch = time.AfterFunc(d, func() { c.do(c.maybeCommit) })
+		return
+	}
+	c.state.batch.Reset(d)
 }
 
 // answer resolves the server's ack or error for one of our requests.

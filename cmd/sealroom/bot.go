@@ -23,20 +23,34 @@ func newBotCmd(e *env) *cobra.Command {
 		fps        int
 		marker     string
 		loopback   bool
+		videoFile  string
+		audioFile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "bot",
-		Short: "Join a room headless and publish synthetic SFrame-encrypted VP8 and Opus",
-		Long: "Joins a room as an MLS member, publishes synthetic VP8 video and Opus audio encrypted with the\n" +
-			"group's SFrame keys, decrypts every other participant's frames, and prints its counters every\n" +
+		Short: "Join a room headless and publish SFrame-encrypted VP8 and Opus (synthetic or recorded)",
+		Long: "Joins a room as an MLS member, publishes VP8 video and Opus audio encrypted with the group's\n" +
+			"SFrame keys, decrypts every other participant's frames, and prints its counters every\n" +
 			"--interval and at exit (SIGINT or --duration).\n\n" +
+			"Media: by default synthetic frames carrying --marker, which other bots recognise after decryption\n" +
+			"(\"marked\") but a browser cannot decode. --video FILE.ivf (VP8) and --audio FILE.ogg (Opus, one\n" +
+			"packet per Ogg page) publish a recording instead, looped at its own rate, which browsers render\n" +
+			"and play; a track without a file stays synthetic. client/testdata holds a short clip of each.\n\n" +
 			"Authentication: --token, or --room and --identity to mint a token with the local signing key\n" +
 			"exactly like `sealroom token` (same key sources and flags, and the mint is audited the same way).\n" +
 			"ICE uses loopback only unless --loopback-only=false.",
 		Example: "  sealroom bot --room demo --identity bot-1 --duration 30s\n" +
+			"  sealroom bot --room demo --identity bot-2 --video client/testdata/testsrc.ivf --audio client/testdata/tone.ogg\n" +
 			"  sealroom bot --url https://meet.example --token \"$TOKEN\" --loopback-only=false",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rec *client.Recording
+			if videoFile != "" || audioFile != "" {
+				var err error
+				if rec, err = client.LoadRecording(videoFile, audioFile); err != nil {
+					return err
+				}
+			}
 			if token == "" {
 				if g.Room == "" || g.Identity == "" {
 					return errors.New("--token, or --room and --identity, are required")
@@ -58,7 +72,7 @@ func newBotCmd(e *env) *cobra.Command {
 			}
 			s, err := client.RunBot(cmd.Context(), client.BotConfig{
 				Client:   client.Config{URL: url, Token: token},
-				Media:    client.MediaConfig{Marker: []byte(marker), VideoFPS: fps, LoopbackOnly: loopback},
+				Media:    client.MediaConfig{Marker: []byte(marker), VideoFPS: fps, LoopbackOnly: loopback, Recording: rec},
 				Duration: duration, Interval: interval, Out: e.stdout,
 			})
 			if err != nil {
@@ -81,8 +95,10 @@ func newBotCmd(e *env) *cobra.Command {
 	fs.DurationVar(&ttl, "ttl", time.Hour, "token lifetime when minting")
 	fs.DurationVar(&duration, "duration", 0, "stop after this long (0: until SIGINT)")
 	fs.DurationVar(&interval, "interval", 5*time.Second, "how often to print the counters")
-	fs.IntVar(&fps, "fps", 30, "synthetic video frames per second")
+	fs.IntVar(&fps, "fps", 30, "synthetic video frames per second (without --video)")
 	fs.StringVar(&marker, "marker", "sealroom-bot", "plaintext marker inside every synthetic frame (checked after decryption)")
 	fs.BoolVar(&loopback, "loopback-only", true, "gather loopback ICE candidates only (local servers)")
+	fs.StringVar(&videoFile, "video", "", "publish this VP8 IVF recording in a loop instead of synthetic video")
+	fs.StringVar(&audioFile, "audio", "", "publish this Ogg Opus recording in a loop instead of synthetic audio")
 	return cmd
 }
