@@ -218,6 +218,11 @@ func brightFrom(t *testing.T, ctx context.Context, id string) bool {
 	return 0.299*c[0]+0.587*c[1]+0.114*c[2] > 16
 }
 
+// audioStats is what window.sealroomAudio() reports for one remote participant.
+type audioStats struct {
+	Samples, Concealed, Energy, Level float64
+}
+
 // reddish is the screen share's colour (the canvas below), far from the fake camera's.
 func reddish(c [3]float64) bool { return c[0] > 150 && c[1] < 90 && c[2] < 90 }
 
@@ -327,6 +332,74 @@ func TestBrowserMeeting(t *testing.T) {
 	})
 	t.Logf("screen share shown decrypted at bob, camera back after it")
 
+	// (d) A Go participant joins and publishes a recorded VP8 clip and an Opus tone, SFrame-
+	// encrypted with the same MLS keys: the code changes to its epoch authenticator's, both
+	// browsers render and play it, and it decrypts both browsers (the two implementations
+	// agree on every byte). Chat goes both ways.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rec, err := client.LoadRecording("../client/testdata/testsrc.ivf", "../client/testdata/tone.ogg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := client.Dial(ctx, client.Config{URL: srv.url, Token: srv.token(t, "bot-1", "Bot", auth.RoleParticipant)})
+	if err != nil {
+		t.Fatalf("go client: %v", err)
+	}
+	defer gc.Close()
+	if err := gc.WaitJoined(ctx); err != nil {
+		t.Fatalf("go client join: %v", err)
+	}
+	gm, err := gc.StartMedia(ctx, client.MediaConfig{Recording: rec, LoopbackOnly: true})
+	if err != nil {
+		t.Fatalf("go media: %v", err)
+	}
+	defer gm.Close()
+	botID, bobID := gc.ParticipantID(), eval[string](t, bob, `window.sealroomMe()`)
+	var withBot string
+	waitUntil(t, 20*time.Second, "the code with the Go participant", func() bool {
+		want := goCode(gc.EpochAuthenticator())
+		withBot = want
+		return securityCodeOf(t, alice) == want && securityCodeOf(t, bob) == want
+	})
+	if withBot == code {
+		t.Fatalf("the code did not change when the Go participant joined: %s", code)
+	}
+	for name, page := range map[string]context.Context{"alice": alice, "bob": bob} {
+		others := map[string]string{"bot": botID, "bob": bobID}
+		if name == "bob" {
+			others = map[string]string{"bot": botID, "alice": aliceID}
+		}
+		for from, id := range others {
+			waitOr(t, 30*time.Second, name+" to render "+from+"'s decrypted video", func() bool { return brightFrom(t, page, id) },
+				func() any { return mediaState(t, page) })
+		}
+		// Audio: the browser's decoder turns each participant's decrypted Opus into
+		// samples with energy (a tone, the fake microphone's beeps) while it plays.
+		first := eval[map[string]audioStats](t, page, `window.sealroomAudio()`)
+		waitOr(t, 15*time.Second, name+" to play both others' audio", func() bool {
+			now := eval[map[string]audioStats](t, page, `window.sealroomAudio()`)
+			for _, id := range others {
+				if now[id].Samples <= first[id].Samples || now[id].Energy <= 0 {
+					return false
+				}
+			}
+			return true
+		}, func() any { return eval[map[string]audioStats](t, page, `window.sealroomAudio()`) })
+		audio := eval[map[string]audioStats](t, page, `window.sealroomAudio()`)
+		for from, id := range others {
+			a := audio[id]
+			t.Logf("%s plays %s's audio: %.0f samples, %.1f%% concealed, energy %.3g", name, from, a.Samples, 100*a.Concealed/max(a.Samples, 1), a.Energy)
+		}
+	}
+	waitOr(t, 20*time.Second, "the Go participant to decrypt both browsers' audio and video", func() bool {
+		src := gm.Stats().Sources
+		return src[aliceID].Video > 0 && src[aliceID].Audio > 0 && src[bobID].Video > 0 && src[bobID].Audio > 0
+	}, func() any { return gm.Stats() })
+	gs := gm.Stats()
+	t.Logf("the Go participant decrypted alice %d video / %d audio and bob %d / %d frames; failures %v",
+		gs.Sources[aliceID].Video, gs.Sources[aliceID].Audio, gs.Sources[bobID].Video, gs.Sources[bobID].Audio, gs.Failures)
+
 	shot, err := chromedp.Run(alice, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
@@ -337,31 +410,24 @@ func TestBrowserMeeting(t *testing.T) {
 	}
 	t.Logf("screenshot of the meeting page: %s", path)
 
-	// (d) A Go participant joins: the code changes and matches its epoch authenticator; it
-	// leaves: the code changes again.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	gc, err := client.Dial(ctx, client.Config{URL: srv.url, Token: srv.token(t, "bot-1", "Bot", auth.RoleParticipant)})
-	if err != nil {
-		t.Fatalf("go client: %v", err)
-	}
-	defer gc.Close()
-	if err := gc.WaitJoined(ctx); err != nil {
-		t.Fatalf("go client join: %v", err)
-	}
-	var withBot string
-	waitUntil(t, 20*time.Second, "the code with the Go participant", func() bool {
-		want := goCode(gc.EpochAuthenticator())
-		withBot = want
-		return securityCodeOf(t, alice) == want && securityCodeOf(t, bob) == want
-	})
-	if withBot == code {
-		t.Fatalf("the code did not change when the Go participant joined: %s", code)
-	}
 	if err := gc.SendChat(ctx, []byte("hello from Go")); err != nil {
 		t.Fatalf("go chat: %v", err)
 	}
-	waitUntil(t, 10*time.Second, "alice to read the Go chat", func() bool { return strings.Contains(chatText(t, alice), "hello from Go") })
+	waitUntil(t, 10*time.Second, "both browsers to read the Go chat", func() bool {
+		return strings.Contains(chatText(t, alice), "hello from Go") && strings.Contains(chatText(t, bob), "hello from Go")
+	})
+	sendChat(t, bob, "hello Go, from the patient")
+	select {
+	case ch := <-gc.Chats():
+		if ch.From != "patient-7" || string(ch.Text) != "hello Go, from the patient" {
+			t.Fatalf("the Go participant read %q from %s", ch.Text, ch.From)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Go participant did not get bob's chat")
+	}
+
+	// The Go participant leaves: a new code, and the browsers keep decrypting each other.
+	gm.Close()
 	if err := gc.Leave(ctx); err != nil {
 		t.Fatalf("go leave: %v", err)
 	}
@@ -370,6 +436,16 @@ func TestBrowserMeeting(t *testing.T) {
 		return codePattern.MatchString(a) && a == b && a != withBot && a != code
 	})
 	afterBot := securityCodeOf(t, alice)
+	a0, b0 := statsOf(t, alice), statsOf(t, bob)
+	waitUntil(t, 15*time.Second, "both browsers to decrypt each other's video under the new keys", func() bool {
+		a1, b1 := statsOf(t, alice), statsOf(t, bob)
+		return a1.Video.Decrypted > a0.Video.Decrypted+10 && b1.Video.Decrypted > b0.Video.Decrypted+10 &&
+			brightFrom(t, alice, bobID) && brightFrom(t, bob, aliceID)
+	})
+	if n := eval[int](t, alice, fmt.Sprintf(`document.querySelectorAll('#videos video[data-participant=%q]').length`, botID)); n != 0 {
+		t.Fatalf("the departed Go participant's tile is still shown")
+	}
+	t.Logf("after the Go participant left, code %s; still decrypting each other (failures alice %v, bob %v)", afterBot, statsOf(t, alice).Failures, statsOf(t, bob).Failures)
 
 	// The host removes the patient: the patient is told, the list and the code change.
 	run(t, alice, "kick", press(`#participants li[data-sub="patient-7"] button`))
@@ -380,5 +456,11 @@ func TestBrowserMeeting(t *testing.T) {
 		a := securityCodeOf(t, alice)
 		return codePattern.MatchString(a) && a != afterBot
 	})
+	waitUntil(t, 10*time.Second, "the patient gone from alice's participant list", func() bool {
+		return eval[int](t, alice, `document.querySelectorAll('#participants li[data-sub="patient-7"]').length`) == 0
+	})
+	if s := eval[string](t, bob, `document.getElementById('status').textContent`); !strings.Contains(s, "removed from the meeting by Dr Ada") {
+		t.Fatalf("bob's page says %q", s)
+	}
 	t.Logf("whole meeting test: %v", time.Since(start).Round(time.Millisecond))
 }
