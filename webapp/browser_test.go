@@ -162,6 +162,19 @@ func sendChat(t *testing.T, ctx context.Context, text string) {
 	run(t, ctx, "chat", chromedp.SetValue(chromedp.CSS("#chat-input"), text), press("#chat-form button"))
 }
 
+// expectChat waits for the Go member's next chat and checks its sender and text.
+func expectChat(t *testing.T, c *client.Client, from, text string) {
+	t.Helper()
+	select {
+	case ch := <-c.Chats():
+		if ch.From != from || string(ch.Text) != text {
+			t.Fatalf("the Go member read %q from %s, want %q from %s", ch.Text, ch.From, text, from)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the Go member did not get %s's chat", from)
+	}
+}
+
 // goCode is code.js's security code, from the Go client's epoch authenticator.
 func goCode(auth []byte) string {
 	bits := (uint32(auth[0])<<24 | uint32(auth[1])<<16 | uint32(auth[2])<<8 | uint32(auth[3])) >> 2
@@ -417,14 +430,7 @@ func TestBrowserMeeting(t *testing.T) {
 		return strings.Contains(chatText(t, alice), "hello from Go") && strings.Contains(chatText(t, bob), "hello from Go")
 	})
 	sendChat(t, bob, "hello Go, from the patient")
-	select {
-	case ch := <-gc.Chats():
-		if ch.From != "patient-7" || string(ch.Text) != "hello Go, from the patient" {
-			t.Fatalf("the Go participant read %q from %s", ch.Text, ch.From)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the Go participant did not get bob's chat")
-	}
+	expectChat(t, gc, "patient-7", "hello Go, from the patient")
 
 	// The Go participant leaves: a new code, and the browsers keep decrypting each other.
 	gm.Close()
