@@ -201,6 +201,7 @@ function ready(d) {
       app.status.set(id, { state, reason });
       render();
     },
+    onNotice: (text) => say(text || 'Your connection recovered: video is back.'),
   });
   for (const m of app.heldMedia.splice(0)) app.media.handle(m).catch(() => say('Media negotiation failed; chat still works.'));
   // Publish once the SFU's first offer (the tracks already in the room) is answered: our own

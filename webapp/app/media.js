@@ -4,7 +4,7 @@
 export class Media {
   constructor(signal, hooks) {
     this.signal = signal;
-    this.hooks = hooks; // onTrack(participantId, stream), onStatus(participantId, state, reason)
+    this.hooks = hooks; // onTrack(participantId, stream), onStatus(participantId, state, reason), onNotice(text)
     this.worker = new Worker('/worker.js', { type: 'module' });
     this.worker.onmessage = (ev) => {
       const m = ev.data;
