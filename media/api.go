@@ -53,8 +53,8 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 
 // newParticipantAPI builds one pion API per participant so that its
 // congestion controller (one per PeerConnection) is handed to exactly that
-// participant.
-func (s *SFU) newParticipantAPI(onEstimator func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+// participant. publishes is the participant's CanPublish grant.
+func (s *SFU) newParticipantAPI(publishes bool, onEstimator func(cc.BandwidthEstimator)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, fmt.Errorf("media: register codecs: %w", err)
@@ -86,11 +86,18 @@ func (s *SFU) newParticipantAPI(onEstimator func(cc.BandwidthEstimator)) (*webrt
 	// (rtxcache.go) instead of pion's responder, which keeps a copy per
 	// subscriber. Then RTCP SR/RR, rid/mid header extensions, TWCC
 	// feedback towards publishers.
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, err
+	//
+	// The generator runs a 10 Hz ticker per PeerConnection whether or
+	// not media arrives; a participant that may not publish never sends
+	// the SFU media (the guard drops it), so it gets no generator and
+	// the SFU no idle wake-ups per subscriber.
+	if publishes {
+		gen, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(gen)
 	}
-	reg.Add(gen)
 	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
 		return nil, err
 	}

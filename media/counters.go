@@ -12,6 +12,7 @@ type Counters struct {
 	DroppedUnboundTransport uint64 // RTP from an address bound to no transport
 	DroppedRateLimited      uint64 // over the transport's RateLimit
 	DroppedMalformed        uint64 // not parseable as RTP
+	SendFailed              uint64 // batched datagrams the socket refused
 
 	PLIForwarded   uint64 // keyframe requests sent to publishers
 	PLIRateLimited uint64 // keyframe requests coalesced by the limiter
@@ -29,6 +30,7 @@ func (c *Counters) add(o Counters) {
 	c.DroppedUnboundTransport += o.DroppedUnboundTransport
 	c.DroppedRateLimited += o.DroppedRateLimited
 	c.DroppedMalformed += o.DroppedMalformed
+	c.SendFailed += o.SendFailed
 	c.PLIForwarded += o.PLIForwarded
 	c.PLIRateLimited += o.PLIRateLimited
 	c.Retransmitted += o.Retransmitted
@@ -45,6 +47,7 @@ type counters struct {
 	pliForwarded, pliRateLimited, layerSwitches  atomic.Uint64
 	videoPauses, videoResumes                    atomic.Uint64
 	retransmitted, nackMisses                    atomic.Uint64
+	sendFailed                                   atomic.Uint64
 }
 
 func (c *counters) snapshot() Counters {
@@ -55,6 +58,7 @@ func (c *counters) snapshot() Counters {
 		DroppedUnboundTransport: c.unbound.Load(),
 		DroppedRateLimited:      c.rateLimited.Load(),
 		DroppedMalformed:        c.malformed.Load(),
+		SendFailed:              c.sendFailed.Load(),
 		PLIForwarded:            c.pliForwarded.Load(),
 		PLIRateLimited:          c.pliRateLimited.Load(),
 		Retransmitted:           c.retransmitted.Load(),

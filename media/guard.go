@@ -24,6 +24,7 @@ import (
 // dropped and counted. STUN and DTLS pass untouched.
 type guardConn struct {
 	conn   *net.UDPConn
+	out    *batchWriter
 	epoch  time.Time
 	global *counters // drops that belong to no participant
 
@@ -73,6 +74,7 @@ func (p *ssrcPolicy) has(ssrc uint32) bool {
 func newGuardConn(conn *net.UDPConn, global *counters) *guardConn {
 	return &guardConn{
 		conn:     conn,
+		out:      newBatchWriter(conn, &global.sendFailed),
 		epoch:    time.Now(),
 		global:   global,
 		bindings: make(map[netip.AddrPort]*transportBinding),
@@ -192,9 +194,16 @@ func (g *guardConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	}
 }
 
+// WriteToAddrPort is pion's write path for every datagram (SRTP, SRTCP,
+// DTLS, STUN); see batchWriter for when it is queued.
 func (g *guardConn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
-	return g.conn.WriteToUDPAddrPort(p, to)
+	return g.out.writeTo(p, to)
 }
+
+// holdWrites and releaseWrites bracket a forwarding pass so that its
+// writes leave in one batch.
+func (g *guardConn) holdWrites()    { g.out.hold() }
+func (g *guardConn) releaseWrites() { g.out.release() }
 
 func (g *guardConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	n, from, err := g.ReadFromAddrPort(p)
@@ -204,9 +213,20 @@ func (g *guardConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	return n, net.UDPAddrFromAddrPort(from), nil
 }
 
-func (g *guardConn) WriteTo(p []byte, to net.Addr) (int, error) { return g.conn.WriteTo(p, to) }
-func (g *guardConn) Close() error                               { return g.conn.Close() }
-func (g *guardConn) LocalAddr() net.Addr                        { return g.conn.LocalAddr() }
-func (g *guardConn) SetDeadline(t time.Time) error              { return g.conn.SetDeadline(t) }
-func (g *guardConn) SetReadDeadline(t time.Time) error          { return g.conn.SetReadDeadline(t) }
-func (g *guardConn) SetWriteDeadline(t time.Time) error         { return g.conn.SetWriteDeadline(t) }
+func (g *guardConn) WriteTo(p []byte, to net.Addr) (int, error) {
+	ua, ok := to.(*net.UDPAddr)
+	if !ok {
+		return 0, net.InvalidAddrError("media: not a UDP address")
+	}
+	return g.out.writeTo(p, ua.AddrPort())
+}
+
+func (g *guardConn) Close() error {
+	g.out.close()
+	return g.conn.Close()
+}
+
+func (g *guardConn) LocalAddr() net.Addr                { return g.conn.LocalAddr() }
+func (g *guardConn) SetDeadline(t time.Time) error      { return g.conn.SetDeadline(t) }
+func (g *guardConn) SetReadDeadline(t time.Time) error  { return g.conn.SetReadDeadline(t) }
+func (g *guardConn) SetWriteDeadline(t time.Time) error { return g.conn.SetWriteDeadline(t) }

@@ -244,7 +244,7 @@ func FuzzGuardAdmit(f *testing.F) {
 		f.Fatal("empty seed corpus")
 	}
 	var global counters
-	g := newGuardConn(nil, &global)
+	g := newGuardConn(listenLoopback(f), &global)
 	var c counters
 	b := newTransportBinding(&c, RateLimit{}, 0)
 	b.allowed.Store(&ssrcPolicy{ssrcs: []uint32{1234}})
@@ -267,7 +267,7 @@ func FuzzGuardAdmit(f *testing.F) {
 
 func TestGuardUnboundAndProbe(t *testing.T) {
 	var global counters
-	g := newGuardConn(nil, &global)
+	g := newGuardConn(listenLoopback(t), &global)
 	if g.admit(rawRTP(1, 1, []byte{1}), netip.MustParseAddrPort("127.0.0.1:1")) {
 		t.Fatal("RTP from an unbound address admitted")
 	}

@@ -10,7 +10,7 @@ import (
 // Config.Observe sees every packet read from a publisher, malformed ones included,
 // exactly as read, and the forwarded payload is unchanged.
 func TestObserveSeesEveryPacket(t *testing.T) {
-	pub, l, ws := newPipeline(1)
+	pub, l, ws := newPipeline(t, 1)
 	var seen [][]byte
 	pub.publisher.sfu.cfg.Observe = func(pkt []byte) { seen = append(seen, bytes.Clone(pkt)) }
 	var h rtp.Header

@@ -60,7 +60,7 @@ func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(Messa
 		downtracks: map[*publication]*downtrack{}, pubs: map[string]*publication{},
 		done: make(chan struct{})}
 	p.binding = newTransportBinding(&p.counters, s.cfg.RateLimit, s.conn.nanos())
-	api, err := s.newParticipantAPI(func(e cc.BandwidthEstimator) { p.bwe.Store(&e) })
+	api, err := s.newParticipantAPI(grants.CanPublish, func(e cc.BandwidthEstimator) { p.bwe.Store(&e) })
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"testing"
 	"time"
 
@@ -31,8 +32,14 @@ var _ webrtc.TrackLocalWriter = (*captureWriter)(nil)
 
 // newPipeline builds one VP8 publication with nSubs bound downtracks,
 // without a network, to exercise the forwarding path alone.
-func newPipeline(nSubs int) (*publication, *layer, []*captureWriter) {
+func newPipeline(tb testing.TB, nSubs int) (*publication, *layer, []*captureWriter) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
 	s := &SFU{cfg: Config{PLIMinInterval: time.Hour}, epoch: time.Now()}
+	s.conn = newGuardConn(conn, &s.global)
 	pubP := &Participant{sfu: s, id: "pub"}
 	pub := &publication{id: "pub:0", publisher: pubP, kind: webrtc.RTPCodecTypeVideo,
 		codecCap: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, codec: CodecVP8}
@@ -60,7 +67,7 @@ func rawRTP(seq uint16, ts uint32, payload []byte) []byte {
 }
 
 func TestForwardPacketRewritesHeaderOnly(t *testing.T) {
-	pub, l, ws := newPipeline(2)
+	pub, l, ws := newPipeline(t, 2)
 	var h rtp.Header
 	// A delta frame before any keyframe is held back.
 	pub.forwardPacket(l, &h, rawRTP(10, 900, testPayload(CodecVP8, false, 1, "t")), 1)
@@ -112,7 +119,7 @@ func FuzzForwardPacket(f *testing.F) {
 	if len(seeds) == 0 {
 		f.Fatal("empty seed corpus")
 	}
-	pub, l, ws := newPipeline(1)
+	pub, l, ws := newPipeline(f, 1)
 	var h rtp.Header
 	nanos := int64(0)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
@@ -141,7 +148,7 @@ func BenchmarkForward(b *testing.B) {
 	payload := testPayload(CodecVP8, false, 1, "bench")
 	payload = append(payload, make([]byte, 1000)...)
 	b.Run("sfu-20-subscribers", func(b *testing.B) {
-		pub, l, _ := newPipeline(20)
+		pub, l, _ := newPipeline(b, 20)
 		var h rtp.Header
 		pkt := rawRTP(1, 0, testPayload(CodecVP8, true, 0, "bench"))
 		pub.forwardPacket(l, &h, pkt, 1)
@@ -171,7 +178,7 @@ func BenchmarkForward(b *testing.B) {
 }
 
 func TestRetransmitFromLayerCache(t *testing.T) {
-	pub, l, ws := newPipeline(1)
+	pub, l, ws := newPipeline(t, 1)
 	l.cache = newRTXCache()
 	dt := (*pub.downtracks.Load())[0]
 	var h rtp.Header
@@ -227,7 +234,7 @@ func FuzzSubscriberRTCP(f *testing.F) {
 	if len(seeds) == 0 {
 		f.Fatal("empty seed corpus")
 	}
-	pub, l, ws := newPipeline(1)
+	pub, l, ws := newPipeline(f, 1)
 	l.cache = newRTXCache()
 	dt := (*pub.downtracks.Load())[0]
 	var h rtp.Header

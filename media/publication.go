@@ -193,16 +193,26 @@ func (pub *publication) forwardPacket(l *layer, h *rtp.Header, pkt []byte, nanos
 		l.cache.put(h.SequenceNumber, h.Timestamp, h.Marker, payload)
 	}
 	kf := IsKeyframeStart(pub.codec, payload)
+	sent := pub.fanOut(l, h, payload, kf, nanos)
+	if sent > 0 {
+		c.forwardedPackets.Add(sent)
+		c.forwardedBytes.Add(sent * uint64(len(payload)))
+	}
+}
+
+// fanOut writes one packet to every downtrack as one batch of datagrams
+// (batchWriter) and returns how many took it.
+func (pub *publication) fanOut(l *layer, h *rtp.Header, payload []byte, kf bool, nanos int64) uint64 {
+	conn := pub.publisher.sfu.conn
+	conn.holdWrites()
+	defer conn.releaseWrites()
 	var sent uint64
 	for _, dt := range *pub.downtracks.Load() {
 		if dt.forward(l, h, payload, kf, nanos) {
 			sent++
 		}
 	}
-	if sent > 0 {
-		c.forwardedPackets.Add(sent)
-		c.forwardedBytes.Add(sent * uint64(len(payload)))
-	}
+	return sent
 }
 
 func (l *layer) account(size int, nanos int64) {

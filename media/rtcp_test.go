@@ -147,3 +147,60 @@ func TestNACKAnsweredFromCache(t *testing.T) {
 	}
 	t.Fatal("NACKed packet never retransmitted")
 }
+
+// Upstream loss is NACKed to the publisher (RFC 4585 §6.2.1) by pion's
+// generator, which only the PeerConnections of participants allowed to
+// publish get (newParticipantAPI).
+func TestPublisherLossNACKed(t *testing.T) {
+	s := newTestSFU(t, nil)
+	pub := joinClient(t, s, "r", "pub", Grants{CanPublish: true})
+	v := newSender(t, CodecVP8, "cam", "pub", "", "v")
+	rs, err := pub.pc.AddTrack(v.track)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nacked := make(chan uint16, 256)
+	go func() {
+		for {
+			pkts, _, err := rs.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if n, ok := p.(*rtcp.TransportLayerNack); ok {
+					for _, pair := range n.Nacks {
+						for _, seq := range pair.PacketList() {
+							select {
+							case nacked <- seq:
+							default:
+							}
+						}
+					}
+				}
+			}
+		}
+	}()
+	pub.offer()
+	pub.waitConnected()
+	// Every 20th packet is never sent; writes before the track is bound
+	// are dropped by pion, so keep sending until a NACK names a gap.
+	dropped := func(seq uint16) bool { return seq%20 == 7 }
+	deadline := time.Now().Add(10 * time.Second)
+	for seq := uint16(5000); ; seq++ {
+		if time.Now().After(deadline) {
+			t.Fatal("no NACK for a lost packet reached the publisher")
+		}
+		if !dropped(seq) {
+			pkt := rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: seq,
+				Timestamp: uint32(seq) * 3000}, Payload: v.payload(uint32(seq))}
+			_ = v.track.WriteRTP(&pkt)
+		}
+		select {
+		case got := <-nacked:
+			if dropped(got) {
+				return
+			}
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
