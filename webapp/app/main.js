@@ -315,7 +315,8 @@ function addTile(id, stream) {
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(first);
     else video.addEventListener('loadeddata', first, { once: true });
     const cap = document.createElement('p');
-    cap.textContent = app.participants.get(id)?.name ?? 'participant';
+    const p = app.participants.get(id);
+    cap.textContent = p ? `${p.name || p.sub} (${p.role})` : 'participant';
     video.setAttribute('aria-label', `Video of ${cap.textContent}`);
     tile.append(video, cap);
     $('videos').append(tile);
