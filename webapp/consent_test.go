@@ -44,3 +44,39 @@ func TestBrowserConsent(t *testing.T) {
 		t.Fatalf("participant list after consent: %q", roster)
 	}
 }
+
+// TestBrowserRefresh: five minutes before the access code expires the page says so and
+// offers to continue with a new code; a new code from the organiser extends the session
+// (signaling refresh) and a code for someone else is refused.
+func TestBrowserRefresh(t *testing.T) {
+	needChromium(t)
+	srv := startServer(t)
+	browser := newBrowser(t)
+	mint := func(sub string, ttl time.Duration) string {
+		tok, _, err := srv.signer.Mint(auth.Grant{Identity: sub, Name: "Sam", Room: testRoom, Role: auth.RoleParticipant, CanPublish: true, CanSubscribe: true}, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	page := tab(t, browser, srv.url+"/join#token="+mint("patient-r", 4*time.Minute))
+	waitUntil(t, 10*time.Second, "the expiry notice", func() bool {
+		return !eval[bool](t, page, `document.getElementById('expiry').hidden`)
+	})
+	if text := eval[string](t, page, `document.getElementById('expiry-text').textContent`); !strings.Contains(text, "access ends at") {
+		t.Fatalf("expiry notice: %q", text)
+	}
+	refresh := func(token string) {
+		t.Helper()
+		run(t, page, "paste a new code", chromedp.SetValue(chromedp.CSS("#refresh-token"), token), press("#refresh-form button"))
+	}
+	refresh(mint("someone-else", time.Hour))
+	waitUntil(t, 10*time.Second, "the other person's code refused", func() bool {
+		return strings.Contains(eval[string](t, page, `document.getElementById('status').textContent`), "not accepted (unauthorized)")
+	})
+	refresh(mint("patient-r", time.Hour))
+	waitUntil(t, 10*time.Second, "the session extended", func() bool {
+		return strings.Contains(eval[string](t, page, `document.getElementById('status').textContent`), "Access extended") &&
+			eval[bool](t, page, `document.getElementById('expiry').hidden`)
+	})
+}
