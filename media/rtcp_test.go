@@ -2,13 +2,29 @@ package media
 
 import (
 	"bytes"
-
-	"github.com/pion/rtp"
 	"testing"
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 )
+
+// onRTCP hands every RTCP packet the publisher's sender receives to fn, on
+// a goroutine, until the sender stops.
+func onRTCP(rs *webrtc.RTPSender, fn func(rtcp.Packet)) {
+	go func() {
+		for {
+			pkts, _, err := rs.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				fn(p)
+			}
+		}
+	}()
+}
 
 // A subscriber's PLI reaches the publisher as a PLI for the publisher's
 // own SSRC; a burst of them is coalesced by the per-layer limiter.
@@ -22,19 +38,11 @@ func TestPLIForwardedAndRateLimited(t *testing.T) {
 		t.Fatal(err)
 	}
 	plis := make(chan uint32, 64)
-	go func() {
-		for {
-			pkts, _, err := rs.ReadRTCP()
-			if err != nil {
-				return
-			}
-			for _, p := range pkts {
-				if pli, ok := p.(*rtcp.PictureLossIndication); ok {
-					plis <- pli.MediaSSRC
-				}
-			}
+	onRTCP(rs, func(p rtcp.Packet) {
+		if pli, ok := p.(*rtcp.PictureLossIndication); ok {
+			plis <- pli.MediaSSRC
 		}
-	}()
+	})
 	pub.offer()
 	pub.waitConnected()
 	video.start(10 * time.Millisecond)
@@ -160,26 +168,18 @@ func TestPublisherLossNACKed(t *testing.T) {
 		t.Fatal(err)
 	}
 	nacked := make(chan uint16, 256)
-	go func() {
-		for {
-			pkts, _, err := rs.ReadRTCP()
-			if err != nil {
-				return
-			}
-			for _, p := range pkts {
-				if n, ok := p.(*rtcp.TransportLayerNack); ok {
-					for _, pair := range n.Nacks {
-						for _, seq := range pair.PacketList() {
-							select {
-							case nacked <- seq:
-							default:
-							}
-						}
+	onRTCP(rs, func(p rtcp.Packet) {
+		if n, ok := p.(*rtcp.TransportLayerNack); ok {
+			for _, pair := range n.Nacks {
+				for _, seq := range pair.PacketList() {
+					select {
+					case nacked <- seq:
+					default:
 					}
 				}
 			}
 		}
-	}()
+	})
 	pub.offer()
 	pub.waitConnected()
 	// Every 20th packet is never sent; writes before the track is bound
