@@ -244,3 +244,40 @@ func TestPubTrackClip(t *testing.T) {
 		t.Fatal("clip key frame not reported as key")
 	}
 }
+
+// FuzzRecordingParsers: whatever bytes a recording file holds, the parsers return frames
+// that satisfy their own checks or a typed error, and never panic.
+func FuzzRecordingParsers(f *testing.F) {
+	for _, path := range []string{"testdata/testsrc.ivf", "testdata/tone.ogg"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b[:min(len(b), 1024)])
+	}
+	f.Add(ivfFile("VP80", []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if frames, err := parseIVF(b); err == nil {
+			if len(frames) == 0 || !frames[0].key {
+				t.Fatalf("parseIVF accepted %d frames without a leading key frame", len(frames))
+			}
+			for _, fr := range frames {
+				if fr.dur <= 0 || fr.dur > time.Second {
+					t.Fatalf("parseIVF accepted a frame lasting %s", fr.dur)
+				}
+			}
+		} else if !errors.Is(err, ErrRecordingMalformed) && !errors.Is(err, ErrRecordingCodec) &&
+			!errors.Is(err, ErrRecordingEmpty) && !errors.Is(err, ErrRecordingNoKeyframe) {
+			t.Fatalf("parseIVF: untyped error %v", err)
+		}
+		if frames, err := parseOggOpus(b); err == nil {
+			for _, fr := range frames {
+				if fr.dur <= 0 || fr.dur > 120*time.Millisecond {
+					t.Fatalf("parseOggOpus accepted a packet lasting %s", fr.dur)
+				}
+			}
+		} else if !errors.Is(err, ErrRecordingMalformed) && !errors.Is(err, ErrRecordingCodec) && !errors.Is(err, ErrRecordingEmpty) {
+			t.Fatalf("parseOggOpus: untyped error %v", err)
+		}
+	})
+}
