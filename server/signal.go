@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -198,7 +199,9 @@ type signalConn struct {
 	// closeCode and closeReason are set once, before done closes.
 	closeCode   websocket.StatusCode
 	closeReason string
-	removedBy   string // the host who removed this participant, set before done closes
+	// removedBy is the host who removed this participant (kick), stored before done
+	// closes; nil otherwise.
+	removedBy atomic.Pointer[string]
 }
 
 // signal upgrades to a WebSocket, authenticates the first message, seats the participant
@@ -300,6 +303,15 @@ func (sc *signalConn) run(ctx context.Context) {
 		}()
 	}
 
+	// A host's removal wins over however the loop below ends (the client may close its
+	// socket at the same moment); this runs before the Leave calls deferred above.
+	defer func() {
+		if by := sc.removedBy.Load(); by != nil {
+			reason = keyservice.ReasonRemoved
+			sc.revokeRemoved(ctx, *by)
+		}
+	}()
+
 	if s.media != nil {
 		p, err := sc.joinMedia(ctx)
 		if err != nil {
@@ -350,12 +362,8 @@ func (sc *signalConn) run(ctx context.Context) {
 	for {
 		select {
 		case <-sc.done:
-			switch sc.closeCode {
-			case closeReplaced:
+			if sc.closeCode == closeReplaced {
 				reason = keyservice.ReasonReplaced
-			case closeRemoved:
-				reason = keyservice.ReasonRemoved
-				sc.revokeRemoved(ctx)
 			}
 			return
 		case err := <-readErr:
@@ -504,24 +512,20 @@ func (sc *signalConn) Send(typ string, data any) {
 	if raw, ok := data.(json.RawMessage); ok {
 		_ = json.Unmarshal(raw, &by)
 	}
-	sc.closeMu.Do(func() {
-		sc.removedBy = by.By
-		sc.send("bye", "", byeData{Reason: keyservice.ReasonRemoved})
-		sc.closeCode, sc.closeReason = closeRemoved, "removed by a host"
-		close(sc.done)
-	})
+	if by.By == "" {
+		by.By = "service:signaling"
+	}
+	sc.removedBy.Store(&by.By)
+	sc.send("bye", "", byeData{Reason: keyservice.ReasonRemoved})
+	sc.close(closeRemoved, "removed by a host")
 }
 
 // revokeRemoved revokes the token of a removed participant, so that reloading the
 // invite link does not bring them back; the host can invite them again with a new token.
 // It runs on the connection's goroutine, after the Remove was proposed.
-func (sc *signalConn) revokeRemoved(ctx context.Context) {
+func (sc *signalConn) revokeRemoved(ctx context.Context, by string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	by := sc.removedBy
-	if by == "" {
-		by = "service:signaling"
-	}
 	err := sc.s.audit.Record(ctx, audit.Event{
 		Actor: by, ActorRole: "host", Action: audit.ActionTokenRevoked, Outcome: audit.OutcomeSuccess,
 		Target: audit.Target{Kind: audit.TargetToken, ID: sc.claims.ID}, Room: sc.claims.Room, RequestID: sc.requestID,
