@@ -74,9 +74,15 @@ func TestBrowserRefresh(t *testing.T) {
 	waitUntil(t, 10*time.Second, "the other person's code refused", func() bool {
 		return strings.Contains(eval[string](t, page, `document.getElementById('status').textContent`), "not accepted (unauthorized)")
 	})
+	// The new code's own expiry counts from then on: another short one keeps the notice,
+	// a long one puts it away.
+	refresh(mint("patient-r", 4*time.Minute+30*time.Second))
+	waitUntil(t, 10*time.Second, "the notice for the new short code", func() bool {
+		return strings.Contains(eval[string](t, page, `document.getElementById('status').textContent`), "Access extended") &&
+			!eval[bool](t, page, `document.getElementById('expiry').hidden`)
+	})
 	refresh(mint("patient-r", time.Hour))
 	waitUntil(t, 10*time.Second, "the session extended", func() bool {
-		return strings.Contains(eval[string](t, page, `document.getElementById('status').textContent`), "Access extended") &&
-			eval[bool](t, page, `document.getElementById('expiry').hidden`)
+		return eval[bool](t, page, `document.getElementById('expiry').hidden`)
 	})
 }

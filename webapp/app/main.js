@@ -271,7 +271,7 @@ function render() {
 // the participant off) and offers to continue with a new code from the organiser.
 function scheduleExpiry(expiresAt) {
   clearTimeout(app.expiryTimer);
-  app.expiresAt = Date.parse(expiresAt) || 0;
+  app.expiresAt = (typeof expiresAt === 'number' ? expiresAt : Date.parse(expiresAt)) || 0;
   $('expiry').hidden = true;
   if (!app.expiresAt) return;
   const warnIn = Math.max(0, app.expiresAt - Date.now() - 5 * 60 * 1000);
