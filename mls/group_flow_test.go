@@ -13,7 +13,7 @@ type flowMember struct {
 	sign []byte
 }
 
-func newFlowMember(t *testing.T, cs *CipherSuite, name string) *flowMember {
+func newTestMember(t testing.TB, cs *CipherSuite, name string) *flowMember {
 	t.Helper()
 	sign, _, err := cs.GenerateSignatureKeyPair()
 	if err != nil {
@@ -77,7 +77,7 @@ func TestGroupLifecycle(t *testing.T) {
 	ext := ExternalSenders{{SignatureKey: dsPub, Credential: NewBasicCredential([]byte("sealroom-ds"))}}
 	extBytes, _ := Marshal(&ext)
 
-	alice := newFlowMember(t, cs, "alice")
+	alice := newTestMember(t, cs, "alice")
 	ga, err := NewGroup(cs, NewGroupParams{
 		GroupID: []byte("room-42"), KeyPackage: alice.kp, Secrets: alice.sec, SignPriv: alice.sign,
 		Extensions: Extensions{{Type: ExtensionTypeExternalSenders, Data: extBytes}},
@@ -99,7 +99,7 @@ func TestGroupLifecycle(t *testing.T) {
 	}
 
 	// Alice adds Bob and Carol.
-	bob, carol := newFlowMember(t, cs, "bob"), newFlowMember(t, cs, "carol")
+	bob, carol := newTestMember(t, cs, "bob"), newTestMember(t, cs, "carol")
 	res, err := ga.Commit(CommitOptions{
 		Proposals:            []*Proposal{{Type: ProposalTypeAdd, Add: &Add{KeyPackage: *bob.kp}}, {Type: ProposalTypeAdd, Add: &Add{KeyPackage: *carol.kp}}},
 		ForcePath:            true,
@@ -129,7 +129,7 @@ func TestGroupLifecycle(t *testing.T) {
 	}
 
 	// The Delivery Service, holding no group secret, removes Carol and adds Dave.
-	dave := newFlowMember(t, cs, "dave")
+	dave := newTestMember(t, cs, "dave")
 	rm, err := NewExternalProposal(cs, ga.Context().GroupID, ga.Epoch(), 0, &Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: gc.OwnLeaf()}}, dsPriv)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +269,7 @@ func TestCommitSkipsInvalidPendingProposals(t *testing.T) {
 	dsPriv, dsPub, _ := cs.GenerateSignatureKeyPair()
 	ext := ExternalSenders{{SignatureKey: dsPub, Credential: NewBasicCredential([]byte("ds"))}}
 	extBytes, _ := Marshal(&ext)
-	alice, bob, carol := newFlowMember(t, cs, "alice"), newFlowMember(t, cs, "bob"), newFlowMember(t, cs, "carol")
+	alice, bob, carol := newTestMember(t, cs, "alice"), newTestMember(t, cs, "bob"), newTestMember(t, cs, "carol")
 	ga, err := NewGroup(cs, NewGroupParams{GroupID: []byte("room"), KeyPackage: alice.kp, Secrets: alice.sec, SignPriv: alice.sign,
 		Extensions: Extensions{{Type: ExtensionTypeExternalSenders, Data: extBytes}}})
 	if err != nil {

@@ -25,7 +25,7 @@ func signedCommit(t *testing.T, g *Group, c *Commit) *MLSMessage {
 
 func TestPublicGroupRejectsInvalidCommits(t *testing.T) {
 	cs, _ := CipherSuiteByID(X25519_AES128GCM_SHA256_Ed25519)
-	alice, bob := newFlowMember(t, cs, "alice"), newFlowMember(t, cs, "bob")
+	alice, bob := newTestMember(t, cs, "alice"), newTestMember(t, cs, "bob")
 	ga, err := NewGroup(cs, NewGroupParams{GroupID: []byte("room"), KeyPackage: alice.kp, Secrets: alice.sec, SignPriv: alice.sign})
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 )
 
 // room is a test group of real members that commit, join and leave, for
@@ -18,23 +17,6 @@ type room struct {
 	members []*Group
 	names   int
 	ds      *PublicGroup // follows the room when set
-}
-
-func newTestMember(t testing.TB, cs *CipherSuite, name string) *flowMember {
-	t.Helper()
-	sign, _, err := cs.GenerateSignatureKeyPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	kp, sec, err := NewKeyPackage(cs, sign, KeyPackageParams{
-		Credential: NewBasicCredential([]byte(name)), Capabilities: DefaultCapabilities(cs),
-		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &flowMember{kp: kp, sec: sec, sign: sign}
 }
 
 func newRoom(t testing.TB, ext Extensions) *room {
