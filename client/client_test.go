@@ -3,23 +3,15 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/client"
-	"github.com/sealroom/sealroom/compliance"
-	"github.com/sealroom/sealroom/keyservice"
-	"github.com/sealroom/sealroom/migrations"
 	"github.com/sealroom/sealroom/migrations/pgtest"
 	"github.com/sealroom/sealroom/server"
 	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/server/servertest"
 )
 
 type fixture struct {
@@ -31,52 +23,12 @@ type fixture struct {
 // mods may add dependencies (the SFU).
 func newFixture(t *testing.T, mods ...func(*server.Deps)) *fixture {
 	t.Helper()
-	pool := pgtest.Pool(t)
-	_, tokKey, _ := ed25519.GenerateKey(rand.Reader)
-	_, dsKey, _ := ed25519.GenerateKey(rand.Reader)
-	_, auditKey, _ := ed25519.GenerateKey(rand.Reader)
-	al, err := audit.New(audit.Config{Pool: pool, SpoolDir: t.TempDir(), Key: auditKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := al.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = al.Close() })
-	ks, err := keyservice.New(keyservice.Config{Pool: pool, SignerKey: dsKey, Audit: al})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ks.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ks.Close() })
-	m, err := migrations.New(pool, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
-	dm, err := compliance.LoadDataMap()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rev, err := server.NewRevocations(context.Background(), pool, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := server.Deps{Pool: pool, Migrations: m, Rooms: ks, Audit: al, Subjects: compliance.NewSubjects(pool, al, dm), Signer: auth.NewSigner(tokKey, "iss", "aud"), Revocations: rev,
-		Verifier: auth.NewVerifier("iss", "aud", []ed25519.PublicKey{tokKey.Public().(ed25519.PublicKey)}, auth.WithRevocations(rev)),
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil))}
-	for _, mod := range mods {
-		mod(&deps)
-	}
-	srv, err := server.New(server.DefaultConfig(), deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	return &fixture{url: ts.URL, signer: auth.NewSigner(tokKey, "iss", "aud")}
+	st := servertest.Start(t, servertest.Options{Pool: pgtest.Pool(t), Deps: func(d *server.Deps) {
+		for _, mod := range mods {
+			mod(d)
+		}
+	}})
+	return &fixture{url: st.URL, signer: st.Signer}
 }
 
 func (f *fixture) token(t *testing.T, sub string) string {

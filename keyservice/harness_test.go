@@ -7,8 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -18,17 +16,11 @@ import (
 
 	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/client"
-	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/keyservice"
-	"github.com/sealroom/sealroom/migrations"
 	"github.com/sealroom/sealroom/migrations/pgtest"
 	"github.com/sealroom/sealroom/server"
 	"github.com/sealroom/sealroom/server/auth"
-)
-
-const (
-	testIssuer   = "https://sealroom.test"
-	testAudience = "sealroom"
+	"github.com/sealroom/sealroom/server/servertest"
 )
 
 // recorder is the Auditor of the tests: it keeps every event and hands it on to a real
@@ -102,7 +94,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	pool := pgtest.Pool(t)
 	_, tokKey, _ := ed25519.GenerateKey(rand.Reader)
 	_, dsKey, _ := ed25519.GenerateKey(rand.Reader)
-	h := &harness{t: t, pool: pool, signer: auth.NewSigner(tokKey, testIssuer, testAudience), dsKey: dsKey, tokKey: tokKey, room: "room-1"}
+	h := &harness{t: t, pool: pool, signer: auth.NewSigner(tokKey, servertest.Issuer, servertest.Audience), dsKey: dsKey, tokKey: tokKey, room: "room-1"}
 	for range o.procs {
 		h.procs = append(h.procs, h.startProc(tokKey, o))
 	}
@@ -124,65 +116,23 @@ func (h *harness) startProc(tokKey ed25519.PrivateKey, o harnessOpts) *proc {
 	}
 	t.Cleanup(pool.Close)
 	rec := &recorder{}
-	var auditLog *audit.Log
-	{
-		_, key, _ := ed25519.GenerateKey(rand.Reader)
-		l, err := audit.New(audit.Config{Pool: pool, SpoolDir: t.TempDir(), Key: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = l.Close() })
-		rec.next = l
-		auditLog = l
-	}
-	if !o.audit {
-		rec.next = nil
-	}
-	cfg := keyservice.Config{Pool: pool, SignerKey: h.dsKey, Audit: rec, SweepInterval: 100 * time.Millisecond,
-		CommitTimeout: time.Second, DisconnectTimeout: -1}
-	if o.cfg != nil {
-		o.cfg(&cfg)
-	}
-	svc, err := keyservice.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
-	m, err := migrations.New(pool, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dm, err := compliance.LoadDataMap()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rev, err := server.NewRevocations(context.Background(), pool, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	scfg := server.DefaultConfig()
-	scfg.RevocationCheck = 50 * time.Millisecond
-	scfg.RatePerSecond, scfg.RateBurst = 1e6, 1e6
-	scfg.SignalRatePerSecond, scfg.SignalRateBurst = 1e6, 1e6
-	srv, err := server.New(scfg, server.Deps{Pool: pool, Migrations: m, Rooms: svc, Audit: auditLog, Subjects: compliance.NewSubjects(pool, auditLog, dm), Signer: h.signer, Revocations: rev,
-		Verifier: auth.NewVerifier(testIssuer, testAudience, []ed25519.PublicKey{tokKey.Public().(ed25519.PublicKey)}, auth.WithRevocations(rev)),
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatalf("server: %v", err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ts.CloseClientConnections()
-		ts.Close()
-		_ = m.Close()
+	st := servertest.Start(t, servertest.Options{Pool: pool, TokenKey: tokKey, DSKey: h.dsKey,
+		KeyService: func(cfg *keyservice.Config, log *audit.Log) {
+			if o.audit {
+				rec.next = log
+			}
+			cfg.Audit, cfg.SweepInterval, cfg.CommitTimeout, cfg.DisconnectTimeout = rec, 100*time.Millisecond, time.Second, -1
+			if o.cfg != nil {
+				o.cfg(cfg)
+			}
+		},
+		Server: func(cfg *server.Config) {
+			cfg.RevocationCheck = 50 * time.Millisecond
+			cfg.RatePerSecond, cfg.RateBurst = 1e6, 1e6
+			cfg.SignalRatePerSecond, cfg.SignalRateBurst = 1e6, 1e6
+		},
 	})
-	return &proc{svc: svc, rev: rev, ts: ts, audit: rec}
+	return &proc{svc: st.Rooms, rev: st.Revocations, ts: st.HTTP, audit: rec}
 }
 
 func (h *harness) token(sub string, role auth.Role) string {
