@@ -6,9 +6,10 @@ import { MLSKeys, Codec } from '../sframe/sframe.mjs';
 
 let keys = new MLSKeys();
 const status = new Map(); // receiver id -> {state, reason, at}
-const stats = { encrypted: 0, decrypted: 0, dropped: 0, failed: 0, encryptMs: 0, decryptMs: 0 };
+const stats = { dropped: 0, failed: 0 };
 const failures = {}; // reason (SFrame error code) -> frames that could not be decrypted
-// Per kind, for the per-frame cost figures: frames, milliseconds and bytes each way.
+// Per kind, for the per-frame cost figures: frames, milliseconds and bytes each way; the
+// totals the stats message also carries are their sums.
 const perKind = {
   video: { encrypted: 0, encryptMs: 0, encryptBytes: 0, decrypted: 0, decryptMs: 0, decryptBytes: 0 },
   audio: { encrypted: 0, encryptMs: 0, encryptBytes: 0, decrypted: 0, decryptMs: 0, decryptBytes: 0 },
@@ -51,20 +52,14 @@ function pipe(readable, writable, options, transformer) {
         if (encode) {
           const size = frame.data.byteLength;
           frame.data = (await keys.encryptFrame(codec, new Uint8Array(frame.data))).buffer;
-          const ms = performance.now() - t0;
-          stats.encrypted++;
-          stats.encryptMs += ms;
           k.encrypted++;
-          k.encryptMs += ms;
+          k.encryptMs += performance.now() - t0;
           k.encryptBytes += size;
         } else {
           const out = await keys.decryptFrame(codec, new Uint8Array(frame.data));
           frame.data = out.frame.slice().buffer;
-          const ms = performance.now() - t0;
-          stats.decrypted++;
-          stats.decryptMs += ms;
           k.decrypted++;
-          k.decryptMs += ms;
+          k.decryptMs += performance.now() - t0;
           k.decryptBytes += frame.data.byteLength;
           report(options.id, 'encrypted', '');
           if (state.needKey) {
@@ -114,6 +109,13 @@ self.onmessage = async (ev) => {
   } else if (m.type === 'streams') {
     pipe(m.readable, m.writable, m.options);
   } else if (m.type === 'stats') {
-    self.postMessage({ type: 'stats', stats: { ...stats, failures: { ...failures }, video: { ...perKind.video }, audio: { ...perKind.audio } } });
+    const { video, audio } = perKind;
+    const totals = {
+      encrypted: video.encrypted + audio.encrypted,
+      decrypted: video.decrypted + audio.decrypted,
+      encryptMs: video.encryptMs + audio.encryptMs,
+      decryptMs: video.decryptMs + audio.decryptMs,
+    };
+    self.postMessage({ type: 'stats', stats: { ...stats, ...totals, failures: { ...failures }, video: { ...video }, audio: { ...audio } } });
   }
 };
