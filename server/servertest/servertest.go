@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"testing"
@@ -95,7 +94,7 @@ func Start(t testing.TB, o Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	rev, err := server.NewRevocations(ctx, o.Pool, log)
 	if err != nil {
 		t.Fatal(err)
