@@ -1,7 +1,7 @@
 // Package auth mints and verifies sealroom's access tokens: JWTs signed with Ed25519
 // (EdDSA) that carry one room grant. Verification is deliberately narrow: one algorithm,
-// keys only from the server's own key set by kid, exp/iss/aud required, at most 30 s of
-// clock leeway, and a size cap checked before any parsing. It never logs a token.
+// keys only from the server's own key set by kid, exp/iss/aud required, a lifetime of at
+// most MaxTTL, at most 30 s of clock leeway, and a size cap checked before any parsing. It never logs a token.
 package auth
 
 import (

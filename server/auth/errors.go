@@ -19,6 +19,12 @@ var (
 	ErrInvalid = errors.New("auth: invalid token")
 	// ErrClaims means the signature was good but the grant inside is malformed.
 	ErrClaims = errors.New("auth: invalid claims")
+	// ErrLifetime means a correctly signed token claims to live longer than MaxTTL: exp
+	// is more than MaxTTL after iat or, without iat, more than MaxTTL (plus Leeway) after
+	// now. The cap holds for every key the Verifier accepts, not only for tokens it
+	// minted. Errors that match it also match ErrInvalid, so a caller that only knows
+	// ErrInvalid still refuses them.
+	ErrLifetime = errors.New("auth: token lifetime exceeds the cap")
 	// ErrRevoked means the token, or every token of its subject issued before a
 	// cut-off, was revoked.
 	ErrRevoked = errors.New("auth: token revoked")

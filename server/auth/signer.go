@@ -10,8 +10,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// MaxTTL bounds the lifetime of a minted token: a leaked token is a leaked session, and
-// HIPAA automatic logoff expects sessions to end.
+// MaxTTL bounds the lifetime of a token: a leaked token is a leaked session, and HIPAA
+// automatic logoff expects sessions to end. Mint refuses longer tokens and Verify refuses
+// them whoever signed them (ErrLifetime).
 const MaxTTL = 24 * time.Hour
 
 // Grant is what a token allows: one identity, optionally in one room.

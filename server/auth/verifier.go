@@ -105,8 +105,31 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	if err := checkLifetime(c, v.now()); err != nil {
+		return nil, err
+	}
 	v.store(sum, c)
 	return v.checkRevoked(c)
+}
+
+// checkLifetime enforces MaxTTL on a token whose signature and time window have
+// passed. Minting caps the lifetime too, but the verifier is what stands between a
+// token and access: a token from an extra verify key, a hand-rolled minting script or a
+// stolen key must not grant a year of access because it says so. With iat the lifetime
+// is exp − iat (backdating iat only shortens what is left); without it, exp may lie at
+// most MaxTTL plus Leeway ahead of now.
+func checkLifetime(c *Claims, now time.Time) error {
+	exp := c.ExpiresAt.Time // never nil: the parser requires exp
+	if c.IssuedAt != nil {
+		if life := exp.Sub(c.IssuedAt.Time); life > MaxTTL {
+			return fmt.Errorf("%w: %w: exp is %s after iat, cap %s", ErrInvalid, ErrLifetime, life, MaxTTL)
+		}
+		return nil
+	}
+	if ahead := exp.Sub(now); ahead > MaxTTL+Leeway {
+		return fmt.Errorf("%w: %w: no iat and exp is %s ahead, cap %s", ErrInvalid, ErrLifetime, ahead.Truncate(time.Second), MaxTTL)
+	}
+	return nil
 }
 
 func (v *Verifier) checkRevoked(c *Claims) (*Claims, error) {
