@@ -7,8 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sealroom/sealroom/media/turn"
 	"github.com/sealroom/sealroom/server/auth"
 )
 
@@ -155,4 +157,26 @@ func (r *Revocations) load(ctx context.Context) error {
 	}
 	r.tokens, r.subjects = tokens, subjects
 	return nil
+}
+
+// turnGrant is what TURN credentials minted for c's holder are bound to.
+func turnGrant(c *auth.Claims) turn.Grant {
+	g := turn.Grant{TokenID: c.ID, Subject: c.Subject}
+	if c.IssuedAt != nil {
+		g.IssuedAt = c.IssuedAt.Time
+	}
+	return g
+}
+
+// TURNRevoked reports whether the token behind a TURN grant is revoked, for
+// turn.Config.Revoked: a revoked token's relays close within the TURN
+// server's check interval, and within RevocationRefresh when the revocation
+// was made by another process.
+func (r *Revocations) TURNRevoked(g turn.Grant) bool {
+	c := &auth.Claims{}
+	c.ID, c.Subject = g.TokenID, g.Subject
+	if !g.IssuedAt.IsZero() {
+		c.IssuedAt = jwt.NewNumericDate(g.IssuedAt)
+	}
+	return r.Revoked(c)
 }

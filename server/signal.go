@@ -195,7 +195,6 @@ type signalConn struct {
 	requestID string
 	remoteIP  string
 	media     *media.Participant // nil without an SFU
-	token     string             // until the TURN credentials are minted
 	// closeCode and closeReason are set once, before done closes.
 	closeCode   websocket.StatusCode
 	closeReason string
@@ -214,7 +213,7 @@ func (s *Server) signal(c echo.Context) error {
 	}
 	ws.SetReadLimit(s.cfg.SignalMaxMessage)
 	ctx := c.Request().Context()
-	claims, token, err := s.signalAuth(ctx, ws)
+	claims, err := s.signalAuth(ctx, ws)
 	if err != nil {
 		s.authDenied(ctx, requestID(c), c.RealIP(), c.Request().UserAgent(), err)
 		return nil
@@ -234,13 +233,12 @@ func (s *Server) signal(c echo.Context) error {
 		done:      make(chan struct{}),
 		requestID: requestID(c),
 		remoteIP:  c.RealIP(),
-		token:     token,
 	}
 	sc.run(ctx)
 	return nil
 }
 
-func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Claims, string, error) {
+func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Claims, error) {
 	// A Read whose context expires tears the connection down without a close frame, so
 	// the timeout closes the socket from the side with a proper code instead.
 	timer := time.AfterFunc(s.cfg.SignalAuthTimeout, func() {
@@ -249,17 +247,17 @@ func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Clai
 	_, msg, err := ws.Read(ctx)
 	if !timer.Stop() || err != nil {
 		_ = ws.CloseNow()
-		return nil, "", auth.ErrMissing
+		return nil, auth.ErrMissing
 	}
 	var env envelope
 	if err := keyservice.DecodeStrict(msg, &env); err != nil || env.Type != "auth" {
 		_ = ws.Close(closeProtocol, "first message must be auth")
-		return nil, "", auth.ErrMissing
+		return nil, auth.ErrMissing
 	}
 	var td tokenData
 	if err := keyservice.DecodeStrict(env.Data, &td); err != nil {
 		_ = ws.Close(closeProtocol, "malformed auth message")
-		return nil, "", auth.ErrMissing
+		return nil, auth.ErrMissing
 	}
 	claims, err := s.verifier.Verify(td.Token)
 	if err == nil && claims.Room == "" {
@@ -267,14 +265,14 @@ func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Clai
 	}
 	if err != nil {
 		_ = ws.Close(closeUnauthorized, "unauthorized")
-		return nil, "", err
+		return nil, err
 	}
 	if env.V != SignalVersion {
 		_ = ws.Close(closeProtocol, "unsupported version")
-		return nil, "", auth.ErrMissing
+		return nil, auth.ErrMissing
 	}
 	s.ids.seen(claims.Subject)
-	return claims, td.Token, nil
+	return claims, nil
 }
 
 func (sc *signalConn) run(ctx context.Context) {
@@ -283,10 +281,13 @@ func (sc *signalConn) run(ctx context.Context) {
 	roster := s.presence.Join(room, sc.me, sc.deliver)
 	ready := readyData{Version: SignalVersion, Participant: sc.me, Participants: roster, ExpiresAt: sc.claims.ExpiresAt.Time}
 	if s.turn != nil && len(s.turnURLs) > 0 {
-		cr := s.turn.Credentials(sc.token)
-		ready.ICEServers = []iceServer{{URLs: s.turnURLs, Username: cr.Username, Credential: cr.Password, Expires: cr.Expires}}
+		cr, err := s.turn.Credentials(turnGrant(sc.claims))
+		if err != nil {
+			s.log.WarnContext(ctx, "signaling: no TURN credentials", "request_id", sc.requestID, "err", err)
+		} else {
+			ready.ICEServers = []iceServer{{URLs: s.turnURLs, Username: cr.Username, Credential: cr.Password, Expires: cr.Expires}}
+		}
 	}
-	sc.token = "" // the credentials are minted; the token itself is not kept
 	sc.send("ready", "", ready)
 	reason := keyservice.ReasonDisconnected
 	defer func() { s.presence.Leave(room, sc.me.ID, reason) }()

@@ -124,16 +124,16 @@ func newServeCmd(e *env) *cobra.Command {
 			}
 			defer sfu.Close()
 			log.Info("SFU listening", "addr", sfu.Addr().String())
-			relay, relayURLs, err := startTURN(e, log, sfu)
+			rev, err := server.NewRevocations(ctx, pool, log)
+			if err != nil {
+				return err
+			}
+			relay, relayURLs, err := startTURN(e, log, sfu, rev.TURNRevoked)
 			if err != nil {
 				return err
 			}
 			if relay != nil {
 				defer relay.Close()
-			}
-			rev, err := server.NewRevocations(ctx, pool, log)
-			if err != nil {
-				return err
 			}
 			assets, err := webapp.Assets()
 			if err != nil {
@@ -259,7 +259,7 @@ func retentionMonths(e *env) (map[string]int, error) {
 // credentials are keyed by SEALROOM_TURN_SECRET_FILE (32+ bytes, the same for every
 // process of a deployment) and advertised as SEALROOM_TURN_URL; relays reach public
 // addresses and this server's SFU only.
-func startTURN(e *env, log *slog.Logger, sfu *media.SFU) (*turn.Server, []string, error) {
+func startTURN(e *env, log *slog.Logger, sfu *media.SFU, revoked func(turn.Grant) bool) (*turn.Server, []string, error) {
 	addr := e.getenv("SEALROOM_TURN_ADDR")
 	if addr == "" {
 		return nil, nil, nil
@@ -282,7 +282,7 @@ func startTURN(e *env, log *slog.Logger, sfu *media.SFU) (*turn.Server, []string
 		return nil, nil, fmt.Errorf("turn: %w", err)
 	}
 	srv, err := turn.New(turn.Config{Conn: conn, RelayIP: relayIP, RelayBind: "0.0.0.0", Realm: "sealroom",
-		Secret: secret, AllowedPeers: []netip.AddrPort{sfuAddr}})
+		Secret: secret, AllowedPeers: []netip.AddrPort{sfuAddr}, Revoked: revoked})
 	if err != nil {
 		conn.Close()
 		return nil, nil, err

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 
 	pionturn "github.com/pion/turn/v5"
 )
@@ -42,10 +43,15 @@ func (p policy) permitAddr(addr net.Addr) bool {
 }
 
 // relayGenerator wraps the static generator so every relay socket applies
-// the policy to each datagram, in both directions.
+// the policy to each datagram, in both directions, and is known to the
+// server by the username that allocated it, so a revoked grant's relays can
+// be closed.
 type relayGenerator struct {
 	*pionturn.RelayAddressGeneratorStatic
 	policy policy
+
+	mu     sync.Mutex
+	relays map[*policedConn]string // relay -> username
 }
 
 func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
@@ -53,12 +59,53 @@ func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (
 	if err != nil {
 		return nil, nil, err
 	}
-	return &policedConn{PacketConn: conn, policy: g.policy}, addr, nil
+	pc := &policedConn{PacketConn: conn, policy: g.policy, gen: g}
+	g.mu.Lock()
+	if g.relays == nil {
+		g.relays = map[*policedConn]string{}
+	}
+	g.relays[pc] = c.UserID
+	g.mu.Unlock()
+	return pc, addr, nil
+}
+
+// AllocateListener refuses: no TCP allocation (RFC 6062) is ever made,
+// whichever listener the request came in on.
+func (g *relayGenerator) AllocateListener(pionturn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	return nil, nil, ErrTCPRelay
+}
+
+// AllocateConn refuses: no TCP connection ever leaves the relay.
+func (g *relayGenerator) AllocateConn(pionturn.AllocateConnConfig) (net.Conn, error) {
+	return nil, ErrTCPRelay
+}
+
+// closeWhere closes every relay whose username dead reports true for.
+func (g *relayGenerator) closeWhere(dead func(username string) bool) {
+	g.mu.Lock()
+	var doomed []*policedConn
+	for pc, user := range g.relays {
+		if dead(user) {
+			doomed = append(doomed, pc)
+		}
+	}
+	g.mu.Unlock()
+	for _, pc := range doomed {
+		_ = pc.Close()
+	}
+}
+
+func (g *relayGenerator) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.relays)
 }
 
 type policedConn struct {
 	net.PacketConn
 	policy policy
+	gen    *relayGenerator
+	once   sync.Once
 }
 
 // WriteTo drops (reports as sent) datagrams to refused peers: the client
@@ -77,4 +124,17 @@ func (c *policedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			return n, from, err
 		}
 	}
+}
+
+// Close is idempotent: a relay closed for revocation is closed again by
+// pion when it deletes the allocation.
+func (c *policedConn) Close() error {
+	var err error
+	c.once.Do(func() {
+		c.gen.mu.Lock()
+		delete(c.gen.relays, c)
+		c.gen.mu.Unlock()
+		err = c.PacketConn.Close()
+	})
+	return err
 }

@@ -1,9 +1,11 @@
 package turn
 
 import (
+	"crypto/cipher"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	pionturn "github.com/pion/turn/v5"
@@ -29,14 +31,25 @@ type Config struct {
 	// not public: the SFU's media socket(s) when the server sits on a
 	// private network. Only these ports of these IPs are opened.
 	AllowedPeers []netip.AddrPort
+	// Revoked reports whether the room token behind a credential has been
+	// revoked. It is asked on every authenticated request and, for live
+	// allocations, every RevocationCheck: a revoked token's relays close.
+	Revoked func(Grant) bool
+	// RevocationCheck is how often live allocations are checked against
+	// Revoked (default 1 s).
+	RevocationCheck time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
 
 // Server is a running TURN server.
 type Server struct {
-	cfg Config
-	srv *pionturn.Server
+	cfg  Config
+	srv  *pionturn.Server
+	aead cipher.AEAD
+	gen  *relayGenerator
+	stop chan struct{}
+	done chan struct{}
 }
 
 // New starts a TURN server on cfg.Conn.
@@ -59,16 +72,29 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RevocationCheck <= 0 {
+		cfg.RevocationCheck = time.Second
+	}
 	cfg.Secret = append([]byte(nil), cfg.Secret...)
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, aead: grantAEAD(cfg.Secret), stop: make(chan struct{}), done: make(chan struct{})}
 	pol := policy{allowed: append([]netip.AddrPort(nil), cfg.AllowedPeers...)}
 	for i, ap := range pol.allowed {
 		pol.allowed[i] = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
+	s.gen = &relayGenerator{
+		RelayAddressGeneratorStatic: &pionturn.RelayAddressGeneratorStatic{
+			RelayAddress: cfg.RelayIP,
+			Address:      cfg.RelayBind,
+		},
+		policy: pol,
+	}
 	srv, err := pionturn.NewServer(pionturn.ServerConfig{
 		Realm: cfg.Realm,
 		AuthHandler: func(ra *pionturn.RequestAttributes) (string, []byte, bool) {
-			pw, ok := s.check(ra.Username)
+			if ra.Realm != cfg.Realm {
+				return "", nil, false
+			}
+			pw, _, ok := s.check(ra.Username)
 			if !ok {
 				return "", nil, false
 			}
@@ -77,28 +103,61 @@ func New(cfg Config) (*Server, error) {
 			return ra.Username, pionturn.GenerateAuthKey(ra.Username, ra.Realm, pw), true
 		},
 		PacketConnConfigs: []pionturn.PacketConnConfig{{
-			PacketConn: cfg.Conn,
-			RelayAddressGenerator: &relayGenerator{
-				RelayAddressGeneratorStatic: &pionturn.RelayAddressGeneratorStatic{
-					RelayAddress: cfg.RelayIP,
-					Address:      cfg.RelayBind,
-				},
-				policy: pol,
-			},
-			PermissionHandler: func(_ net.Addr, peer net.IP) bool { return pol.permitIP(peer) },
+			PacketConn:            &filterConn{PacketConn: cfg.Conn, s: s},
+			RelayAddressGenerator: s.gen,
+			PermissionHandler:     func(_ net.Addr, peer net.IP) bool { return pol.permitIP(peer) },
 		}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("turn: start: %w", err)
 	}
 	s.srv = srv
+	go s.watchRevocations()
 	return s, nil
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
 
+// watchRevocations closes the relays of revoked grants. pion checks the
+// credential only on requests, and Send indications and ChannelData are
+// not requests, so a live allocation would otherwise carry media until
+// its next Refresh, minutes after the token was revoked.
+func (s *Server) watchRevocations() {
+	defer close(s.done)
+	if s.cfg.Revoked == nil {
+		return
+	}
+	t := time.NewTicker(s.cfg.RevocationCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.closeRevoked()
+		}
+	}
+}
+
+// closeRevoked closes the relays whose grant is revoked. An expired
+// credential alone does not close a relay: RFC 8656 lets an allocation
+// live until its lifetime runs out, and the client moves to fresh
+// credentials by an ICE restart.
+func (s *Server) closeRevoked() {
+	s.gen.closeWhere(func(user string) bool {
+		exp, sealed, _ := strings.Cut(user, ":")
+		g, ok := openGrant(s.aead, exp, sealed)
+		return !ok || s.revoked(g)
+	})
+}
+
+// Allocations is the number of live relays.
+func (s *Server) Allocations() int { return s.gen.count() }
+
 // Close stops the server and its allocations, and forgets the secret.
 func (s *Server) Close() error {
+	close(s.stop)
+	<-s.done
 	err := s.srv.Close()
 	clear(s.cfg.Secret)
 	return err

@@ -28,6 +28,17 @@ func newTestServer(t *testing.T, now func() time.Time) (*Server, string) {
 	return s, conn.LocalAddr().String()
 }
 
+var testGrant = Grant{TokenID: "jti-1", Subject: "patient-7", IssuedAt: time.Unix(1767225000, 0)}
+
+func mustCredentials(t *testing.T, s *Server, g Grant) Credentials {
+	t.Helper()
+	c, err := s.Credentials(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func turnClient(t *testing.T, server string, c Credentials) *pionturn.Client {
 	t.Helper()
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -52,7 +63,7 @@ func turnClient(t *testing.T, server string, c Credentials) *pionturn.Client {
 // refuses to reach a loopback peer: no permission, no packet delivered.
 func TestRelayToLoopbackRefused(t *testing.T) {
 	s, addr := newTestServer(t, nil)
-	cl := turnClient(t, addr, s.Credentials("room-token"))
+	cl := turnClient(t, addr, mustCredentials(t, s, testGrant))
 	relay, err := cl.Allocate()
 	if err != nil {
 		t.Fatalf("allocate with valid credentials: %v", err)
@@ -88,9 +99,11 @@ func TestCredentialsRefused(t *testing.T) {
 	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix())
 	clock := func() time.Time { return time.Unix(now.Load(), 0) }
 	s, addr := newTestServer(t, clock)
-	good := s.Credentials("room-token")
-	if good.Username == "room-token" || bytes.Contains([]byte(good.Username+good.Password), []byte("room-token")) {
-		t.Fatal("credentials carry the token")
+	good := mustCredentials(t, s, testGrant)
+	for _, secret := range []string{testGrant.TokenID, testGrant.Subject} {
+		if strings.Contains(good.Username+good.Password, secret) {
+			t.Fatalf("credentials carry %q in the clear", secret)
+		}
 	}
 
 	bad := good
@@ -98,17 +111,25 @@ func TestCredentialsRefused(t *testing.T) {
 	if _, err := turnClient(t, addr, bad).Allocate(); err == nil {
 		t.Fatal("allocation with a wrong password")
 	}
-	forged := Credentials{Username: strconv.FormatInt(clock().Add(48*time.Hour).Unix(), 10) + ":" + tokenTag("t")}
-	forged.Password = password(s.cfg.Secret, forged.Username)
-	if _, ok := s.check(forged.Username); ok {
+	farExp := strconv.FormatInt(clock().Add(48*time.Hour).Unix(), 10)
+	sealed, err := sealGrant(s.aead, farExp, testGrant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := s.check(farExp + ":" + sealed); ok {
 		t.Fatal("username living past the TTL accepted")
+	}
+	// A grant sealed for one expiry does not open under another.
+	_, goodSealed, _ := strings.Cut(good.Username, ":")
+	if _, _, ok := s.check(strconv.FormatInt(clock().Add(time.Minute).Unix(), 10) + ":" + goodSealed); ok {
+		t.Fatal("grant moved to another expiry accepted")
 	}
 	now.Add(int64(11 * time.Minute / time.Second))
 	if _, err := turnClient(t, addr, good).Allocate(); err == nil {
 		t.Fatal("allocation with expired credentials")
 	}
-	for _, u := range []string{"", "abc", "123", "x:" + tokenTag("t"), "1:short"} {
-		if _, ok := s.check(u); ok {
+	for _, u := range []string{"", "abc", "123", "x:" + goodSealed, "1:short"} {
+		if _, _, ok := s.check(u); ok {
 			t.Fatalf("malformed username %q accepted", u)
 		}
 	}
@@ -155,7 +176,7 @@ func TestRelayToAllowedPeerOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	cl := turnClient(t, conn.LocalAddr().String(), s.Credentials("tok"))
+	cl := turnClient(t, conn.LocalAddr().String(), mustCredentials(t, s, testGrant))
 	relay, err := cl.Allocate()
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +203,7 @@ func TestRelayToAllowedPeerOnly(t *testing.T) {
 // FuzzCheck: arbitrary usernames never panic the credential check and
 // are accepted only in their minted form.
 func FuzzCheck(f *testing.F) {
-	seeds := []string{"", ":", "1:" + tokenTag("a"), "99999999999999999999:x", "1767225600:" + tokenTag("t")}
+	seeds := []string{"", ":", "1:AAAA", "99999999999999999999:x", "1767225600:bm9wZQ"}
 	for _, s := range seeds {
 		f.Add(s)
 	}
@@ -190,13 +211,11 @@ func FuzzCheck(f *testing.F) {
 		f.Fatal("empty seed corpus")
 	}
 	s := &Server{cfg: Config{TTL: 10 * time.Minute, Secret: make([]byte, 32),
-		Now: func() time.Time { return time.Unix(1767225000, 0) }}}
+		Now: func() time.Time { return time.Unix(1767225000, 0) }}, aead: grantAEAD(make([]byte, 32))}
 	f.Fuzz(func(t *testing.T, u string) {
-		if _, ok := s.check(u); ok {
-			exp, tag, _ := strings.Cut(u, ":")
-			if len(tag) != 32 || exp == "" {
-				t.Fatalf("accepted %q", u)
-			}
+		// Only a grant sealed under the secret opens; random input never does.
+		if _, _, ok := s.check(u); ok {
+			t.Fatalf("accepted %q", u)
 		}
 	})
 }
