@@ -38,37 +38,19 @@ type ExternalJoinParams struct {
 // GroupInfo. The result carries the Commit (a PublicMessage) and the new
 // epoch's signed GroupInfo without the tree; there is no Welcome.
 func JoinExternal(cs *CipherSuite, gi *GroupInfo, tree RatchetTreeNodes, p ExternalJoinParams) (*Group, *CommitResult, error) {
-	if gi.GroupContext.CipherSuite != cs.ID() || gi.GroupContext.Version != ProtocolVersionMLS10 {
-		return nil, nil, fmt.Errorf("%w: GroupInfo suite or version", ErrInvalidValue)
+	now := p.Now
+	if now == nil {
+		now = time.Now
 	}
-	t, err := verifyGroupInfo(cs, gi, tree)
+	ps, externalPub, err := externalJoinState(cs, gi, tree, now)
 	if err != nil {
-		return nil, nil, err
-	}
-	data, ok := gi.Extensions.Find(ExtensionTypeExternalPub)
-	if !ok {
-		return nil, nil, externalErr("GroupInfo has no external_pub")
-	}
-	var ep ExternalPub
-	if err := Unmarshal(data, &ep); err != nil {
 		return nil, nil, err
 	}
 	signPub, err := cs.SignaturePublicKey(p.SignPriv)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: signature key", ErrInvalidKey)
 	}
-	now := p.Now
-	if now == nil {
-		now = time.Now
-	}
-	interim, err := InterimTranscriptHash(cs, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag)
-	if err != nil {
-		return nil, nil, err
-	}
-	ps := publicState{cs: cs, ctx: gi.GroupContext, tree: t, interim: interim, confTag: gi.ConfirmationTag,
-		pending: map[string]pendingProposal{}, now: now}
-
-	kemOutput, initSecret, err := cs.externalInitSend(ep.PublicKey)
+	kemOutput, initSecret, err := cs.externalInitSend(externalPub)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,98 +69,112 @@ func JoinExternal(cs *CipherSuite, gi *GroupInfo, tree RatchetTreeNodes, p Exter
 		caps = DefaultCapabilities(cs)
 	}
 	leaf := LeafNode{SignatureKey: signPub, Credential: p.Credential, Capabilities: caps, Extensions: p.Extensions}
-	// The placeholder is replaced by the signed commit leaf; it only
-	// reserves the joiner's position, as the members' placeExternalJoiner
-	// does with the received leaf.
-	placeholder := leaf
-	own, err := ps.placeExternalLeaf(ap, &placeholder)
-	if err != nil {
-		return nil, nil, err
-	}
-	ctxFor := func(th []byte) *GroupContext {
-		c := gi.GroupContext
-		c.Epoch++
-		c.TreeHash = th
-		c.Extensions = ap.extensions
-		return &c
-	}
-	pathRes, err := ap.tree.GenerateUpdatePath(cs, gi.GroupContext.GroupID, own, leaf, p.SignPriv, ctxFor, nil)
+	own, pathRes, err := ps.externalPath(ap, leaf, p.SignPriv)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer pathRes.Zero()
-	keys := pathRes.Keys
-	fail := func(err error) (*Group, *CommitResult, error) {
-		keys.Zero()
-		return nil, nil, err
-	}
-	// Fail here rather than at every member if the leaf does not meet the
-	// group's required capabilities.
-	if err := pathRes.Path.LeafNode.Validate(cs, externalLeafCheck(&ps, ap, own)); err != nil {
-		return fail(err)
-	}
 
+	// Every proposal goes by value: the joiner has seen none of the epoch's
+	// proposals (§12.4.3.2).
 	commit := &Commit{Path: pathRes.Path}
 	for _, pp := range list {
 		commit.Proposals = append(commit.Proposals, ProposalOrRef{Type: ProposalOrRefTypeProposal, Proposal: pp.proposal})
 	}
 	ac := &AuthenticatedContent{WireFormat: WireFormatPublicMessage, Content: FramedContent{
-		GroupID: gi.GroupContext.GroupID, Epoch: gi.GroupContext.Epoch, Sender: self,
+		GroupID: ps.ctx.GroupID, Epoch: ps.ctx.Epoch, Sender: self,
 		ContentType: ContentTypeCommit, Commit: commit,
 	}}
-	if err := ac.Sign(cs, p.SignPriv, &gi.GroupContext); err != nil {
-		return fail(err)
-	}
-	confirmed, err := ConfirmedTranscriptHash(cs, interim, ac)
+	next, err := buildCommit(commitInput{cs: cs, ctx: &ps.ctx, interim: ps.interim, ac: ac, signPriv: p.SignPriv,
+		ap: ap, keys: pathRes.Keys, initSecret: initSecret, commitSecret: pathRes.CommitSecret})
 	if err != nil {
-		return fail(err)
+		pathRes.Keys.Zero()
+		return nil, nil, err
 	}
-	th, err := ap.tree.TreeHash(cs)
+	g, res, err := ps.externalJoinResult(ac, next, own, p)
 	if err != nil {
-		return fail(err)
+		next.zero()
+		return nil, nil, err
 	}
-	next := GroupContext{
-		Version: gi.GroupContext.Version, CipherSuite: gi.GroupContext.CipherSuite, GroupID: gi.GroupContext.GroupID,
-		Epoch: gi.GroupContext.Epoch + 1, TreeHash: th, ConfirmedTranscriptHash: confirmed, Extensions: ap.extensions,
+	return g, res, nil
+}
+
+// externalJoinState checks a GroupInfo as an external joiner must (RFC 9420
+// §12.4.3.2) and returns the public state of its epoch and its external_pub.
+func externalJoinState(cs *CipherSuite, gi *GroupInfo, tree RatchetTreeNodes, now func() time.Time) (*publicState, []byte, error) {
+	if gi.GroupContext.CipherSuite != cs.ID() || gi.GroupContext.Version != ProtocolVersionMLS10 {
+		return nil, nil, fmt.Errorf("%w: GroupInfo suite or version", ErrInvalidValue)
 	}
-	es, err := cs.DeriveEpochSecrets(initSecret, pathRes.CommitSecret, nil, &next)
+	t, err := verifyGroupInfo(cs, gi, tree)
 	if err != nil {
-		return fail(err)
+		return nil, nil, err
 	}
-	failES := func(err error) (*Group, *CommitResult, error) {
-		es.Zero()
-		return fail(err)
-	}
-	ac.Auth.ConfirmationTag = ConfirmationTag(cs, es.ConfirmationKey, confirmed)
-	nextInterim, err := InterimTranscriptHash(cs, confirmed, ac.Auth.ConfirmationTag)
+	externalPub, err := externalPubOf(gi)
 	if err != nil {
-		return failES(err)
+		return nil, nil, err
 	}
-	pm, err := NewPublicMessage(cs, ac, &gi.GroupContext, nil)
+	interim, err := InterimTranscriptHash(cs, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag)
 	if err != nil {
-		return failES(err)
+		return nil, nil, err
+	}
+	return &publicState{cs: cs, ctx: gi.GroupContext, tree: t, interim: interim, confTag: gi.ConfirmationTag,
+		pending: map[string]pendingProposal{}, now: now}, externalPub, nil
+}
+
+// externalPath places the joiner's leaf at the leftmost free leaf of ap's
+// tree and generates a full path from it (RFC 9420 §12.4.3.2). No leaf is
+// excluded from the path secrets: an external commit adds nobody by Add.
+func (s *publicState) externalPath(ap *appliedProposals, leaf LeafNode, signPriv []byte) (LeafIndex, *UpdatePathResult, error) {
+	// The placeholder is replaced by the signed commit leaf; it only
+	// reserves the joiner's position, as the members' placeExternalJoiner
+	// does with the received leaf.
+	placeholder := leaf
+	own, err := s.placeExternalLeaf(ap, &placeholder)
+	if err != nil {
+		return 0, nil, err
+	}
+	pathRes, err := ap.tree.GenerateUpdatePath(s.cs, s.ctx.GroupID, own, leaf, signPriv, provisionalContext(&s.ctx, ap.extensions), nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	// Fail here rather than at every member if the leaf does not meet the
+	// group's required capabilities.
+	if err := pathRes.Path.LeafNode.Validate(s.cs, externalLeafCheck(s, ap, own)); err != nil {
+		pathRes.Keys.Zero()
+		pathRes.Zero()
+		return 0, nil, err
+	}
+	return own, pathRes, nil
+}
+
+// externalJoinResult turns the joiner's built Commit into what JoinExternal
+// returns: the Commit as a PublicMessage, the signed GroupInfo of the new
+// epoch and the joiner's Group in that epoch. s is the epoch the Commit
+// ends.
+func (s *publicState) externalJoinResult(ac *AuthenticatedContent, next *pendingCommit, own LeafIndex, p ExternalJoinParams) (*Group, *CommitResult, error) {
+	// No membership tag: the joiner has no membership_key of the epoch its
+	// Commit ends, and members authenticate a new_member_commit by its
+	// signature alone (RFC 9420 §6.2).
+	pm, err := NewPublicMessage(s.cs, ac, &s.ctx, nil)
+	if err != nil {
+		return nil, nil, err
 	}
 	msg, err := NewMLSMessage(pm)
 	if err != nil {
-		return failES(err)
-	}
-	st, err := NewSecretTree(cs, es.EncryptionSecret, ap.tree.LeafCount())
-	if err != nil {
-		return failES(err)
-	}
-	g := &Group{
-		publicState: publicState{cs: cs, ctx: next, tree: ap.tree, interim: nextInterim,
-			confTag: ac.Auth.ConfirmationTag, pending: map[string]pendingProposal{}, now: now},
-		own: own, signPriv: append([]byte(nil), p.SignPriv...), keys: keys, epoch: es, secretTree: st,
-		resumption: map[uint64][]byte{next.Epoch: append([]byte(nil), es.ResumptionPSK...)},
-		psk:        p.PSK,
-	}
-	newGI, err := g.GroupInfo(false)
-	if err != nil {
-		g.Close()
 		return nil, nil, err
 	}
-	return g, &CommitResult{Commit: msg, GroupInfo: newGI}, nil
+	gi, err := newGroupInfo(s.cs, &next.ctx, next.confTag, next.epoch, nil, own, p.SignPriv)
+	if err != nil {
+		return nil, nil, err
+	}
+	g := &Group{
+		publicState: publicState{cs: s.cs, ctx: next.ctx, tree: next.tree, interim: next.interim,
+			confTag: next.confTag, pending: map[string]pendingProposal{}, now: s.now},
+		own: own, signPriv: append([]byte(nil), p.SignPriv...), keys: next.keys, epoch: next.epoch, secretTree: next.st,
+		resumption: map[uint64][]byte{next.ctx.Epoch: append([]byte(nil), next.epoch.ResumptionPSK...)},
+		psk:        p.PSK,
+	}
+	return g, &CommitResult{Commit: msg, GroupInfo: gi}, nil
 }
 
 // placeExternalLeaf reserves the joiner's leftmost free leaf in ap's tree
@@ -193,44 +189,6 @@ func (s *publicState) placeExternalLeaf(ap *appliedProposals, ln *LeafNode) (Lea
 		}
 	}
 	return ap.tree.AddLeaf(ln)
-}
-
-// verifyGroupInfo checks a GroupInfo from outside the group, as a joiner
-// must (RFC 9420 §12.4.3.1, §12.4.3.2): the tree (from the ratchet_tree
-// extension or nodes) is well formed, the signer is a member whose key
-// verifies the signature, the tree hash is the GroupContext's and the tree
-// validates.
-func verifyGroupInfo(cs *CipherSuite, gi *GroupInfo, nodes RatchetTreeNodes) (*RatchetTree, error) {
-	if data, ok := gi.Extensions.Find(ExtensionTypeRatchetTree); ok {
-		if err := Unmarshal(data, &nodes); err != nil {
-			return nil, err
-		}
-	}
-	if nodes == nil {
-		return nil, treeErr("no ratchet tree in the GroupInfo or the parameters")
-	}
-	tree, err := NewRatchetTree(nodes)
-	if err != nil {
-		return nil, err
-	}
-	signer := tree.Leaf(gi.Signer)
-	if signer == nil {
-		return nil, fmt.Errorf("%w: GroupInfo signer is not a member", ErrInvalidSender)
-	}
-	if err := gi.VerifySignature(cs, signer.SignatureKey); err != nil {
-		return nil, err
-	}
-	th, err := tree.TreeHash(cs)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(th, gi.GroupContext.TreeHash) {
-		return nil, treeErr("tree hash differs from the GroupContext")
-	}
-	if err := tree.Validate(cs, gi.GroupContext.GroupID); err != nil {
-		return nil, err
-	}
-	return tree, nil
 }
 
 func externalLeafCheck(s *publicState, ap *appliedProposals, l LeafIndex) LeafNodeCheck {

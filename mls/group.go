@@ -60,37 +60,10 @@ func JoinFromWelcome(cs *CipherSuite, w *Welcome, p JoinParams) (*Group, error) 
 		return nil, err
 	}
 
-	nodes := p.Tree
-	if data, ok := gi.Extensions.Find(ExtensionTypeRatchetTree); ok {
-		if err := Unmarshal(data, &nodes); err != nil {
-			return fail(err)
-		}
-	}
-	if nodes == nil {
-		return fail(treeErr("no ratchet tree in the GroupInfo or the join parameters"))
-	}
-	tree, err := NewRatchetTree(nodes)
+	tree, err := verifyGroupInfo(cs, gi, p.Tree)
 	if err != nil {
 		return fail(err)
 	}
-	signer := tree.Leaf(gi.Signer)
-	if signer == nil {
-		return fail(fmt.Errorf("%w: GroupInfo signer is not a member", ErrInvalidSender))
-	}
-	if err := gi.VerifySignature(cs, signer.SignatureKey); err != nil {
-		return fail(err)
-	}
-	th, err := tree.TreeHash(cs)
-	if err != nil {
-		return fail(err)
-	}
-	if !bytes.Equal(th, gi.GroupContext.TreeHash) {
-		return fail(treeErr("tree hash differs from the GroupContext"))
-	}
-	if err := tree.Validate(cs, gi.GroupContext.GroupID); err != nil {
-		return fail(err)
-	}
-
 	own, ok := tree.findLeaf(&p.KeyPackage.LeafNode)
 	if !ok {
 		return fail(fmt.Errorf("%w: joiner's leaf is not in the tree", ErrInvalidTree))
@@ -182,20 +155,9 @@ func (g *Group) Close() {
 // §12.4.3), with the ratchet tree inside when withTree is set: what the
 // Delivery Service needs to start a PublicGroup.
 func (g *Group) GroupInfo(withTree bool) (*GroupInfo, error) {
-	gi := &GroupInfo{GroupContext: g.ctx, ConfirmationTag: g.confTag, Signer: g.own}
-	if ep, err := g.epoch.ExternalPub(g.cs); err == nil {
-		gi.Extensions = append(gi.Extensions, Extension{Type: ExtensionTypeExternalPub, Data: mustMarshal(&ExternalPub{PublicKey: ep})})
-	}
+	var tree *RatchetTree
 	if withTree {
-		nodes := g.tree.Nodes()
-		b, err := Marshal(&nodes)
-		if err != nil {
-			return nil, err
-		}
-		gi.Extensions = append(gi.Extensions, Extension{Type: ExtensionTypeRatchetTree, Data: b})
+		tree = g.tree
 	}
-	if err := gi.Sign(g.cs, g.signPriv); err != nil {
-		return nil, err
-	}
-	return gi, nil
+	return newGroupInfo(g.cs, &g.ctx, g.confTag, g.epoch, tree, g.own, g.signPriv)
 }

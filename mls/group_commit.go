@@ -58,15 +58,59 @@ func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
 	if wf == 0 {
 		wf = WireFormatPublicMessage
 	}
+	commit, ap, err := g.commitProposals(opts.Proposals)
+	if err != nil {
+		return nil, err
+	}
+	keys, pathRes, err := g.commitPath(ap, opts.ForcePath)
+	if err != nil {
+		return nil, err
+	}
+	var commitSecret []byte // without a path, the all-zero commit_secret (RFC 9420 §8)
+	if pathRes != nil {
+		defer pathRes.Zero()
+		commit.Path = pathRes.Path
+		commitSecret = pathRes.CommitSecret
+	}
+	pskSecret, err := g.pskSecret(ap.psks)
+	if err != nil {
+		keys.Zero()
+		return nil, err
+	}
+	defer clear(pskSecret)
+
+	ac := &AuthenticatedContent{WireFormat: wf, Content: g.framed(ContentTypeCommit, nil)}
+	ac.Content.Commit = commit
+	next, err := buildCommit(commitInput{cs: g.cs, ctx: &g.ctx, interim: g.interim, ac: ac, signPriv: g.signPriv,
+		ap: ap, keys: keys, initSecret: g.epoch.InitSecret, commitSecret: commitSecret, pskSecret: pskSecret})
+	if err != nil {
+		keys.Zero()
+		return nil, err
+	}
+	res, err := g.commitMessages(ac, next, ap, pathRes, opts.RatchetTreeInWelcome)
+	if err != nil {
+		next.zero()
+		return nil, err
+	}
+	g.pendingCommit.zero()
+	g.pendingCommit = next
+	return res, nil
+}
+
+// commitProposals chooses the proposals of this member's Commit: the given
+// ones by value, then every pending proposal by reference that keeps the
+// list valid, and applies them to a copy of the tree (RFC 9420 §12.2,
+// §12.3).
+func (g *Group) commitProposals(byValue []*Proposal) (*Commit, *appliedProposals, error) {
 	self := Sender{Type: SenderTypeMember, LeafIndex: g.own}
 	commit := &Commit{}
 	var list []pendingProposal
-	for _, p := range opts.Proposals {
+	for _, p := range byValue {
 		commit.Proposals = append(commit.Proposals, ProposalOrRef{Type: ProposalOrRefTypeProposal, Proposal: p})
 		list = append(list, pendingProposal{proposal: p, sender: self})
 	}
 	if _, err := g.applyProposals(list, self); len(list) > 0 && err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Pending proposals go in by reference, in a stable order, skipping any
 	// that would make the list invalid (RFC 9420 §12.2: a committer must not
@@ -86,123 +130,77 @@ func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
 	}
 	ap, err := g.applyProposals(list, self)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if ap.reinit != nil || ap.external != nil {
-		return nil, fmt.Errorf("%w: ReInit and ExternalInit commits are not supported", ErrInvalidArgument)
+		return nil, nil, fmt.Errorf("%w: ReInit and ExternalInit commits are not supported", ErrInvalidArgument)
 	}
+	return commit, ap, nil
+}
 
-	keys := g.keys.clone()
-	commitSecret := make([]byte, g.cs.nh)
-	var pathRes *UpdatePathResult
-	if ap.needPath || opts.ForcePath {
-		ctxFor := func(th []byte) *GroupContext {
-			c := g.ctx
-			c.Epoch++
-			c.TreeHash = th
-			c.Extensions = ap.extensions
-			return &c
-		}
-		pathRes, err = ap.tree.GenerateUpdatePath(g.cs, g.ctx.GroupID, g.own, *ap.tree.Leaf(g.own), g.signPriv, ctxFor, ap.added)
-		if err != nil {
-			keys.Zero()
-			return nil, err
-		}
-		defer pathRes.Zero()
-		commit.Path = pathRes.Path
-		keys.Zero()
-		keys = pathRes.Keys
-		commitSecret = append([]byte(nil), pathRes.CommitSecret...)
+// commitPath refreshes the committer's leaf and direct path in ap.tree when
+// the proposals require it or force is set (RFC 9420 §12.4.1), encrypting
+// the path secrets to everyone but the members the Commit adds: they get
+// theirs in the Welcome. It returns the committer's private view of
+// ap.tree, and the path with its secrets, or nil when the Commit has none.
+func (g *Group) commitPath(ap *appliedProposals, force bool) (*PathKeys, *UpdatePathResult, error) {
+	if !ap.needPath && !force {
+		return g.keys.clone(), nil, nil
 	}
-	defer clear(commitSecret)
-	fail := func(err error) (*CommitResult, error) {
-		keys.Zero()
-		return nil, err
+	res, err := ap.tree.GenerateUpdatePath(g.cs, g.ctx.GroupID, g.own, *ap.tree.Leaf(g.own), g.signPriv,
+		provisionalContext(&g.ctx, ap.extensions), ap.added)
+	if err != nil {
+		return nil, nil, err
 	}
+	return res.Keys, res, nil
+}
 
-	ac := &AuthenticatedContent{WireFormat: wf, Content: g.framed(ContentTypeCommit, nil)}
-	ac.Content.Commit = commit
-	if err := ac.Sign(g.cs, g.signPriv, &g.ctx); err != nil {
-		return fail(err)
-	}
-	confirmed, err := ConfirmedTranscriptHash(g.cs, g.interim, ac)
-	if err != nil {
-		return fail(err)
-	}
-	th, err := ap.tree.TreeHash(g.cs)
-	if err != nil {
-		return fail(err)
-	}
-	next := GroupContext{
-		Version: g.ctx.Version, CipherSuite: g.ctx.CipherSuite, GroupID: g.ctx.GroupID,
-		Epoch: g.ctx.Epoch + 1, TreeHash: th, ConfirmedTranscriptHash: confirmed, Extensions: ap.extensions,
-	}
-	pskSecret, err := g.pskSecret(ap.psks)
-	if err != nil {
-		return fail(err)
-	}
-	defer clear(pskSecret)
-	es, err := g.cs.DeriveEpochSecrets(g.epoch.InitSecret, commitSecret, pskSecret, &next)
-	if err != nil {
-		return fail(err)
-	}
-	ac.Auth.ConfirmationTag = ConfirmationTag(g.cs, es.ConfirmationKey, confirmed)
-	interim, err := InterimTranscriptHash(g.cs, confirmed, ac.Auth.ConfirmationTag)
-	if err != nil {
-		es.Zero()
-		return fail(err)
-	}
-	// The Commit is protected with the keys of the epoch it ends.
+// commitMessages protects the built Commit and produces what goes out with
+// it: the signed GroupInfo of the new epoch and the Welcome for the added
+// members.
+func (g *Group) commitMessages(ac *AuthenticatedContent, next *pendingCommit, ap *appliedProposals, pathRes *UpdatePathResult, treeInWelcome bool) (*CommitResult, error) {
+	// The Commit is protected with the keys of the epoch it ends (RFC 9420
+	// §6): the members process it before they know the new epoch.
 	msg, err := g.protect(ac, 0)
 	if err != nil {
-		es.Zero()
-		return fail(err)
+		return nil, err
 	}
-
-	gi := &GroupInfo{GroupContext: next, ConfirmationTag: ac.Auth.ConfirmationTag, Signer: g.own}
-	if ep, err := es.ExternalPub(g.cs); err == nil {
-		gi.Extensions = append(gi.Extensions, Extension{Type: ExtensionTypeExternalPub, Data: mustMarshal(&ExternalPub{PublicKey: ep})})
+	var tree *RatchetTree
+	if treeInWelcome {
+		tree = next.tree
 	}
-	if opts.RatchetTreeInWelcome {
-		nodes := ap.tree.Nodes()
-		b, err := Marshal(&nodes)
-		if err != nil {
-			es.Zero()
-			return fail(err)
-		}
-		gi.Extensions = append(gi.Extensions, Extension{Type: ExtensionTypeRatchetTree, Data: b})
-	}
-	if err := gi.Sign(g.cs, g.signPriv); err != nil {
-		es.Zero()
-		return fail(err)
+	gi, err := newGroupInfo(g.cs, &next.ctx, next.confTag, next.epoch, tree, g.own, g.signPriv)
+	if err != nil {
+		return nil, err
 	}
 	res := &CommitResult{Commit: msg, GroupInfo: gi}
 	if len(ap.added) > 0 {
-		var to []WelcomeRecipient
-		for _, l := range ap.added {
-			r := WelcomeRecipient{KeyPackage: ap.addedKeyPackage(l)}
-			if pathRes != nil {
-				r.PathSecret = pathRes.JoinerPathSecret(l)
-			}
-			to = append(to, r)
+		if res.Welcome, err = sealCommitWelcome(g.cs, gi, next.epoch, ap, pathRes); err != nil {
+			return nil, err
 		}
-		res.Welcome, err = SealWelcome(g.cs, gi, es, ap.psks, to)
+	}
+	return res, nil
+}
+
+// sealCommitWelcome seals the Welcome for the members a Commit adds
+// (RFC 9420 §12.4.3.1): each gets joiner_secret and, when the committer's
+// path covers it, the path secret of the lowest node of that path above its
+// leaf.
+func sealCommitWelcome(cs *CipherSuite, gi *GroupInfo, es *EpochSecrets, ap *appliedProposals, pathRes *UpdatePathResult) (*Welcome, error) {
+	to := make([]WelcomeRecipient, 0, len(ap.added))
+	for _, l := range ap.added {
+		r := WelcomeRecipient{KeyPackage: ap.addedKeyPackage(l)}
+		if pathRes != nil {
+			r.PathSecret = pathRes.JoinerPathSecret(l)
+		}
+		to = append(to, r)
+	}
+	defer func() {
 		for _, r := range to {
 			clear(r.PathSecret)
 		}
-		if err != nil {
-			es.Zero()
-			return fail(err)
-		}
-	}
-	st, err := NewSecretTree(g.cs, es.EncryptionSecret, ap.tree.LeafCount())
-	if err != nil {
-		es.Zero()
-		return fail(err)
-	}
-	g.pendingCommit.zero()
-	g.pendingCommit = &pendingCommit{ctx: next, tree: ap.tree, keys: keys, epoch: es, st: st, interim: interim, confTag: ac.Auth.ConfirmationTag}
-	return res, nil
+	}()
+	return SealWelcome(cs, gi, es, ap.psks, to)
 }
 
 // MergeCommit moves the group to the epoch of its own pending Commit, once
@@ -221,12 +219,4 @@ func (g *Group) MergeCommit() error {
 func (g *Group) DiscardCommit() {
 	g.pendingCommit.zero()
 	g.pendingCommit = nil
-}
-
-func mustMarshal(v WireStruct) []byte {
-	b, err := Marshal(v)
-	if err != nil {
-		return nil
-	}
-	return b
 }

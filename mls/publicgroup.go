@@ -92,13 +92,9 @@ func (s *publicState) commitPublic(ac *AuthenticatedContent) (*commitEffects, er
 	if err != nil {
 		return nil, err
 	}
-	th, err := ap.tree.TreeHash(s.cs)
+	next, err := nextContext(s.cs, &s.ctx, ap, confirmed)
 	if err != nil {
 		return nil, err
-	}
-	next := GroupContext{
-		Version: s.ctx.Version, CipherSuite: s.ctx.CipherSuite, GroupID: s.ctx.GroupID,
-		Epoch: s.ctx.Epoch + 1, TreeHash: th, ConfirmedTranscriptHash: confirmed, Extensions: ap.extensions,
 	}
 	return &commitEffects{applied: ap, proposals: list, next: next, interim: interim, pathLeaf: pathLeaf}, nil
 }
