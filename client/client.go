@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sealroom/sealroom/mls"
+	"github.com/sealroom/sealroom/server/signaling"
 	"github.com/sealroom/sealroom/sframe"
 )
 
@@ -65,7 +66,7 @@ type Client struct {
 	keys     *sframe.MLSKeys
 	chats    chan Chat
 	reqs     chan func()
-	in       chan envelope
+	in       chan signaling.Envelope
 	done     chan struct{}
 	loopDone chan struct{}
 	closeErr error
@@ -79,13 +80,6 @@ type Client struct {
 	waits  map[string]chan error // request id -> waiter
 
 	media atomic.Pointer[Media] // the running media plane, if any (StartMedia)
-}
-
-type envelope struct {
-	V    int             `json:"v"`
-	Type string          `json:"type"`
-	ID   string          `json:"id,omitempty"`
-	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // Dial authenticates on the signaling WebSocket and starts the member: it uploads
@@ -112,30 +106,25 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	ws.SetReadLimit(1 << 20)
 	c := &Client{cfg: cfg, ws: ws, cs: cs, chats: make(chan Chat, 256), reqs: make(chan func(), 64),
-		in: make(chan envelope, 4096), done: make(chan struct{}), loopDone: make(chan struct{}), waits: map[string]chan error{}}
-	if err := c.write(ctx, envelope{V: 1, Type: "auth", Data: mustJSON(map[string]string{"token": cfg.Token})}); err != nil {
+		in: make(chan signaling.Envelope, 4096), done: make(chan struct{}), loopDone: make(chan struct{}), waits: map[string]chan error{}}
+	if err := c.write(ctx, signaling.TypeAuth, "", signaling.Auth{Token: cfg.Token}); err != nil {
 		_ = ws.CloseNow()
 		return nil, err
 	}
-	var ready struct {
-		Participant struct {
-			ID  string `json:"id"`
-			Sub string `json:"sub"`
-		} `json:"participant"`
-	}
+	var ready signaling.Ready
 	// Room events of others may overtake ready; they wait for the member's loop.
-	var early []envelope
+	var early []signaling.Envelope
 	for {
 		_, b, err := ws.Read(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("client: auth: %w", err)
 		}
-		var env envelope
+		var env signaling.Envelope
 		if err := json.Unmarshal(b, &env); err != nil || len(early) == cap(c.in) {
 			_ = ws.CloseNow()
 			return nil, fmt.Errorf("client: expected ready")
 		}
-		if env.Type != "ready" {
+		if env.Type != signaling.TypeReady {
 			early = append(early, env)
 			continue
 		}
@@ -148,7 +137,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	for _, env := range early {
 		c.in <- env
 	}
-	c.subject, c.connID = ready.Participant.Sub, ready.Participant.ID
+	c.subject, c.connID = ready.Participant.Subject, ready.Participant.ID
 	c.signPriv, _, err = cs.GenerateSignatureKeyPair()
 	if err != nil {
 		return nil, err
@@ -263,7 +252,7 @@ func (c *Client) SendChat(ctx context.Context, text []byte) error {
 			ch <- err
 			return
 		}
-		c.request("chat", map[string][]byte{"message": b}, ch)
+		c.request(signaling.TypeChat, signaling.ChatIn{Message: b}, ch)
 	})
 	return c.wait(ctx, ch)
 }
@@ -271,7 +260,7 @@ func (c *Client) SendChat(ctx context.Context, text []byte) error {
 // Ping measures one signaling round trip.
 func (c *Client) Ping(ctx context.Context) error {
 	ch := make(chan error, 1)
-	c.do(func() { c.request("ping", nil, ch) })
+	c.do(func() { c.request(signaling.TypePing, nil, ch) })
 	return c.wait(ctx, ch)
 }
 
@@ -293,7 +282,7 @@ func (c *Client) Update(ctx context.Context) error {
 // Leave says goodbye and waits for the server to close the connection; the server
 // removes the member from the group. The last epoch's state stays readable until Close.
 func (c *Client) Leave(ctx context.Context) error {
-	err := c.write(ctx, envelope{V: 1, Type: "leave"})
+	err := c.write(ctx, signaling.TypeLeave, "", nil)
 	select {
 	case <-c.done:
 	case <-ctx.Done():
@@ -352,7 +341,7 @@ func (c *Client) read() {
 		if err != nil {
 			return
 		}
-		var env envelope
+		var env signaling.Envelope
 		if err := json.Unmarshal(b, &env); err != nil {
 			continue
 		}
@@ -364,8 +353,8 @@ func (c *Client) read() {
 	}
 }
 
-func (c *Client) write(ctx context.Context, env envelope) error {
-	b, err := json.Marshal(env)
+func (c *Client) write(ctx context.Context, typ, id string, data any) error {
+	b, err := signaling.Encode(typ, id, data)
 	if err != nil {
 		return err
 	}
@@ -384,11 +373,7 @@ func (c *Client) request(typ string, data any, ch chan error) string {
 	if ch != nil {
 		c.waits[id] = ch
 	}
-	e := envelope{V: 1, Type: typ, ID: id}
-	if data != nil {
-		e.Data = mustJSON(data)
-	}
-	if err := c.write(context.Background(), e); err != nil {
+	if err := c.write(context.Background(), typ, id, data); err != nil {
 		delete(c.waits, id)
 		if ch != nil {
 			ch <- err
@@ -397,17 +382,9 @@ func (c *Client) request(typ string, data any, ch chan error) string {
 	return id
 }
 
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only our own plain structs are encoded
-	}
-	return b
-}
-
 // Kick asks the server to remove sub from the room (hosts only).
 func (c *Client) Kick(ctx context.Context, sub string) error {
 	ch := make(chan error, 1)
-	c.do(func() { c.request("kick", map[string]string{"sub": sub}, ch) })
+	c.do(func() { c.request(signaling.TypeKick, signaling.Kick{Subject: sub}, ch) })
 	return c.wait(ctx, ch)
 }

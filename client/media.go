@@ -12,7 +12,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/sealroom/sealroom/media"
+	"github.com/sealroom/sealroom/server/signaling"
 	"github.com/sealroom/sealroom/sframe"
 )
 
@@ -78,7 +78,7 @@ type Media struct {
 	pc    *webrtc.PeerConnection
 	video *webrtc.TrackLocalStaticSample
 	audio *webrtc.TrackLocalStaticSample
-	in    chan media.Message
+	in    chan signaling.Media
 	stats *statsBook
 
 	keyframe chan struct{} // a keyframe request (PLI/FIR) arrived
@@ -106,7 +106,7 @@ func (c *Client) StartMedia(ctx context.Context, cfg MediaConfig) (*Media, error
 	if err != nil {
 		return nil, fmt.Errorf("client: media: %w", err)
 	}
-	m := &Media{c: c, cfg: cfg, pc: pc, in: make(chan media.Message, 64), stats: newStatsBook(),
+	m := &Media{c: c, cfg: cfg, pc: pc, in: make(chan signaling.Media, 64), stats: newStatsBook(),
 		keyframe: make(chan struct{}, 1), done: make(chan struct{})}
 	if !c.media.CompareAndSwap(nil, m) {
 		_ = pc.Close()
@@ -192,7 +192,7 @@ func (m *Media) Close() {
 
 // deliver hands an SFU message to the media goroutine; called on the client's
 // goroutine, so it never blocks.
-func (m *Media) deliver(msg media.Message) {
+func (m *Media) deliver(msg signaling.Media) {
 	select {
 	case m.in <- msg:
 	default:
@@ -208,7 +208,7 @@ func (c *Client) mediaMessage(data json.RawMessage) {
 	if m == nil {
 		return
 	}
-	var msg media.Message
+	var msg signaling.Media
 	if json.Unmarshal(data, &msg) != nil {
 		return
 	}
@@ -232,12 +232,12 @@ func (m *Media) run() {
 	}
 }
 
-func (m *Media) handle(msg media.Message) error {
+func (m *Media) handle(msg signaling.Media) error {
 	switch msg.Type {
-	case media.MsgAnswer:
+	case signaling.MediaAnswer:
 		m.offerPending = false
 		return m.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: msg.SDP})
-	case media.MsgOffer:
+	case signaling.MediaOffer:
 		if m.offerPending || m.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 			return nil // impolite peer: the SFU abandons its offer and sends a new one
 		}
@@ -257,14 +257,14 @@ func (m *Media) handle(msg media.Message) error {
 		case <-m.done:
 			return ErrClosed
 		}
-		return m.send(media.Message{Type: media.MsgAnswer, ID: msg.ID, SDP: m.pc.LocalDescription().SDP})
-	case media.MsgCandidate:
+		return m.send(signaling.Media{Type: signaling.MediaAnswer, ID: msg.ID, SDP: m.pc.LocalDescription().SDP})
+	case signaling.MediaCandidate:
 		if msg.Candidate == nil {
 			return nil
 		}
 		return m.pc.AddICECandidate(*msg.Candidate)
-	case media.MsgVideoPaused, media.MsgVideoResumed:
-		m.stats.notice(string(msg.Type))
+	case signaling.MediaVideoPaused, signaling.MediaVideoResumed:
+		m.stats.notice(msg.Type)
 	}
 	return nil
 }
@@ -285,11 +285,11 @@ func (m *Media) offer(ctx context.Context) error {
 		return ctx.Err()
 	}
 	m.offerPending = true
-	return m.send(media.Message{Type: media.MsgOffer, SDP: m.pc.LocalDescription().SDP})
+	return m.send(signaling.Media{Type: signaling.MediaOffer, SDP: m.pc.LocalDescription().SDP})
 }
 
-func (m *Media) send(msg media.Message) error {
-	return m.c.write(context.Background(), envelope{V: 1, Type: "media", Data: mustJSON(msg)})
+func (m *Media) send(msg signaling.Media) error {
+	return m.c.write(context.Background(), signaling.TypeMedia, "", msg)
 }
 
 // ParticipantID is this connection's participant id, the stream id of the tracks

@@ -5,7 +5,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/sealroom/sealroom/media"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // The client is the impolite peer: while its own offer is unanswered, an SFU offer is
@@ -21,7 +21,7 @@ func TestImpoliteIgnoresCrossingOffer(t *testing.T) {
 	}
 	defer pc.Close()
 	m := &Media{pc: pc, offerPending: true, stats: newStatsBook(), done: make(chan struct{})}
-	crossing := media.Message{Type: media.MsgOffer, ID: 3, SDP: "not an SDP"}
+	crossing := signaling.Media{Type: signaling.MediaOffer, ID: 3, SDP: "not an SDP"}
 	if err := m.handle(crossing); err != nil {
 		t.Fatalf("crossing offer: %v", err)
 	}

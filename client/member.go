@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sealroom/sealroom/mls"
+	"github.com/sealroom/sealroom/server/signaling"
 	"github.com/sealroom/sealroom/sframe"
 )
 
@@ -23,7 +24,7 @@ type loopState struct {
 	proposals   int       // proposals received this epoch
 	sinceCommit int       // proposals received since our in-flight commit was built
 	updates     []chan error
-	buffer      []envelope // messages of epochs we have not reached yet
+	buffer      []signaling.Envelope // messages of epochs we have not reached yet
 
 	// Config.CommitBatch: when this epoch's first and latest proposals arrived, and
 	// the timer that runs maybeCommit again once they have been quiet long enough.
@@ -43,12 +44,6 @@ type inflight struct {
 	updates []chan error
 }
 
-type epochData struct {
-	Epoch   uint64 `json:"epoch"`
-	Message []byte `json:"message,omitempty"`
-	Welcome []byte `json:"welcome,omitempty"`
-}
-
 func (c *Client) run() {
 	defer close(c.loopDone)
 	var ping <-chan time.Time
@@ -60,7 +55,7 @@ func (c *Client) run() {
 	for {
 		select {
 		case <-ping:
-			_ = c.write(context.Background(), envelope{V: 1, Type: "ping"})
+			_ = c.write(context.Background(), signaling.TypePing, "", nil)
 		case <-c.done:
 			if c.state.batch != nil {
 				c.state.batch.Stop()
@@ -87,28 +82,25 @@ func (c *Client) epoch() (uint64, bool) {
 	return c.group.Epoch(), true
 }
 
-func (c *Client) handle(env envelope) {
+func (c *Client) handle(env signaling.Envelope) {
 	switch env.Type {
-	case "group_create":
+	case signaling.TypeGroupCreate:
 		c.createGroup(env.Data)
-	case "mls", "commit_needed", "chat":
+	case signaling.TypeHandshake, signaling.TypeCommitNeeded, signaling.TypeChat:
 		c.epochMessage(env)
-	case "welcome":
+	case signaling.TypeWelcome:
 		c.welcome(env.Data)
-	case "keypackage_needed":
+	case signaling.TypeKeyPackageLow:
 		c.uploadKeyPackages(c.cfg.KeyPackages)
-	case "ack", "pong":
+	case signaling.TypeAck, signaling.TypePong:
 		c.answer(env.ID, nil)
-	case "error":
-		var e ServerError
-		_ = json.Unmarshal(env.Data, &struct {
-			Code    *string `json:"code"`
-			Message *string `json:"message"`
-		}{&e.Code, &e.Message})
-		c.answer(env.ID, &e)
-	case "removed":
+	case signaling.TypeError:
+		var e signaling.Error
+		_ = json.Unmarshal(env.Data, &e)
+		c.answer(env.ID, &ServerError{Code: e.Code, Message: e.Message})
+	case signaling.TypeRemoved:
 		c.cfg.Log.Info("client: removed by a host")
-	case "media":
+	case signaling.TypeMedia:
 		c.mediaMessage(env.Data)
 	}
 }
@@ -116,13 +108,14 @@ func (c *Client) handle(env envelope) {
 // epochMessage handles the messages bound to an epoch: those of a later epoch wait in
 // the buffer (our own commit may not be acknowledged yet, or the Welcome is on its way),
 // those of an earlier one are dropped.
-func (c *Client) epochMessage(env envelope) {
-	var d epochData
-	if env.Type == "chat" {
-		var ch struct {
-			From    string `json:"from"`
-			Message []byte `json:"message"`
-		}
+func (c *Client) epochMessage(env signaling.Envelope) {
+	// The epoch a message belongs to: a handshake and commit_needed say it; a chat
+	// message carries it in its PrivateMessage.
+	var epoch uint64
+	var hs signaling.Handshake
+	switch env.Type {
+	case signaling.TypeChat:
+		var ch signaling.ChatOut
 		if json.Unmarshal(env.Data, &ch) != nil {
 			return
 		}
@@ -130,28 +123,37 @@ func (c *Client) epochMessage(env envelope) {
 		if mls.Unmarshal(ch.Message, &m) != nil || m.PrivateMessage == nil {
 			return
 		}
-		d.Epoch = m.PrivateMessage.Epoch
-	} else if json.Unmarshal(env.Data, &d) != nil {
-		return
+		epoch = m.PrivateMessage.Epoch
+	case signaling.TypeCommitNeeded:
+		var cn signaling.CommitNeeded
+		if json.Unmarshal(env.Data, &cn) != nil {
+			return
+		}
+		epoch = cn.Epoch
+	default:
+		if json.Unmarshal(env.Data, &hs) != nil {
+			return
+		}
+		epoch = hs.Epoch
 	}
 	cur, ok := c.epoch()
-	if !ok || d.Epoch > cur || (c.state.inflight != nil && d.Epoch > c.state.inflight.epoch) {
+	if !ok || epoch > cur || (c.state.inflight != nil && epoch > c.state.inflight.epoch) {
 		if !c.state.removed && len(c.state.buffer) < 4096 {
 			c.state.buffer = append(c.state.buffer, env)
 		}
 		return
 	}
-	if d.Epoch < cur {
+	if epoch < cur {
 		return
 	}
 	switch env.Type {
-	case "commit_needed":
+	case signaling.TypeCommitNeeded:
 		c.state.designated = true
 		c.maybeCommit()
-	case "chat":
+	case signaling.TypeChat:
 		c.receiveChat(env.Data)
-	case "mls":
-		c.handshake(d.Message)
+	case signaling.TypeHandshake:
+		c.handshake(hs.Message)
 	}
 }
 
@@ -242,11 +244,7 @@ func (c *Client) maybeCommit() {
 		c.failUpdates(err)
 		return
 	}
-	d := struct {
-		Commit    []byte `json:"commit"`
-		GroupInfo []byte `json:"group_info"`
-		Welcome   []byte `json:"welcome,omitempty"`
-	}{}
+	var d signaling.Commit
 	d.Commit, err = mls.Marshal(res.Commit)
 	if err == nil {
 		var gi *mls.MLSMessage
@@ -271,7 +269,7 @@ func (c *Client) maybeCommit() {
 	c.state.updates = nil
 	c.state.sinceCommit = 0
 	c.state.inflight = f
-	f.id = c.request("commit", d, nil)
+	f.id = c.request(signaling.TypeCommit, d, nil)
 }
 
 // batchWait is how much longer the designated committer waits for more proposals
@@ -342,10 +340,10 @@ func (c *Client) commitAnswer(f *inflight, serr *ServerError) {
 	c.mu.Unlock()
 	c.state.updates = append(c.state.updates, f.updates...)
 	switch serr.Code {
-	case "stale_epoch":
+	case signaling.CodeStaleEpoch:
 		// We lost the epoch: the winner's commit is on its way (or already applied, if
 		// our epoch moved); maybeCommit runs again when it arrives.
-	case "missing_proposals":
+	case signaling.CodeMissingProposals:
 		if c.state.sinceCommit > 0 {
 			c.maybeCommit()
 		}
@@ -368,13 +366,7 @@ func (c *Client) createGroup(raw json.RawMessage) {
 	if c.group != nil || c.state.creating != nil {
 		return
 	}
-	var d struct {
-		GroupID        []byte `json:"group_id"`
-		ExternalSender struct {
-			SignatureKey []byte `json:"signature_key"`
-			Identity     string `json:"identity"`
-		} `json:"external_sender"`
-	}
+	var d signaling.GroupCreate
 	if json.Unmarshal(raw, &d) != nil {
 		return
 	}
@@ -410,7 +402,7 @@ func (c *Client) createGroup(raw json.RawMessage) {
 		return
 	}
 	c.state.creating = g
-	c.state.initID = c.request("group_init", map[string][]byte{"group_info": b}, nil)
+	c.state.initID = c.request(signaling.TypeGroupInit, signaling.GroupInit{GroupInfo: b}, nil)
 }
 
 func (c *Client) initAnswer(serr *ServerError) {
@@ -431,7 +423,7 @@ func (c *Client) welcome(raw json.RawMessage) {
 	if c.group != nil && !c.state.removed {
 		return
 	}
-	var d epochData
+	var d signaling.Welcome
 	var m mls.MLSMessage
 	if json.Unmarshal(raw, &d) != nil || mls.Unmarshal(d.Welcome, &m) != nil || m.Welcome == nil {
 		return
@@ -462,10 +454,7 @@ func (c *Client) welcome(raw json.RawMessage) {
 }
 
 func (c *Client) receiveChat(raw json.RawMessage) {
-	var ch struct {
-		From    string `json:"from"`
-		Message []byte `json:"message"`
-	}
+	var ch signaling.ChatOut
 	if json.Unmarshal(raw, &ch) != nil {
 		return
 	}
@@ -518,5 +507,5 @@ func (c *Client) uploadKeyPackages(n int) {
 		c.state.kps[hex.EncodeToString(ref)] = &ownKeyPackage{kp: kp, secrets: sec}
 		list = append(list, b)
 	}
-	c.request("keypackages", map[string][][]byte{"keypackages": list}, nil)
+	c.request(signaling.TypeKeyPackages, signaling.KeyPackages{KeyPackages: list}, nil)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/mls"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // publicView caches a room's PublicGroup in this process; it is valid for one epoch of
@@ -72,23 +73,23 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 			return err
 		}
 		if rr == nil {
-			return refuse(CodeNoGroup, "the room has no group")
+			return refuse(signaling.CodeNoGroup, "the room has no group")
 		}
 		if !bytes.Equal(content.GroupID, rr.groupID) {
-			return refuse(CodeStaleEpoch, "the commit is for another group of this room: rebase")
+			return refuse(signaling.CodeStaleEpoch, "the commit is for another group of this room: rebase")
 		}
 		switch {
 		case content.Epoch < rr.epoch:
 			if bytes.Equal(rr.lastCommit, digest[:]) {
-				return refuse(CodeReplayedCommit, "this commit was already accepted")
+				return refuse(signaling.CodeReplayedCommit, "this commit was already accepted")
 			}
-			return refuse(CodeStaleEpoch, fmt.Sprintf("epoch %d is closed; the group is at %d: process the winning commit and rebase", content.Epoch, rr.epoch))
+			return refuse(signaling.CodeStaleEpoch, fmt.Sprintf("epoch %d is closed; the group is at %d: process the winning commit and rebase", content.Epoch, rr.epoch))
 		case content.Epoch > rr.epoch:
-			return refuse(CodeFutureEpoch, fmt.Sprintf("the group is at epoch %d", rr.epoch))
+			return refuse(signaling.CodeFutureEpoch, fmt.Sprintf("the group is at epoch %d", rr.epoch))
 		}
 		sender := content.Sender
 		if sender.Type != mls.SenderTypeMember || rr.roster[uint32(sender.LeafIndex)].Conn != m.ConnID {
-			return refuse(CodeNotMember, "the commit's sender is not this connection's leaf")
+			return refuse(signaling.CodeNotMember, "the commit's sender is not this connection's leaf")
 		}
 		pendingRefs, err := s.pendingProposals(ctx, tx, rr)
 		if err != nil {
@@ -102,7 +103,7 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 		}
 		for _, p := range pendingRefs {
 			if !included[string(p.ref)] {
-				return refuse(CodeMissingProposals, fmt.Sprintf("the commit omits the server's %s proposal for %s", p.kind, p.subject))
+				return refuse(signaling.CodeMissingProposals, fmt.Sprintf("the commit omits the server's %s proposal for %s", p.kind, p.subject))
 			}
 		}
 
@@ -140,17 +141,17 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 		for _, l := range res.Added {
 			leaf := pg.Tree().Leaf(l)
 			if leaf == nil || leaf.Credential.Type != mls.CredentialTypeBasic {
-				return refuse(CodeForbiddenAdd, "an added leaf has no basic credential")
+				return refuse(signaling.CodeForbiddenAdd, "an added leaf has no basic credential")
 			}
 			sub := string(leaf.Credential.Identity)
 			conn, ok := granted[sub]
 			if !ok {
-				return refuse(CodeForbiddenAdd, "the commit adds an identity without a grant for this room")
+				return refuse(signaling.CodeForbiddenAdd, "the commit adds an identity without a grant for this room")
 			}
 			next[uint32(l)] = rosterEntry{Sub: sub, Conn: conn}
 		}
 		if len(res.Added) > 0 && welcome == nil {
-			return refuse(CodeBadMessage, "a commit that adds members needs a welcome")
+			return refuse(signaling.CodeBadMessage, "a commit that adds members needs a welcome")
 		}
 		if err := s.checkGroupInfo(pg, giMsg, msg.PublicMessage.Auth.ConfirmationTag); err != nil {
 			return err
@@ -168,17 +169,17 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 			return internal("advance epoch", err)
 		}
 		if tag.RowsAffected() != 1 {
-			return refuse(CodeStaleEpoch, "another commit won the epoch: rebase")
+			return refuse(signaling.CodeStaleEpoch, "another commit won the epoch: rebase")
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM ks_proposals WHERE room = $1 AND epoch <= $2`, rr.room, int64(rr.epoch)); err != nil {
 			return internal("clear proposals", err)
 		}
-		if err := emit(ctx, tx, rr.room, TypeHandshake, "", m.ConnID, handshakeData{Epoch: rr.epoch, Message: d.Commit}); err != nil {
+		if err := emit(ctx, tx, rr.room, signaling.TypeHandshake, "", m.ConnID, signaling.Handshake{Epoch: rr.epoch, Message: d.Commit}); err != nil {
 			return err
 		}
 		if welcome != nil {
 			for _, l := range res.Added {
-				if err := emit(ctx, tx, rr.room, TypeWelcome, next[uint32(l)].Conn, "", welcomeData{Epoch: newEpoch, Welcome: d.Welcome}); err != nil {
+				if err := emit(ctx, tx, rr.room, signaling.TypeWelcome, next[uint32(l)].Conn, "", signaling.Welcome{Epoch: newEpoch, Welcome: d.Welcome}); err != nil {
 					return err
 				}
 			}
@@ -243,7 +244,7 @@ func (s *Service) pendingProposals(ctx context.Context, tx pgx.Tx, rr *roomRow) 
 // confirmation tag, the new tree in ratchet_tree, signed by the leaf it names. It is what
 // every process rebuilds the room from.
 func (s *Service) checkGroupInfo(pg *mls.PublicGroup, gi *mls.GroupInfo, confTag []byte) error {
-	bad := refuse(CodeInvalidGroupInfo, "group_info does not match the state after the commit")
+	bad := refuse(signaling.CodeInvalidGroupInfo, "group_info does not match the state after the commit")
 	want, err := mls.Marshal(pg.Context())
 	if err != nil {
 		return internal("encode context", err)
@@ -276,13 +277,13 @@ func (s *Service) checkGroupInfo(pg *mls.PublicGroup, gi *mls.GroupInfo, confTag
 func commitError(err error) *Error {
 	switch {
 	case errors.Is(err, mls.ErrInvalidSignature):
-		return refuse(CodeInvalidSignature, "the commit's signature does not verify")
+		return refuse(signaling.CodeInvalidSignature, "the commit's signature does not verify")
 	case errors.Is(err, mls.ErrWrongGroup):
-		return refuse(CodeStaleEpoch, "the commit is not for the current epoch: rebase")
+		return refuse(signaling.CodeStaleEpoch, "the commit is not for the current epoch: rebase")
 	case errors.Is(err, mls.ErrInvalidSender), errors.Is(err, mls.ErrInvalidLeafIndex):
-		return refuse(CodeNotMember, "the commit's sender is not a member")
+		return refuse(signaling.CodeNotMember, "the commit's sender is not a member")
 	}
-	return refuse(CodeInvalidCommit, "the commit does not apply to the group's public state")
+	return refuse(signaling.CodeInvalidCommit, "the commit does not apply to the group's public state")
 }
 
 // rejectCommit audits a refused commit and returns the refusal.
@@ -294,7 +295,7 @@ func (s *Service) rejectCommit(ctx context.Context, m Member, epoch uint64, e *E
 
 // parsedCommit is a commit message decoded, before any check against the group.
 type parsedCommit struct {
-	data      commitData
+	data      signaling.Commit
 	msg       *mls.MLSMessage
 	groupInfo *mls.GroupInfo
 	welcome   *mls.Welcome
@@ -311,27 +312,27 @@ func (p *parsedCommit) epoch() uint64 {
 // does not decode is bad_message.
 func decodeCommit(raw []byte) (*parsedCommit, *Error) {
 	p := &parsedCommit{}
-	if err := DecodeStrict(raw, &p.data); err != nil || len(p.data.Commit) == 0 || len(p.data.GroupInfo) == 0 {
-		return p, refuse(CodeBadMessage, "commit needs commit and group_info")
+	if err := signaling.DecodeStrict(raw, &p.data); err != nil || len(p.data.Commit) == 0 || len(p.data.GroupInfo) == 0 {
+		return p, refuse(signaling.CodeBadMessage, "commit needs commit and group_info")
 	}
 	var msg mls.MLSMessage
 	if err := mls.Unmarshal(p.data.Commit, &msg); err != nil {
-		return p, refuse(CodeBadMessage, "commit is not an MLSMessage")
+		return p, refuse(signaling.CodeBadMessage, "commit is not an MLSMessage")
 	}
 	if msg.WireFormat != mls.WireFormatPublicMessage || msg.PublicMessage == nil || msg.PublicMessage.Content.ContentType != mls.ContentTypeCommit ||
 		msg.PublicMessage.Content.Commit == nil {
-		return p, refuse(CodeBadMessage, "a commit must be a PublicMessage Commit")
+		return p, refuse(signaling.CodeBadMessage, "a commit must be a PublicMessage Commit")
 	}
 	p.msg = &msg
 	var gi mls.MLSMessage
 	if err := mls.Unmarshal(p.data.GroupInfo, &gi); err != nil || gi.GroupInfo == nil {
-		return p, refuse(CodeBadMessage, "group_info is not an MLSMessage GroupInfo")
+		return p, refuse(signaling.CodeBadMessage, "group_info is not an MLSMessage GroupInfo")
 	}
 	p.groupInfo = gi.GroupInfo
 	if len(p.data.Welcome) > 0 {
 		var wm mls.MLSMessage
 		if err := mls.Unmarshal(p.data.Welcome, &wm); err != nil || wm.Welcome == nil {
-			return p, refuse(CodeBadMessage, "welcome is not an MLSMessage Welcome")
+			return p, refuse(signaling.CodeBadMessage, "welcome is not an MLSMessage Welcome")
 		}
 		p.welcome = wm.Welcome
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // listen delivers the room events and chat of every process to this process's
@@ -113,8 +115,18 @@ func (s *Service) deliverEvent(ctx context.Context, payload string) {
 		}
 		return
 	}
+	var removed signaling.Removed
+	if typ == signaling.TypeRemoved {
+		// Stored by this package (kick); a row that does not decode is a removal by
+		// nobody in particular, and still a removal.
+		_ = json.Unmarshal(data, &removed)
+	}
 	for _, lc := range targets {
 		if recipient != nil && *recipient != lc.m.ConnID || exclude != nil && *exclude == lc.m.ConnID {
+			continue
+		}
+		if typ == signaling.TypeRemoved {
+			lc.conn.Removed(removed.By)
 			continue
 		}
 		lc.conn.Send(typ, json.RawMessage(data))
@@ -126,10 +138,10 @@ func (s *Service) deliverChat(payload string) {
 	if err := json.Unmarshal([]byte(payload), &c); err != nil {
 		return
 	}
-	out := chatOut{From: c.From, Message: c.Message}
+	out := signaling.ChatOut{From: c.From, Message: c.Message}
 	for _, lc := range s.localConns(c.Room) {
 		if lc.m.ConnID != c.Exclude {
-			lc.conn.Send(TypeChat, out)
+			lc.conn.Send(signaling.TypeChat, out)
 		}
 	}
 }

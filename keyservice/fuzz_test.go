@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sealroom/sealroom/mls"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // fuzzSeeds builds real messages to start the fuzzers from: a KeyPackage of "alice", and a
@@ -33,7 +34,7 @@ func fuzzSeeds(f *testing.F) (kp []byte, commit []byte) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	var d commitData
+	var d signaling.Commit
 	d.Commit, _ = mls.Marshal(res.Commit)
 	gi, _ := mls.NewMLSMessage(res.GroupInfo)
 	d.GroupInfo, _ = mls.Marshal(gi)
@@ -53,7 +54,7 @@ func FuzzDecodeCommit(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		p, err := decodeCommit(raw)
 		if err != nil {
-			if err.Code != CodeBadMessage {
+			if err.Code != signaling.CodeBadMessage {
 				t.Fatalf("code %q for undecodable input", err.Code)
 			}
 			return

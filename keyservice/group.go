@@ -9,6 +9,7 @@ import (
 
 	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/mls"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // groupInit stores the group a room's first member created (RFC 9420 §11): its epoch-0
@@ -16,29 +17,29 @@ import (
 // server listed in external_senders so it can propose Adds and Removes (§12.1.8.1).
 // A concurrent creator loses the INSERT and is added to the winner's group instead.
 func (s *Service) groupInit(ctx context.Context, m Member, raw json.RawMessage) error {
-	var d groupInitData
-	if err := DecodeStrict(raw, &d); err != nil || len(d.GroupInfo) == 0 {
-		return s.rejectInit(ctx, m, refuse(CodeBadMessage, "group_init needs group_info"))
+	var d signaling.GroupInit
+	if err := signaling.DecodeStrict(raw, &d); err != nil || len(d.GroupInfo) == 0 {
+		return s.rejectInit(ctx, m, refuse(signaling.CodeBadMessage, "group_init needs group_info"))
 	}
 	var msg mls.MLSMessage
 	if err := mls.Unmarshal(d.GroupInfo, &msg); err != nil || msg.GroupInfo == nil {
-		return s.rejectInit(ctx, m, refuse(CodeBadMessage, "group_info is not an MLSMessage GroupInfo"))
+		return s.rejectInit(ctx, m, refuse(signaling.CodeBadMessage, "group_info is not an MLSMessage GroupInfo"))
 	}
 	gi := msg.GroupInfo
 	pg, err := mls.NewPublicGroup(s.cs, gi, nil, s.cfg.Now)
 	if err != nil {
-		return s.rejectInit(ctx, m, refuse(CodeInvalidGroupInfo, "the GroupInfo or its ratchet tree does not validate"))
+		return s.rejectInit(ctx, m, refuse(signaling.CodeInvalidGroupInfo, "the GroupInfo or its ratchet tree does not validate"))
 	}
 	creator := pg.Tree().Leaf(0)
 	if gi.GroupContext.Epoch != 0 || pg.Tree().LeafCount() != 1 || creator == nil {
-		return s.rejectInit(ctx, m, refuse(CodeInvalidGroupInfo, "a new group has epoch 0 and only its creator"))
+		return s.rejectInit(ctx, m, refuse(signaling.CodeInvalidGroupInfo, "a new group has epoch 0 and only its creator"))
 	}
 	if creator.Credential.Type != mls.CredentialTypeBasic || string(creator.Credential.Identity) != m.Subject {
-		return s.rejectInit(ctx, m, refuse(CodeIdentityMismatch, "the creator's identity must be the token's subject"))
+		return s.rejectInit(ctx, m, refuse(signaling.CodeIdentityMismatch, "the creator's identity must be the token's subject"))
 	}
 	senderIndex, ok := s.externalSenderIndex(gi.GroupContext.Extensions)
 	if !ok {
-		return s.rejectInit(ctx, m, refuse(CodeInvalidGroupInfo, "the group must list the server's key in external_senders"))
+		return s.rejectInit(ctx, m, refuse(signaling.CodeInvalidGroupInfo, "the group must list the server's key in external_senders"))
 	}
 	rosterJSON, err := marshalRoster(roster{0: {Sub: m.Subject, Conn: m.ConnID}})
 	if err != nil {
@@ -52,7 +53,7 @@ func (s *Service) groupInit(ctx context.Context, m Member, raw json.RawMessage) 
 			return internal("check seat", err)
 		}
 		if !live {
-			return refuse(CodeForbidden, "not seated in the room")
+			return refuse(signaling.CodeForbidden, "not seated in the room")
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO ks_rooms (room, group_id, epoch, sender_index, group_info, roster)
 			VALUES ($1, $2, 0, $3, $4, $5) ON CONFLICT (room) DO NOTHING`, m.Room, gi.GroupContext.GroupID, int32(senderIndex), d.GroupInfo, rosterJSON)
@@ -60,7 +61,7 @@ func (s *Service) groupInit(ctx context.Context, m Member, raw json.RawMessage) 
 			return internal("create group", err)
 		}
 		if tag.RowsAffected() == 0 {
-			return refuse(CodeGroupExists, "another member created the room's group first: you will be added")
+			return refuse(signaling.CodeGroupExists, "another member created the room's group first: you will be added")
 		}
 		out.add(audit.Event{Actor: m.Subject, ActorRole: m.Role, Action: audit.ActionRoomJoin, Target: audit.Target{Kind: audit.TargetRoom, ID: m.Room},
 			Room: m.Room, Outcome: audit.OutcomeSuccess, RequestID: m.RequestID, Details: map[string]string{"epoch": "0", "created": "true"}})

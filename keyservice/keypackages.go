@@ -9,6 +9,7 @@ import (
 
 	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/mls"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // maxUploadBatch bounds the KeyPackages of one upload message.
@@ -25,12 +26,12 @@ type validKeyPackage struct {
 // binding: the basic credential's identity must be the token's subject (DESIGN §2).
 // The batch is all or nothing; a KeyPackage seen before, consumed or not, is refused.
 func (s *Service) uploadKeyPackages(ctx context.Context, m Member, raw json.RawMessage) error {
-	var d keyPackagesData
-	if err := DecodeStrict(raw, &d); err != nil || len(d.KeyPackages) == 0 {
-		return s.rejectUpload(ctx, m, refuse(CodeBadMessage, "keypackages needs a non-empty list of base64 KeyPackages"))
+	var d signaling.KeyPackages
+	if err := signaling.DecodeStrict(raw, &d); err != nil || len(d.KeyPackages) == 0 {
+		return s.rejectUpload(ctx, m, refuse(signaling.CodeBadMessage, "keypackages needs a non-empty list of base64 KeyPackages"))
 	}
 	if len(d.KeyPackages) > maxUploadBatch {
-		return s.rejectUpload(ctx, m, refuse(CodeTooLarge, "at most 16 KeyPackages per message"))
+		return s.rejectUpload(ctx, m, refuse(signaling.CodeTooLarge, "at most 16 KeyPackages per message"))
 	}
 	now := s.cfg.Now()
 	var kps []validKeyPackage
@@ -41,7 +42,7 @@ func (s *Service) uploadKeyPackages(ctx context.Context, m Member, raw json.RawM
 			return s.rejectUpload(ctx, m, err)
 		}
 		if seen[string(kp.ref)] {
-			return s.rejectUpload(ctx, m, refuse(CodeKeyPackageReused, "the same KeyPackage twice in one upload"))
+			return s.rejectUpload(ctx, m, refuse(signaling.CodeKeyPackageReused, "the same KeyPackage twice in one upload"))
 		}
 		seen[string(kp.ref)] = true
 		kps = append(kps, kp)
@@ -55,7 +56,7 @@ func (s *Service) uploadKeyPackages(ctx context.Context, m Member, raw json.RawM
 			return internal("count KeyPackages", err)
 		}
 		if unused+len(kps) > s.cfg.MaxKeyPackages {
-			return refuse(CodeKeyPackageQuota, "too many unused KeyPackages for this identity")
+			return refuse(signaling.CodeKeyPackageQuota, "too many unused KeyPackages for this identity")
 		}
 		for _, kp := range kps {
 			tag, err := tx.Exec(ctx, `INSERT INTO ks_keypackages (ref, subject, conn_id, data, not_after) VALUES ($1, $2, $3, $4, $5)
@@ -64,7 +65,7 @@ func (s *Service) uploadKeyPackages(ctx context.Context, m Member, raw json.RawM
 				return internal("store KeyPackage", err)
 			}
 			if tag.RowsAffected() == 0 {
-				return refuse(CodeKeyPackageReused, "a KeyPackage was uploaded before: KeyPackages are single use")
+				return refuse(signaling.CodeKeyPackageReused, "a KeyPackage was uploaded before: KeyPackages are single use")
 			}
 		}
 		for _, kp := range kps {
@@ -90,24 +91,24 @@ func (s *Service) uploadKeyPackages(ctx context.Context, m Member, raw json.RawM
 func (s *Service) validateKeyPackage(m Member, b []byte, now time.Time) (validKeyPackage, *Error) {
 	var msg mls.MLSMessage
 	if err := mls.Unmarshal(b, &msg); err != nil || msg.WireFormat != mls.WireFormatKeyPackage || msg.KeyPackage == nil {
-		return validKeyPackage{}, refuse(CodeBadMessage, "not an MLSMessage carrying a KeyPackage")
+		return validKeyPackage{}, refuse(signaling.CodeBadMessage, "not an MLSMessage carrying a KeyPackage")
 	}
 	kp := msg.KeyPackage
 	cs, err := kp.Validate(now)
 	if err != nil || cs.ID() != s.cs.ID() {
-		return validKeyPackage{}, refuse(CodeInvalidKeyPackage, "the KeyPackage fails validation (signature, suite or lifetime)")
+		return validKeyPackage{}, refuse(signaling.CodeInvalidKeyPackage, "the KeyPackage fails validation (signature, suite or lifetime)")
 	}
 	cred := kp.LeafNode.Credential
 	if cred.Type != mls.CredentialTypeBasic || string(cred.Identity) != m.Subject {
-		return validKeyPackage{}, refuse(CodeIdentityMismatch, "the credential's identity must be the token's subject")
+		return validKeyPackage{}, refuse(signaling.CodeIdentityMismatch, "the credential's identity must be the token's subject")
 	}
 	notAfter := time.Unix(int64(min(kp.LeafNode.Lifetime.NotAfter, 1<<62)), 0)
 	if notAfter.After(now.Add(s.cfg.MaxKeyPackageLifetime)) {
-		return validKeyPackage{}, refuse(CodeInvalidKeyPackage, "the KeyPackage lives longer than the server allows")
+		return validKeyPackage{}, refuse(signaling.CodeInvalidKeyPackage, "the KeyPackage lives longer than the server allows")
 	}
 	ref, err := kp.Ref(s.cs)
 	if err != nil {
-		return validKeyPackage{}, refuse(CodeInvalidKeyPackage, "the KeyPackage cannot be referenced")
+		return validKeyPackage{}, refuse(signaling.CodeInvalidKeyPackage, "the KeyPackage cannot be referenced")
 	}
 	return validKeyPackage{ref: ref, data: b, notAfter: notAfter}, nil
 }

@@ -20,10 +20,16 @@ type Member struct {
 	RemoteIP     string
 }
 
-// Conn delivers messages to one member's connection. Send must not block; data is
-// marshalled to JSON as the message's data field (docs/protocol.md).
+// Conn is one member's signaling connection as the Delivery Service drives it. Neither
+// method may block: the fan-out of a whole room runs through them.
 type Conn interface {
+	// Send delivers one Delivery Service message: a signaling message type and its
+	// data (a signaling struct, or its JSON as a json.RawMessage).
 	Send(typ string, data any)
+	// Removed tells the connection that a host (by, a subject) removed its member. The
+	// Delivery Service has proposed the Remove already; ending the connection, and
+	// keeping the member out, is signaling's part.
+	Removed(by string)
 }
 
 // Error is a refusal the member is told about: Code is one of the signaling error codes

@@ -4,43 +4,36 @@ import (
 	"errors"
 	"slices"
 	"sync"
-	"time"
+
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
-// Participant is one connected member of a room as other members see it. ID names the
-// connection; Subject is the stable user id from the token.
-type Participant struct {
-	ID         string    `json:"id"`
-	Subject    string    `json:"sub"`
-	Name       string    `json:"name,omitempty"`
-	Role       string    `json:"role"`
-	AudioMuted bool      `json:"audio_muted"`
-	VideoMuted bool      `json:"video_muted"`
-	JoinedAt   time.Time `json:"joined_at"`
-}
+// EventKind says what changed in a room.
+type EventKind int
 
 // Event kinds delivered to the members of a room.
 const (
-	EventJoined  = "participant_joined"
-	EventLeft    = "participant_left"
-	EventUpdated = "participant_updated"
+	EventJoined EventKind = iota + 1
+	EventLeft
+	EventUpdated
 )
 
-// Reasons a participant left, carried in EventLeft.
-const (
-	ReasonLeft         = "left"          // the participant said goodbye
-	ReasonDisconnected = "disconnected"  // the connection dropped
-	ReasonReplaced     = "replaced"      // the same identity joined again elsewhere
-	ReasonExpired      = "token_expired" // automatic logoff at token expiry
-	ReasonIdle         = "idle"          // automatic logoff after inactivity
-	ReasonRevoked      = "revoked"       // an administrator revoked the token
-	ReasonRemoved      = "removed"       // a host removed the participant
-)
+func (k EventKind) String() string {
+	switch k {
+	case EventJoined:
+		return "joined"
+	case EventLeft:
+		return "left"
+	case EventUpdated:
+		return "updated"
+	}
+	return "unknown"
+}
 
 // Event tells a room's members what changed.
 type Event struct {
-	Kind        string
-	Participant Participant
+	Kind        EventKind
+	Participant signaling.Participant
 	Reason      string
 }
 
@@ -53,14 +46,14 @@ var ErrNotInRoom = errors.New("keyservice: not in the room")
 
 // Presence tracks who is connected to which room in this process and fans room events
 // out to them. One identity holds at most one seat per room: joining again replaces the
-// earlier connection, whose sink receives EventLeft with ReasonReplaced.
+// earlier connection, whose sink receives EventLeft with signaling.ReasonReplaced.
 type Presence struct {
 	mu    sync.Mutex
 	rooms map[string]map[string]*seat // room -> participant id -> seat
 }
 
 type seat struct {
-	p    Participant
+	p    signaling.Participant
 	sink Sink
 }
 
@@ -71,7 +64,7 @@ func NewPresence() *Presence {
 
 // Join seats p in room, tells the others, and returns the roster as p sees it
 // (everyone, p included, in joining order).
-func (ps *Presence) Join(room string, p Participant, sink Sink) []Participant {
+func (ps *Presence) Join(room string, p signaling.Participant, sink Sink) []signaling.Participant {
 	ps.mu.Lock()
 	seats := ps.rooms[room]
 	if seats == nil {
@@ -91,7 +84,7 @@ func (ps *Presence) Join(room string, p Participant, sink Sink) []Participant {
 	ps.mu.Unlock()
 
 	for _, s := range replaced {
-		ev := Event{Kind: EventLeft, Participant: s.p, Reason: ReasonReplaced}
+		ev := Event{Kind: EventLeft, Participant: s.p, Reason: signaling.ReasonReplaced}
 		s.sink(ev)
 		for _, o := range others {
 			o(ev)
@@ -124,12 +117,12 @@ func (ps *Presence) Leave(room, id, reason string) {
 }
 
 // Update changes a participant's mute state and tells everyone in the room.
-func (ps *Presence) Update(room, id string, audioMuted, videoMuted bool) (Participant, error) {
+func (ps *Presence) Update(room, id string, audioMuted, videoMuted bool) (signaling.Participant, error) {
 	ps.mu.Lock()
 	s, ok := ps.rooms[room][id]
 	if !ok {
 		ps.mu.Unlock()
-		return Participant{}, ErrNotInRoom
+		return signaling.Participant{}, ErrNotInRoom
 	}
 	s.p.AudioMuted, s.p.VideoMuted = audioMuted, videoMuted
 	p := s.p
@@ -142,18 +135,18 @@ func (ps *Presence) Update(room, id string, audioMuted, videoMuted bool) (Partic
 }
 
 // Roster returns the room's participants in joining order.
-func (ps *Presence) Roster(room string) []Participant {
+func (ps *Presence) Roster(room string) []signaling.Participant {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	return rosterOf(ps.rooms[room])
 }
 
-func rosterOf(seats map[string]*seat) []Participant {
-	out := make([]Participant, 0, len(seats))
+func rosterOf(seats map[string]*seat) []signaling.Participant {
+	out := make([]signaling.Participant, 0, len(seats))
 	for _, s := range seats {
 		out = append(out, s.p)
 	}
-	slices.SortFunc(out, func(a, b Participant) int {
+	slices.SortFunc(out, func(a, b signaling.Participant) int {
 		if c := a.JoinedAt.Compare(b.JoinedAt); c != 0 {
 			return c
 		}

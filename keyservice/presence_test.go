@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 type recorder struct {
@@ -22,7 +24,7 @@ func (r *recorder) kinds() []string {
 	defer r.mu.Unlock()
 	var out []string
 	for _, e := range r.events {
-		out = append(out, e.Kind+":"+e.Participant.ID+":"+e.Reason)
+		out = append(out, e.Kind.String()+":"+e.Participant.ID+":"+e.Reason)
 	}
 	return out
 }
@@ -31,11 +33,11 @@ func TestPresence(t *testing.T) {
 	ps := NewPresence()
 	t0 := time.Unix(100, 0)
 	var a, b, b2 recorder
-	roster := ps.Join("r", Participant{ID: "a", Subject: "alice", JoinedAt: t0}, a.sink)
+	roster := ps.Join("r", signaling.Participant{ID: "a", Subject: "alice", JoinedAt: t0}, a.sink)
 	if len(roster) != 1 {
 		t.Fatalf("roster %v", roster)
 	}
-	roster = ps.Join("r", Participant{ID: "b", Subject: "bob", JoinedAt: t0.Add(time.Second)}, b.sink)
+	roster = ps.Join("r", signaling.Participant{ID: "b", Subject: "bob", JoinedAt: t0.Add(time.Second)}, b.sink)
 	if len(roster) != 2 || roster[0].ID != "a" || roster[1].ID != "b" {
 		t.Fatalf("roster %v", roster)
 	}
@@ -43,18 +45,18 @@ func TestPresence(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Bob again from another device: the first connection is replaced.
-	ps.Join("r", Participant{ID: "b2", Subject: "bob", JoinedAt: t0.Add(2 * time.Second)}, b2.sink)
-	ps.Leave("r", "a", ReasonLeft)
-	ps.Leave("r", "a", ReasonLeft) // twice is harmless
+	ps.Join("r", signaling.Participant{ID: "b2", Subject: "bob", JoinedAt: t0.Add(2 * time.Second)}, b2.sink)
+	ps.Leave("r", "a", signaling.ReasonLeft)
+	ps.Leave("r", "a", signaling.ReasonLeft) // twice is harmless
 
-	want := []string{"participant_joined:b:", "participant_updated:b:", "participant_left:b:replaced", "participant_joined:b2:"}
+	want := []string{"joined:b:", "updated:b:", "left:b:replaced", "joined:b2:"}
 	if got := a.kinds(); !equal(got, want) {
 		t.Fatalf("alice saw %v, want %v", got, want)
 	}
-	if got := b.kinds(); !equal(got, []string{"participant_updated:b:", "participant_left:b:replaced"}) {
+	if got := b.kinds(); !equal(got, []string{"updated:b:", "left:b:replaced"}) {
 		t.Fatalf("bob's first connection saw %v", got)
 	}
-	if got := b2.kinds(); !equal(got, []string{"participant_left:a:left"}) {
+	if got := b2.kinds(); !equal(got, []string{"left:a:left"}) {
 		t.Fatalf("bob's second connection saw %v", got)
 	}
 	if r := ps.Roster("r"); len(r) != 1 || r[0].ID != "b2" {

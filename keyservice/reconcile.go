@@ -10,6 +10,7 @@ import (
 
 	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/mls"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // outcome collects what a room transaction decided, to audit once it committed.
@@ -47,7 +48,7 @@ func (s *Service) unseat(ctx context.Context, m Member, reason string) error {
 	var out outcome
 	err := s.inRoom(ctx, m.Room, &out, func(tx pgx.Tx) error {
 		var err error
-		if reason == ReasonDisconnected && s.cfg.DisconnectTimeout > 0 {
+		if reason == signaling.ReasonDisconnected && s.cfg.DisconnectTimeout > 0 {
 			_, err = tx.Exec(ctx, `UPDATE ks_seats SET disconnected_at = $4 WHERE room = $1 AND subject = $2 AND conn_id = $3`,
 				m.Room, m.Subject, m.ConnID, s.cfg.Now())
 		} else {
@@ -184,7 +185,7 @@ func (s *Service) reconcile(ctx context.Context, tx pgx.Tx, rr *roomRow, fallbac
 				return internal("KeyPackages", err)
 			}
 			if uploaded {
-				if err := emit(ctx, tx, rr.room, TypeKeyPackageLow, st.conn, "", struct{}{}); err != nil {
+				if err := emit(ctx, tx, rr.room, signaling.TypeKeyPackageLow, st.conn, "", struct{}{}); err != nil {
 					return err
 				}
 			}
@@ -227,7 +228,7 @@ func (s *Service) designate(ctx context.Context, tx pgx.Tx, rr *roomRow, keepers
 	overdue := rr.deadline != nil && !now.Before(*rr.deadline)
 	if current >= 0 && slices.Contains(keepers, uint32(current)) && !(fallback && overdue) {
 		if fresh { // it must see the new proposals: ask again
-			return emit(ctx, tx, rr.room, TypeCommitNeeded, rr.roster[uint32(current)].Conn, "", commitNeededData{Epoch: rr.epoch})
+			return emit(ctx, tx, rr.room, signaling.TypeCommitNeeded, rr.roster[uint32(current)].Conn, "", signaling.CommitNeeded{Epoch: rr.epoch})
 		}
 		return nil
 	}
@@ -244,7 +245,7 @@ func (s *Service) designate(ctx context.Context, tx pgx.Tx, rr *roomRow, keepers
 	if _, err := tx.Exec(ctx, `UPDATE ks_rooms SET committer_leaf = $2, committer_deadline = $3 WHERE room = $1`, rr.room, int64(next), deadline); err != nil {
 		return internal("designate", err)
 	}
-	return emit(ctx, tx, rr.room, TypeCommitNeeded, rr.roster[next].Conn, "", commitNeededData{Epoch: rr.epoch})
+	return emit(ctx, tx, rr.room, signaling.TypeCommitNeeded, rr.roster[next].Conn, "", signaling.CommitNeeded{Epoch: rr.epoch})
 }
 
 // propose signs p as the room's external sender for the current epoch, stores it as
@@ -266,7 +267,7 @@ func (s *Service) propose(ctx context.Context, tx pgx.Tx, rr *roomRow, p *mls.Pr
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, rr.room, int64(rr.epoch), ref, kind, subject, conn, leaf, kpRef, b); err != nil {
 		return internal("store proposal", err)
 	}
-	return emit(ctx, tx, rr.room, TypeHandshake, "", "", handshakeData{Epoch: rr.epoch, Message: b})
+	return emit(ctx, tx, rr.room, signaling.TypeHandshake, "", "", signaling.Handshake{Epoch: rr.epoch, Message: b})
 }
 
 // resetGroup drops a group nobody connected belongs to any more and asks the first
@@ -285,7 +286,7 @@ func (s *Service) resetGroup(ctx context.Context, tx pgx.Tx, rr *roomRow, live [
 	if len(live) == 0 {
 		return nil
 	}
-	return emit(ctx, tx, rr.room, TypeGroupCreate, live[0].conn, "", s.groupCreate(rr.room))
+	return emit(ctx, tx, rr.room, signaling.TypeGroupCreate, live[0].conn, "", s.groupCreate(rr.room))
 }
 
 func marshalRoster(r roster) ([]byte, error) { return json.Marshal(r) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/mls"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // Auditor records security-relevant actions; *audit.Log satisfies it.
@@ -180,7 +181,7 @@ func (s *Service) Join(ctx context.Context, m Member, c Conn) error {
 		return err
 	}
 	if create {
-		c.Send(TypeGroupCreate, s.groupCreate(m.Room))
+		c.Send(signaling.TypeGroupCreate, s.groupCreate(m.Room))
 	}
 	return nil
 }
@@ -205,24 +206,24 @@ func (s *Service) Leave(ctx context.Context, m Member, reason string) {
 // Handle acts on one Delivery Service message of a member.
 func (s *Service) Handle(ctx context.Context, m Member, typ string, data json.RawMessage) error {
 	switch typ {
-	case TypeKeyPackages:
+	case signaling.TypeKeyPackages:
 		return s.uploadKeyPackages(ctx, m, data)
-	case TypeGroupInit:
+	case signaling.TypeGroupInit:
 		return s.groupInit(ctx, m, data)
-	case TypeCommit:
+	case signaling.TypeCommit:
 		return s.commit(ctx, m, data)
-	case TypeChat:
+	case signaling.TypeChat:
 		return s.chat(ctx, m, data)
-	case TypeKick:
+	case signaling.TypeKick:
 		return s.kick(ctx, m, data)
 	}
-	return refuse(CodeUnknownType, "unknown message type")
+	return refuse(signaling.CodeUnknownType, "unknown message type")
 }
 
-func (s *Service) groupCreate(room string) groupCreateData {
-	return groupCreateData{
+func (s *Service) groupCreate(room string) signaling.GroupCreate {
+	return signaling.GroupCreate{
 		GroupID:        []byte("sealroom:" + room),
-		ExternalSender: externalSenderInfo{SignatureKey: s.pub, Identity: s.cfg.SignerIdentity},
+		ExternalSender: signaling.ExternalSender{SignatureKey: s.pub, Identity: s.cfg.SignerIdentity},
 	}
 }
 

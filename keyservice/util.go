@@ -1,32 +1,12 @@
 package keyservice
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"strconv"
 
 	"github.com/sealroom/sealroom/audit"
 )
-
-// DecodeStrict decodes one JSON value, refusing unknown fields and trailing data: the
-// rule for every signaling message and payload, shared with the server's signaling.
-func DecodeStrict(b []byte, v any) error {
-	if len(b) == 0 {
-		return errors.New("empty")
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data")
-	}
-	return nil
-}
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
 

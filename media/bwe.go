@@ -1,6 +1,10 @@
 package media
 
-import "time"
+import (
+	"time"
+
+	"github.com/sealroom/sealroom/server/signaling"
+)
 
 // Audio first. A subscriber's budget is its send-side bandwidth estimate
 // (GCC over transport-wide CC feedback). Audio is always forwarded and is
@@ -104,10 +108,10 @@ func (p *Participant) control() {
 		p.videoPaused = a.paused
 		if a.paused {
 			p.counters.videoPauses.Add(1)
-			p.signals.push(Message{Type: MsgVideoPaused, EstimateBps: int(est)})
+			p.signals.push(signaling.Media{Type: signaling.MediaVideoPaused, EstimateBps: int(est)})
 		} else {
 			p.counters.videoResumes.Add(1)
-			p.signals.push(Message{Type: MsgVideoResumed, EstimateBps: int(est)})
+			p.signals.push(signaling.Media{Type: signaling.MediaVideoResumed, EstimateBps: int(est)})
 		}
 	}
 	for i, dt := range vdts {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // A joiner that publishes right after joining a room with tracks (the
@@ -49,12 +51,12 @@ func joinerRenegotiates(t *testing.T, cross bool) {
 			}
 		}
 	}
-	var hook func(*client, Message)
+	var hook func(*client, signaling.Media)
 	if cross {
 		// Bob offers before he sees the SFU's second offer, which he
 		// then ignores as the impolite peer.
-		hook = func(c *client, m Message) {
-			if m.Type != MsgOffer || m.ID != 2 {
+		hook = func(c *client, m signaling.Media) {
+			if m.Type != signaling.MediaOffer || m.ID != 2 {
 				return
 			}
 			c.negMu.Lock()

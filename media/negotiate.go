@@ -8,6 +8,8 @@ import (
 
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // Offer/answer (RFC 8829 JSEP) between one client and the SFU.
@@ -67,7 +69,7 @@ func (p *Participant) HandleOffer(sdpText string) error {
 		go func() { _ = p.Close() }()
 		return &SDPError{Op: "answer", Err: err}
 	}
-	p.signals.push(Message{Type: MsgAnswer, SDP: p.pc.LocalDescription().SDP})
+	p.signals.push(signaling.Media{Type: signaling.MediaAnswer, SDP: p.pc.LocalDescription().SDP})
 	if p.dirty {
 		return p.offerLocked()
 	}
@@ -160,7 +162,7 @@ func (p *Participant) trickleLocalCandidates() {
 			continue
 		}
 		c := webrtc.ICECandidateInit{Candidate: "candidate:" + a.Value, SDPMid: &mid, SDPMLineIndex: &idx}
-		p.signals.push(Message{Type: MsgCandidate, Candidate: &c})
+		p.signals.push(signaling.Media{Type: signaling.MediaCandidate, Candidate: &c})
 	}
 }
 
@@ -208,6 +210,6 @@ func (p *Participant) offerLocked() error {
 	p.offer = &offer
 	p.offerID++
 	p.dirty = false
-	p.signals.push(Message{Type: MsgOffer, SDP: offer.SDP, ID: p.offerID})
+	p.signals.push(signaling.Media{Type: signaling.MediaOffer, SDP: offer.SDP, ID: p.offerID})
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // Tracks come and go: a publisher removing a track and a participant
@@ -63,7 +65,7 @@ func TestRenegotiationOnTrackRemovalAndLeave(t *testing.T) {
 
 	_ = pub.part.Close()
 	waitFor(t, 10*time.Second, "publisher's tracks withdrawn on leave", func() bool { return sending() == 0 })
-	if _, err := s.Join(t.Context(), "r", "sub", Grants{}, func(Message) {}); err != ErrDuplicateParticipant {
+	if _, err := s.Join(t.Context(), "r", "sub", Grants{}, func(signaling.Media) {}); err != ErrDuplicateParticipant {
 		t.Fatalf("duplicate join: %v", err)
 	}
 }
@@ -108,13 +110,13 @@ func TestGlareSFUYields(t *testing.T) {
 func TestBadSignalingRefused(t *testing.T) {
 	s := newTestSFU(t, nil)
 	c := joinClient(t, s, "r", "c", Grants{CanPublish: true, CanSubscribe: true})
-	for _, m := range []Message{
+	for _, m := range []signaling.Media{
 		{Type: "bogus"},
-		{Type: MsgOffer, SDP: "not an sdp"},
-		{Type: MsgOffer, SDP: strings.Repeat("a", maxSDPLen+1)},
-		{Type: MsgAnswer, SDP: "v=0\r\n"},
-		{Type: MsgCandidate},
-		{Type: MsgCandidate, Candidate: &webrtc.ICECandidateInit{Candidate: "candidate:garbage"}},
+		{Type: signaling.MediaOffer, SDP: "not an sdp"},
+		{Type: signaling.MediaOffer, SDP: strings.Repeat("a", maxSDPLen+1)},
+		{Type: signaling.MediaAnswer, SDP: "v=0\r\n"},
+		{Type: signaling.MediaCandidate},
+		{Type: signaling.MediaCandidate, Candidate: &webrtc.ICECandidateInit{Candidate: "candidate:garbage"}},
 	} {
 		err := c.part.HandleMessage(m)
 		if err == nil {
@@ -133,7 +135,7 @@ func TestBadSignalingRefused(t *testing.T) {
 	}
 	c.offer()
 	c.waitConnected()
-	if _, err := s.Join(t.Context(), "", "x", Grants{}, func(Message) {}); !errors.Is(err, ErrInvalidID) {
+	if _, err := s.Join(t.Context(), "", "x", Grants{}, func(signaling.Media) {}); !errors.Is(err, ErrInvalidID) {
 		t.Fatalf("empty room: %v", err)
 	}
 	if _, err := s.Join(t.Context(), "r", "x", Grants{}, nil); !errors.Is(err, ErrNilSignal) {

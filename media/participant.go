@@ -9,6 +9,8 @@ import (
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // Participant is one client's PeerConnection to the SFU. Its methods are
@@ -55,7 +57,7 @@ type Participant struct {
 	done      chan struct{}
 }
 
-func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(Message)) (*Participant, error) {
+func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(signaling.Media)) (*Participant, error) {
 	p := &Participant{sfu: s, room: r, id: id, grants: grants,
 		downtracks: map[*publication]*downtrack{}, pubs: map[string]*publication{},
 		done: make(chan struct{})}
@@ -152,13 +154,13 @@ func (p *Participant) bindAddrsLocked() {
 }
 
 // HandleMessage dispatches one client message.
-func (p *Participant) HandleMessage(m Message) error {
+func (p *Participant) HandleMessage(m signaling.Media) error {
 	switch m.Type {
-	case MsgOffer:
+	case signaling.MediaOffer:
 		return p.HandleOffer(m.SDP)
-	case MsgAnswer:
+	case signaling.MediaAnswer:
 		return p.HandleAnswer(m.SDP, m.ID)
-	case MsgCandidate:
+	case signaling.MediaCandidate:
 		if m.Candidate == nil {
 			return fmt.Errorf("%w: candidate message without candidate", ErrBadCandidate)
 		}

@@ -10,6 +10,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // Real pion peers on loopback: the test side of the SFU's API.
@@ -56,10 +58,10 @@ type client struct {
 	t    *testing.T
 	pc   *webrtc.PeerConnection
 	part *Participant
-	in   chan Message
+	in   chan signaling.Media
 
 	mu      sync.Mutex
-	notices []Message
+	notices []signaling.Media
 	tracks  chan *webrtc.TrackRemote
 	negMu   sync.Mutex
 }
@@ -92,16 +94,16 @@ func joinClientAPI(t *testing.T, s *SFU, room, id string, g Grants, gate chan st
 // joinClientHook runs hook on the signaling goroutine for each SFU
 // message before the client sees it, to act at an exact point of the
 // exchange.
-func joinClientHook(t *testing.T, s *SFU, room, id string, g Grants, gate chan struct{}, api *webrtc.API, hook func(*client, Message)) *client {
+func joinClientHook(t *testing.T, s *SFU, room, id string, g Grants, gate chan struct{}, api *webrtc.API, hook func(*client, signaling.Media)) *client {
 	t.Helper()
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &client{t: t, pc: pc, in: make(chan Message, 64), tracks: make(chan *webrtc.TrackRemote, 16)}
+	c := &client{t: t, pc: pc, in: make(chan signaling.Media, 64), tracks: make(chan *webrtc.TrackRemote, 16)}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.tracks <- tr })
 	ctx, cancel := context.WithCancel(context.Background())
-	c.part, err = s.Join(ctx, room, id, g, func(m Message) {
+	c.part, err = s.Join(ctx, room, id, g, func(m signaling.Media) {
 		if hook != nil {
 			hook(c, m)
 		}
@@ -144,11 +146,11 @@ func (c *client) run(done chan struct{}) {
 	}
 }
 
-func (c *client) handle(m Message) {
+func (c *client) handle(m signaling.Media) {
 	c.negMu.Lock()
 	defer c.negMu.Unlock()
 	switch m.Type {
-	case MsgOffer:
+	case signaling.MediaOffer:
 		if c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 			return // glare: the SFU yields and offers again
 		}
@@ -170,11 +172,11 @@ func (c *client) handle(m Message) {
 		if err := c.part.HandleAnswer(c.pc.LocalDescription().SDP, m.ID); err != nil {
 			c.t.Errorf("sfu HandleAnswer: %v", err)
 		}
-	case MsgAnswer:
+	case signaling.MediaAnswer:
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
 			c.t.Errorf("client set answer: %v", err)
 		}
-	case MsgCandidate:
+	case signaling.MediaCandidate:
 		if err := c.pc.AddICECandidate(*m.Candidate); err != nil {
 			c.t.Errorf("client add candidate: %v", err)
 		}
@@ -222,10 +224,10 @@ func (c *client) nextTrack(timeout time.Duration) *webrtc.TrackRemote {
 	}
 }
 
-func (c *client) noticeTypes() []MessageType {
+func (c *client) noticeTypes() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []MessageType
+	var out []string
 	for _, m := range c.notices {
 		out = append(out, m.Type)
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // SFU forwards each room's published tracks to the room's subscribers. One
@@ -84,7 +86,7 @@ const maxIDLen = 256
 // must not call back into the Participant synchronously. The participant
 // leaves when ctx is done or Close is called. If the room already has
 // tracks and grants allow subscribing, the SFU's first offer follows.
-func (s *SFU) Join(ctx context.Context, roomID, participantID string, grants Grants, signal func(Message)) (*Participant, error) {
+func (s *SFU) Join(ctx context.Context, roomID, participantID string, grants Grants, signal func(signaling.Media)) (*Participant, error) {
 	if roomID == "" || participantID == "" || len(roomID) > maxIDLen || len(participantID) > maxIDLen {
 		return nil, ErrInvalidID
 	}

@@ -1,19 +1,23 @@
 package media
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/sealroom/sealroom/server/signaling"
+)
 
 // signalQueue delivers a participant's outgoing messages in order on one
 // goroutine, so the SFU never calls the signaling callback while holding a
 // lock and a slow WebSocket never blocks forwarding.
 type signalQueue struct {
 	mu     sync.Mutex
-	queue  []Message
+	queue  []signaling.Media
 	wake   chan struct{}
 	done   chan struct{}
 	closed bool
 }
 
-func newSignalQueue(signal func(Message)) *signalQueue {
+func newSignalQueue(signal func(signaling.Media)) *signalQueue {
 	q := &signalQueue{wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go q.run(signal)
 	return q
@@ -21,7 +25,7 @@ func newSignalQueue(signal func(Message)) *signalQueue {
 
 const maxQueuedSignals = 256
 
-func (q *signalQueue) push(m Message) {
+func (q *signalQueue) push(m signaling.Media) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed || len(q.queue) >= maxQueuedSignals {
@@ -34,7 +38,7 @@ func (q *signalQueue) push(m Message) {
 	}
 }
 
-func (q *signalQueue) run(signal func(Message)) {
+func (q *signalQueue) run(signal func(signaling.Media)) {
 	defer close(q.done)
 	for range q.wake {
 		for {

@@ -8,6 +8,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // recorder drains a received track and remembers, per packet, which
@@ -103,7 +105,7 @@ func simulcastExtensions(t *testing.T, pc *webrtc.PeerConnection, rs *webrtc.RTP
 	}
 }
 
-func (c *client) hasNotice(m MessageType) bool {
+func (c *client) hasNotice(m string) bool {
 	for _, t := range c.noticeTypes() {
 		if t == m {
 			return true
@@ -168,7 +170,7 @@ func TestSimulcastLayersAndAudioFirst(t *testing.T) {
 
 	// Estimate collapses below audio + lowest layer: audio only.
 	rich.part.estimate.Store(60_000)
-	waitFor(t, 10*time.Second, "video_paused notice", func() bool { return rich.hasNotice(MsgVideoPaused) })
+	waitFor(t, 10*time.Second, "video_paused notice", func() bool { return rich.hasNotice(signaling.MediaVideoPaused) })
 	time.Sleep(200 * time.Millisecond)
 	v0, a0 := rv.len(), ra.len()
 	time.Sleep(500 * time.Millisecond)
@@ -181,7 +183,7 @@ func TestSimulcastLayersAndAudioFirst(t *testing.T) {
 
 	// Recovery: video resumes, on a keyframe, without a sequence gap.
 	rich.part.estimate.Store(10_000_000)
-	waitFor(t, 10*time.Second, "video_resumed notice", func() bool { return rich.hasNotice(MsgVideoResumed) })
+	waitFor(t, 10*time.Second, "video_resumed notice", func() bool { return rich.hasNotice(signaling.MediaVideoResumed) })
 	waitFor(t, 10*time.Second, "video back on high", func() bool { return rv.len() > v0+20 && rv.lastAre("h", 10) })
 	if !rv.contiguous() {
 		t.Fatal("subscriber saw a sequence gap across layer switches and pause")

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/sealroom/sealroom/audit"
-	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 func TestSignalConsent(t *testing.T) {
@@ -27,12 +27,12 @@ func TestSignalConsent(t *testing.T) {
 	// Everyone accepts, the clinician too.
 	doctor := dialSignal(t, ts)
 	doctor.send("auth", "", map[string]string{"token": f.roomToken(t, "dr-ada", time.Hour)})
-	var req consentRequiredData
+	var req signaling.ConsentRequired
 	_ = json.Unmarshal(doctor.expect("consent_required").Data, &req)
 	if req.NoticeVersion != "tele-2026-01" || req.NoticeURL == "" {
 		t.Fatalf("consent_required %+v", req)
 	}
-	doctor.send("consent", "c1", consentData{NoticeVersion: "tele-2026-01"})
+	doctor.send("consent", "c1", signaling.Consent{NoticeVersion: "tele-2026-01"})
 	doctor.expect("ack")
 	doctor.expect("ready")
 
@@ -40,28 +40,28 @@ func TestSignalConsent(t *testing.T) {
 	patient.send("auth", "", map[string]string{"token": f.roomToken(t, "patient-7", time.Hour)})
 	patient.expect("consent_required")
 	// Nothing but consent, ping and leave is possible at the door.
-	patient.send("mute", "m1", muteData{AudioMuted: true})
-	var e errorData
+	patient.send("mute", "m1", signaling.Mute{AudioMuted: true})
+	var e signaling.Error
 	_ = json.Unmarshal(patient.expect("error").Data, &e)
-	if e.Code != sigConsentRequired {
+	if e.Code != signaling.CodeConsentRequired {
 		t.Fatalf("mute before consent: %q", e.Code)
 	}
-	patient.send("consent", "c2", consentData{NoticeVersion: "tele-2025-12"})
+	patient.send("consent", "c2", signaling.Consent{NoticeVersion: "tele-2025-12"})
 	_ = json.Unmarshal(patient.expect("error").Data, &e)
-	if e.Code != sigConsentRequired {
+	if e.Code != signaling.CodeConsentRequired {
 		t.Fatalf("old notice version: %q", e.Code)
 	}
 	// The patient is not in the room yet: the doctor saw nobody join.
 	patient.send("ping", "p", nil)
 	patient.expect("pong")
-	patient.send("consent", "c3", consentData{NoticeVersion: "tele-2026-01"})
+	patient.send("consent", "c3", signaling.Consent{NoticeVersion: "tele-2026-01"})
 	patient.expect("ack")
 	r := readyOf(t, patient)
 	if len(r.Participants) != 2 {
 		t.Fatalf("roster after consent: %+v", r.Participants)
 	}
-	var p keyservice.Participant
-	_ = json.Unmarshal(doctor.expect(keyservice.EventJoined).Data, &p)
+	var p signaling.Participant
+	_ = json.Unmarshal(doctor.expect(signaling.TypeJoined).Data, &p)
 	if p.Subject != "patient-7" {
 		t.Fatalf("doctor saw %+v", p)
 	}
@@ -79,9 +79,9 @@ func TestSignalConsent(t *testing.T) {
 	}
 }
 
-func readyOf(t *testing.T, c *wsClient) readyData {
+func readyOf(t *testing.T, c *wsClient) signaling.Ready {
 	t.Helper()
-	var r readyData
+	var r signaling.Ready
 	if err := json.Unmarshal(c.expect("ready").Data, &r); err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 func TestRevocation(t *testing.T) {
@@ -43,13 +43,13 @@ func TestRevocation(t *testing.T) {
 	if rec := do(h, "GET", "/v1/whoami", other, nil); rec.Code != 200 {
 		t.Fatalf("other token: %d", rec.Code)
 	}
-	var bye byeData
+	var bye signaling.Bye
 	env := c.expect("bye")
 	_ = json.Unmarshal(env.Data, &bye)
-	if bye.Reason != keyservice.ReasonRevoked {
+	if bye.Reason != signaling.ReasonRevoked {
 		t.Fatalf("bye %q", bye.Reason)
 	}
-	c.expectClose(closeUnauthorized)
+	c.expectClose(signaling.CloseUnauthorized)
 
 	// Revoking the subject refuses every token issued until now, and a refresh with one.
 	c2 := dialSignal(t, ts)
@@ -61,7 +61,7 @@ func TestRevocation(t *testing.T) {
 		t.Fatalf("token of a revoked subject: %d", rec.Code)
 	}
 	c2.expect("bye")
-	c2.expectClose(closeUnauthorized)
+	c2.expectClose(signaling.CloseUnauthorized)
 
 	// Another process learns of the revocations on its next reload.
 	r2, err := NewRevocations(t.Context(), f.srv.pool, f.srv.log)

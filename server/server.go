@@ -14,10 +14,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +55,11 @@ type Config struct {
 	// RequireMFA makes administrative endpoints demand a token whose amr claim asserts a
 	// second factor (HIPAA §164.312(d)).
 	RequireMFA bool
+
+	// Clock drives the signaling timers (authentication timeout, token expiry, idle
+	// logoff, revocation checks); nil is the real clock. Tests pass a fake one and
+	// advance it instead of sleeping.
+	Clock clockwork.Clock
 }
 
 // DefaultConfig is what `sealroom serve` runs with unless told otherwise.
@@ -125,6 +132,9 @@ type Server struct {
 	notify   func(context.Context, BreakGlassNotice) error
 	v1       *echo.Group // authenticated API; other parts add their routes here
 	draining atomic.Bool
+	// conns are the live signaling connections: Serve ends them on shutdown and
+	// waits for them, since http.Server.Shutdown does not wait for hijacked ones.
+	conns signalConns
 }
 
 // New builds the application. It does not listen until Serve.
@@ -157,6 +167,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.SignalIdleTimeout <= 0 {
 		cfg.SignalIdleTimeout = def.SignalIdleTimeout
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
 	}
 	if cfg.SignalRatePerSecond <= 0 || cfg.SignalRateBurst <= 0 {
 		cfg.SignalRatePerSecond, cfg.SignalRateBurst = def.SignalRatePerSecond, def.SignalRateBurst
@@ -244,9 +257,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	bg, stopBG := context.WithCancel(context.Background())
-	defer stopBG()
-	go s.ids.run(bg)
-	go s.revoked.Run(bg)
+	var wg sync.WaitGroup
+	defer func() { stopBG(); wg.Wait() }()
+	wg.Go(func() { s.ids.run(bg) })
+	wg.Go(func() { s.revoked.Run(bg) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -260,7 +274,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	time.Sleep(s.cfg.DrainDelay)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err := srv.Shutdown(sctx)
+	s.conns.closeAll()
+	if err != nil {
 		return fmt.Errorf("server: shutdown: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {

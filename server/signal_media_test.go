@@ -11,6 +11,7 @@ import (
 
 	"github.com/sealroom/sealroom/media"
 	"github.com/sealroom/sealroom/media/turn"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // TestSignalMedia negotiates a real pion PeerConnection with the SFU through the
@@ -27,10 +28,10 @@ func TestSignalMedia(t *testing.T) {
 	c := dialSignal(t, ts)
 	c.join(f.roomToken(t, "alice", time.Hour))
 
-	c.send("media", "bad", media.Message{Type: "offer", SDP: "v=0 nonsense"})
-	var e errorData
+	c.send("media", "bad", signaling.Media{Type: signaling.MediaOffer, SDP: "v=0 nonsense"})
+	var e signaling.Error
 	_ = json.Unmarshal(c.expect("error").Data, &e)
-	if e.Code != sigBadSDP {
+	if e.Code != signaling.CodeBadSDP {
 		t.Fatalf("bad SDP: %q", e.Code)
 	}
 
@@ -65,10 +66,10 @@ func TestSignalMedia(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-gathered
-	c.send("media", "o1", media.Message{Type: media.MessageType("offer"), SDP: pc.LocalDescription().SDP})
+	c.send("media", "o1", signaling.Media{Type: signaling.MediaOffer, SDP: pc.LocalDescription().SDP})
 	for {
 		env := c.expect("media")
-		var m media.Message
+		var m signaling.Media
 		if err := json.Unmarshal(env.Data, &m); err != nil {
 			t.Fatal(err)
 		}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 type wsClient struct {
@@ -43,7 +43,7 @@ func (c *wsClient) sendRaw(b []byte) {
 
 func (c *wsClient) send(typ, id string, data any) {
 	c.t.Helper()
-	env := map[string]any{"v": SignalVersion, "type": typ}
+	env := map[string]any{"v": signaling.Version, "type": typ}
 	if id != "" {
 		env["id"] = id
 	}
@@ -55,18 +55,18 @@ func (c *wsClient) send(typ, id string, data any) {
 }
 
 // next returns the next message, or the close status when the server closed.
-func (c *wsClient) next() (envelope, websocket.StatusCode) {
+func (c *wsClient) next() (signaling.Envelope, websocket.StatusCode) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, b, err := c.ws.Read(ctx)
 	if err != nil {
 		if st := websocket.CloseStatus(err); st != -1 {
-			return envelope{}, st
+			return signaling.Envelope{}, st
 		}
 		c.t.Fatalf("read: %v", err)
 	}
-	var env envelope
+	var env signaling.Envelope
 	if err := json.Unmarshal(b, &env); err != nil {
 		c.t.Fatalf("server sent non-JSON %q", b)
 	}
@@ -74,7 +74,7 @@ func (c *wsClient) next() (envelope, websocket.StatusCode) {
 }
 
 // expect skips messages until one of type typ arrives.
-func (c *wsClient) expect(typ string) envelope {
+func (c *wsClient) expect(typ string) signaling.Envelope {
 	c.t.Helper()
 	for {
 		env, closed := c.next()
@@ -110,11 +110,11 @@ func (f *fixture) roomToken(t *testing.T, who string, ttl time.Duration) string 
 	return tok
 }
 
-func (c *wsClient) join(token string) readyData {
+func (c *wsClient) join(token string) signaling.Ready {
 	c.t.Helper()
 	c.send("auth", "", map[string]string{"token": token})
 	env := c.expect("ready")
-	var r readyData
+	var r signaling.Ready
 	if err := json.Unmarshal(env.Data, &r); err != nil {
 		c.t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestSignalRoom(t *testing.T) {
 	f, ts := signalFixture(t, nil)
 	alice := dialSignal(t, ts)
 	r := alice.join(f.roomToken(t, "alice", time.Hour))
-	if len(r.Participants) != 1 || r.Participant.Subject != "alice" || r.Version != SignalVersion {
+	if len(r.Participants) != 1 || r.Participant.Subject != "alice" || r.Version != signaling.Version {
 		t.Fatalf("alice ready: %+v", r)
 	}
 	bob := dialSignal(t, ts)
@@ -145,17 +145,17 @@ func TestSignalRoom(t *testing.T) {
 	if len(r.Participants) != 2 || r.Participants[0].Subject != "alice" {
 		t.Fatalf("bob's roster: %+v", r.Participants)
 	}
-	var p keyservice.Participant
-	_ = json.Unmarshal(alice.expect(keyservice.EventJoined).Data, &p)
+	var p signaling.Participant
+	_ = json.Unmarshal(alice.expect(signaling.TypeJoined).Data, &p)
 	if p.Subject != "bob" || p.Name != "BOB" {
 		t.Fatalf("alice saw %+v join", p)
 	}
 
-	bob.send("mute", "m1", muteData{AudioMuted: true})
+	bob.send("mute", "m1", signaling.Mute{AudioMuted: true})
 	if ack := bob.expect("ack"); ack.ID != "m1" {
 		t.Fatalf("ack id %q", ack.ID)
 	}
-	_ = json.Unmarshal(alice.expect(keyservice.EventUpdated).Data, &p)
+	_ = json.Unmarshal(alice.expect(signaling.TypeUpdated).Data, &p)
 	if !p.AudioMuted || p.VideoMuted {
 		t.Fatalf("alice saw %+v", p)
 	}
@@ -167,9 +167,9 @@ func TestSignalRoom(t *testing.T) {
 	bob.send("leave", "", nil)
 	bob.expect("bye")
 	bob.expectClose(websocket.StatusNormalClosure)
-	var left leftData
-	_ = json.Unmarshal(alice.expect(keyservice.EventLeft).Data, &left)
-	if left.Participant.Subject != "bob" || left.Reason != keyservice.ReasonLeft {
+	var left signaling.Left
+	_ = json.Unmarshal(alice.expect(signaling.TypeLeft).Data, &left)
+	if left.Participant.Subject != "bob" || left.Reason != signaling.ReasonLeft {
 		t.Fatalf("alice saw %+v", left)
 	}
 }
@@ -185,18 +185,18 @@ func TestSignalAuthFailures(t *testing.T) {
 		first func(*wsClient)
 		code  websocket.StatusCode
 	}{
-		{"bad token", func(c *wsClient) { c.send("auth", "", map[string]string{"token": "x.y.z"}) }, closeUnauthorized},
+		{"bad token", func(c *wsClient) { c.send("auth", "", map[string]string{"token": "x.y.z"}) }, signaling.CloseUnauthorized},
 		{"forged token", func(c *wsClient) {
 			tok := f.roomToken(t, "alice", time.Hour)
 			c.send("auth", "", map[string]string{"token": tok[:len(tok)-4] + "AAAA"})
-		}, closeUnauthorized},
-		{"token without a room", func(c *wsClient) { c.send("auth", "", map[string]string{"token": adminTok}) }, closeUnauthorized},
-		{"first message not auth", func(c *wsClient) { c.send("ping", "", nil) }, closeProtocol},
-		{"not JSON", func(c *wsClient) { c.sendRaw([]byte("{{{")) }, closeProtocol},
+		}, signaling.CloseUnauthorized},
+		{"token without a room", func(c *wsClient) { c.send("auth", "", map[string]string{"token": adminTok}) }, signaling.CloseUnauthorized},
+		{"first message not auth", func(c *wsClient) { c.send("ping", "", nil) }, signaling.CloseProtocol},
+		{"not JSON", func(c *wsClient) { c.sendRaw([]byte("{{{")) }, signaling.CloseProtocol},
 		{"unknown field in auth", func(c *wsClient) {
 			c.send("auth", "", map[string]string{"token": f.roomToken(t, "alice", time.Hour), "jwk": "x"})
-		}, closeProtocol},
-		{"silence", func(*wsClient) {}, closeAuthTimeout},
+		}, signaling.CloseProtocol},
+		{"silence", func(*wsClient) {}, signaling.CloseAuthTimeout},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -214,28 +214,28 @@ func TestSignalBadMessages(t *testing.T) {
 	c.join(f.roomToken(t, "alice", time.Hour))
 
 	errCode := func() string {
-		var e errorData
+		var e signaling.Error
 		_ = json.Unmarshal(c.expect("error").Data, &e)
 		return e.Code
 	}
 	c.sendRaw([]byte(`not json`))
-	if got := errCode(); got != sigBadMessage {
+	if got := errCode(); got != signaling.CodeBadMessage {
 		t.Fatalf("invalid JSON: %q", got)
 	}
 	c.sendRaw([]byte(`{"v":1,"type":"ping","extra":1}`))
-	if got := errCode(); got != sigBadMessage {
+	if got := errCode(); got != signaling.CodeBadMessage {
 		t.Fatalf("unknown field: %q", got)
 	}
 	c.send("teleport", "", nil)
-	if got := errCode(); got != sigUnknownType {
+	if got := errCode(); got != signaling.CodeUnknownType {
 		t.Fatalf("unknown type: %q", got)
 	}
 	c.sendRaw([]byte(`{"v":2,"type":"ping"}`))
-	if got := errCode(); got != sigUnsupportedVersion {
+	if got := errCode(); got != signaling.CodeUnsupportedVersion {
 		t.Fatalf("version 2: %q", got)
 	}
 	c.send("mute", "", map[string]any{"audio_muted": "yes"})
-	if got := errCode(); got != sigBadMessage {
+	if got := errCode(); got != signaling.CodeBadMessage {
 		t.Fatalf("bad mute: %q", got)
 	}
 	// The connection survives all of that.
@@ -254,15 +254,15 @@ func TestSignalTokenExpiry(t *testing.T) {
 	alice.join(f.roomToken(t, "alice", time.Hour))
 	bob := dialSignal(t, ts)
 	bob.join(f.roomToken(t, "bob", 2*time.Second))
-	var bye byeData
+	var bye signaling.Bye
 	_ = json.Unmarshal(bob.expect("bye").Data, &bye)
-	if bye.Reason != keyservice.ReasonExpired {
+	if bye.Reason != signaling.ReasonExpired {
 		t.Fatalf("bye reason %q", bye.Reason)
 	}
-	bob.expectClose(closeUnauthorized)
-	var left leftData
-	_ = json.Unmarshal(alice.expect(keyservice.EventLeft).Data, &left)
-	if left.Reason != keyservice.ReasonExpired {
+	bob.expectClose(signaling.CloseUnauthorized)
+	var left signaling.Left
+	_ = json.Unmarshal(alice.expect(signaling.TypeLeft).Data, &left)
+	if left.Reason != signaling.ReasonExpired {
 		t.Fatalf("alice saw reason %q", left.Reason)
 	}
 }
@@ -273,13 +273,13 @@ func TestSignalRefresh(t *testing.T) {
 	c.join(f.roomToken(t, "carol", 2*time.Second))
 
 	other, _, _ := f.signer.Mint(auth.Grant{Identity: "mallory", Room: "visit-1", Role: auth.RoleParticipant}, time.Hour)
-	c.send("refresh", "r0", tokenData{Token: other})
-	var e errorData
+	c.send("refresh", "r0", signaling.Auth{Token: other})
+	var e signaling.Error
 	_ = json.Unmarshal(c.expect("error").Data, &e)
-	if e.Code != sigUnauthorized {
+	if e.Code != signaling.CodeUnauthorized {
 		t.Fatalf("refresh with another identity: %q", e.Code)
 	}
-	c.send("refresh", "r1", tokenData{Token: f.roomToken(t, "carol", time.Hour)})
+	c.send("refresh", "r1", signaling.Auth{Token: f.roomToken(t, "carol", time.Hour)})
 	c.expect("ack")
 	time.Sleep(3 * time.Second)
 	c.send("ping", "", nil)
@@ -295,12 +295,12 @@ func TestSignalReplaced(t *testing.T) {
 	if len(r.Participants) != 1 {
 		t.Fatalf("roster after replacement: %+v", r.Participants)
 	}
-	var bye byeData
+	var bye signaling.Bye
 	_ = json.Unmarshal(first.expect("bye").Data, &bye)
-	if bye.Reason != keyservice.ReasonReplaced {
+	if bye.Reason != signaling.ReasonReplaced {
 		t.Fatalf("bye reason %q", bye.Reason)
 	}
-	first.expectClose(closeReplaced)
+	first.expectClose(signaling.CloseReplaced)
 	second.send("ping", "", nil)
 	second.expect("pong")
 }
@@ -315,10 +315,10 @@ func TestSignalIdleLogoff(t *testing.T) {
 		c.send("ping", "", nil)
 		c.expect("pong")
 	}
-	var bye byeData
+	var bye signaling.Bye
 	_ = json.Unmarshal(c.expect("bye").Data, &bye)
-	if bye.Reason != keyservice.ReasonIdle {
+	if bye.Reason != signaling.ReasonIdle {
 		t.Fatalf("bye reason %q", bye.Reason)
 	}
-	c.expectClose(closeIdle)
+	c.expectClose(signaling.CloseIdle)
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/sealroom/sealroom/media"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // IsChild reports whether this process was started as a loadtest server.
@@ -108,7 +109,7 @@ func serveSFU(w *wire) error {
 		case "join":
 			id := f.ID
 			p, err := sfu.Join(ctx, "load", id, media.Grants{CanPublish: f.Publish, CanSubscribe: f.Subscribe},
-				func(m media.Message) { _ = w.send(frame{Op: "signal", ID: id, Msg: &m}) })
+				func(m signaling.Media) { _ = w.send(frame{Op: "signal", ID: id, Msg: &m}) })
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
-	"github.com/sealroom/sealroom/media"
+
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // peer is one loopback WebRTC client of the SFU child.
@@ -17,7 +18,7 @@ type peer struct {
 	id     string
 	pc     *webrtc.PeerConnection
 	w      *wire
-	in     chan media.Message
+	in     chan signaling.Media
 	tracks atomic.Int32 // tracks that delivered a packet
 	errs   chan error
 }
@@ -44,7 +45,7 @@ func newPeer(api *webrtc.API, id string, w *wire, sk *sink) (*peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &peer{id: id, pc: pc, w: w, in: make(chan media.Message, 64), errs: make(chan error, 1)}
+	p := &peer{id: id, pc: pc, w: w, in: make(chan signaling.Media, 64), errs: make(chan error, 1)}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		buf := make([]byte, 1500)
 		var h rtp.Header
@@ -83,7 +84,7 @@ func (p *peer) fail(err error) {
 func (p *peer) run() {
 	for m := range p.in {
 		switch m.Type {
-		case media.MsgOffer:
+		case signaling.MediaOffer:
 			if p.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 				continue
 			}
@@ -102,12 +103,12 @@ func (p *peer) run() {
 				continue
 			}
 			<-g
-			_ = p.w.send(frame{Op: "msg", ID: p.id, Msg: &media.Message{Type: media.MsgAnswer, SDP: p.pc.LocalDescription().SDP, ID: m.ID}})
-		case media.MsgAnswer:
+			_ = p.w.send(frame{Op: "msg", ID: p.id, Msg: &signaling.Media{Type: signaling.MediaAnswer, SDP: p.pc.LocalDescription().SDP, ID: m.ID}})
+		case signaling.MediaAnswer:
 			if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
 				p.fail(err)
 			}
-		case media.MsgCandidate:
+		case signaling.MediaCandidate:
 			if m.Candidate != nil {
 				if err := p.pc.AddICECandidate(*m.Candidate); err != nil {
 					p.fail(err)
@@ -144,7 +145,7 @@ func (p *peer) publish() (*webrtc.TrackLocalStaticRTP, error) {
 		return nil, err
 	}
 	<-g
-	if err := p.w.send(frame{Op: "msg", ID: p.id, Msg: &media.Message{Type: media.MsgOffer, SDP: p.pc.LocalDescription().SDP}}); err != nil {
+	if err := p.w.send(frame{Op: "msg", ID: p.id, Msg: &signaling.Media{Type: signaling.MediaOffer, SDP: p.pc.LocalDescription().SDP}}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrChild, err)
 	}
 	return tr, nil

@@ -7,7 +7,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/sealroom/sealroom/media"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // ChildEnv names the environment variable that makes an executable a
@@ -22,7 +22,7 @@ type frame struct {
 	Publish   bool   `json:"publish,omitempty"`
 	Subscribe bool   `json:"subscribe,omitempty"`
 	// msg / signal
-	Msg *media.Message `json:"msg,omitempty"`
+	Msg *signaling.Media `json:"msg,omitempty"`
 	// ready / bare
 	Addr string   `json:"addr,omitempty"`
 	Subs []string `json:"subs,omitempty"`

@@ -1,0 +1,155 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/keyservice"
+	"github.com/sealroom/sealroom/server/signaling"
+)
+
+// seat puts the participant in its room: presence (and the ready message), the
+// Delivery Service, and the SFU. It returns the function that takes it out again, to
+// run however the connection ends, and whether the connection may go on: a participant
+// the Delivery Service would not seat gets no media session either.
+func (sc *signalConn) seat(ctx context.Context) (leave func(reason string), ok bool) {
+	s := sc.s
+	room := sc.claims.Room
+	var undo []func(reason *string)
+	leave = func(reason string) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i](&reason)
+		}
+	}
+
+	roster := s.presence.Join(room, sc.me, sc.deliver)
+	undo = append(undo, func(reason *string) { s.presence.Leave(room, sc.me.ID, *reason) })
+	sc.send(signaling.TypeReady, "", sc.ready(ctx, roster))
+
+	if s.rooms != nil {
+		// Leave runs on every way out, with a context that outlives the request's.
+		undo = append(undo, func(reason *string) {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			s.rooms.Leave(lctx, sc.member(), *reason)
+		})
+		if err := s.rooms.Join(ctx, sc.member(), sc); err != nil {
+			sc.sendDomainError("", err)
+			sc.close(websocket.StatusInternalError, "could not join the room's group")
+			return leave, false
+		}
+	}
+	// A host's removal wins over however the connection ends (the client may close its
+	// socket at the same moment); this runs before the Leave calls above.
+	undo = append(undo, func(reason *string) {
+		if by := sc.removedBy.Load(); by != nil {
+			*reason = signaling.ReasonRemoved
+			sc.revokeRemoved(ctx, *by)
+		}
+	})
+
+	if s.media != nil {
+		p, err := sc.joinMedia(ctx)
+		if err != nil {
+			s.log.Error("signaling: media join", "request_id", sc.requestID, "err", err)
+			sc.sendError("", signaling.CodeMediaClosed, "could not start the media session")
+		} else {
+			sc.media = p
+			undo = append(undo, func(*string) { _ = p.Close() })
+		}
+	}
+	return leave, true
+}
+
+// ready is the answer to auth: the roster, the token's expiry and, with the embedded
+// TURN relay, credentials bound to the token.
+func (sc *signalConn) ready(ctx context.Context, roster []signaling.Participant) signaling.Ready {
+	s := sc.s
+	r := signaling.Ready{Version: signaling.Version, Participant: sc.me, Participants: roster, ExpiresAt: sc.claims.ExpiresAt.Time}
+	if s.turn != nil && len(s.turnURLs) > 0 {
+		cr, err := s.turn.Credentials(turnGrant(sc.claims))
+		if err != nil {
+			s.log.WarnContext(ctx, "signaling: no TURN credentials", "request_id", sc.requestID, "err", err)
+		} else {
+			r.ICEServers = []signaling.ICEServer{{URLs: s.turnURLs, Username: cr.Username, Credential: cr.Password, Expires: cr.Expires}}
+		}
+	}
+	return r
+}
+
+func (sc *signalConn) member() keyservice.Member {
+	return keyservice.Member{
+		ConnID: sc.me.ID, Subject: sc.claims.Subject, Name: sc.claims.Name, Room: sc.claims.Room,
+		Role: string(sc.claims.Role), CanPublish: sc.claims.CanPublish, CanSubscribe: sc.claims.CanSubscribe,
+		ExpiresAt: sc.claims.ExpiresAt.Time, RequestID: sc.requestID, RemoteIP: sc.remoteIP,
+	}
+}
+
+// deliver turns a room event into a message for this connection. It runs on the
+// goroutine of whoever caused the event and must not block.
+func (sc *signalConn) deliver(ev keyservice.Event) {
+	switch ev.Kind {
+	case keyservice.EventJoined:
+		sc.send(signaling.TypeJoined, "", ev.Participant)
+	case keyservice.EventUpdated:
+		sc.send(signaling.TypeUpdated, "", ev.Participant)
+	case keyservice.EventLeft:
+		if ev.Participant.ID == sc.me.ID && ev.Reason == signaling.ReasonReplaced {
+			sc.bye(signaling.ReasonReplaced, signaling.CloseReplaced, "replaced by a newer connection")
+			return
+		}
+		sc.send(signaling.TypeLeft, "", signaling.Left{Participant: ev.Participant, Reason: ev.Reason})
+	}
+}
+
+// Send lets the Delivery Service write to this connection (keyservice.Conn).
+func (sc *signalConn) Send(typ string, data any) { sc.send(typ, "", data) }
+
+// Removed ends the connection of a participant a host removed (keyservice.Conn): the
+// Delivery Service has proposed the Remove already, and a removed participant must not
+// stay in the roster or keep receiving media. Its token is revoked as the connection
+// ends (seat's undo), so reloading the invite link does not bring it back.
+func (sc *signalConn) Removed(by string) {
+	if by == "" {
+		by = "service:signaling"
+	}
+	sc.removedBy.Store(&by)
+	sc.send(signaling.TypeRemoved, "", signaling.Removed{By: by})
+	sc.bye(signaling.ReasonRemoved, signaling.CloseRemoved, "removed by a host")
+}
+
+// revokeRemoved revokes the token of a removed participant; the host can invite them
+// again with a new token. It runs on the connection's goroutine, after the Remove was
+// proposed.
+func (sc *signalConn) revokeRemoved(ctx context.Context, by string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := sc.s.audit.Record(ctx, audit.Event{
+		Actor: by, ActorRole: "host", Action: audit.ActionTokenRevoked, Outcome: audit.OutcomeSuccess,
+		Target: audit.Target{Kind: audit.TargetToken, ID: sc.claims.ID}, Room: sc.claims.Room, RequestID: sc.requestID,
+		Details: map[string]string{"sub": sc.claims.Subject, "reason": signaling.ReasonRemoved},
+	})
+	if err == nil {
+		err = sc.s.revoked.RevokeToken(ctx, sc.claims.ID, sc.claims.Subject, by)
+	}
+	if err != nil {
+		sc.s.log.Error("signaling: revoke a removed participant's token", "request_id", sc.requestID, "err", err)
+	}
+}
+
+// logoff records an automatic logoff. It is on the audit allow-list: ending access must
+// never wait for the audit log.
+func (sc *signalConn) logoff(ctx context.Context, why string) {
+	err := sc.s.audit.Record(ctx, audit.Event{
+		Actor: sc.claims.Subject, ActorRole: string(sc.claims.Role), Action: audit.ActionSessionExpired,
+		Room: sc.claims.Room, Outcome: audit.OutcomeSuccess, RequestID: sc.requestID,
+		Details:  map[string]string{"reason": why, "connection": sc.me.ID},
+		Personal: audit.Personal{SourceIP: sc.remoteIP},
+	})
+	if err != nil {
+		sc.s.log.Error("audit: session expiry", "request_id", sc.requestID, "err", err)
+	}
+}

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sealroom/sealroom/server/signaling"
+)
+
+// send queues one message for the writer. It never blocks: a client that does not read
+// its messages would hold everyone's fan-out back, so a full queue ends the connection.
+func (sc *signalConn) send(typ, id string, data any) {
+	b, err := signaling.Encode(typ, id, data)
+	if err != nil {
+		sc.s.log.Error("signaling: encode", "type", typ, "err", err)
+		return
+	}
+	select {
+	case <-sc.done:
+	case sc.out <- b:
+	default:
+		sc.close(websocket.StatusTryAgainLater, "too slow")
+	}
+}
+
+func (sc *signalConn) ack(id string) { sc.send(signaling.TypeAck, id, nil) }
+
+func (sc *signalConn) sendError(id, code, msg string) {
+	sc.send(signaling.TypeError, id, signaling.Error{Code: code, Message: msg})
+}
+
+// bye tells the client why the server is ending the connection, then ends it.
+func (sc *signalConn) bye(reason string, code websocket.StatusCode, text string) {
+	sc.send(signaling.TypeBye, "", signaling.Bye{Reason: reason})
+	sc.close(code, text)
+}
+
+// close ends the connection with code; the first call wins.
+func (sc *signalConn) close(code websocket.StatusCode, reason string) {
+	sc.closeOnce.Do(func() {
+		sc.closeCode, sc.closeReason = code, reason
+		close(sc.done)
+	})
+}
+
+// writeLoop is the only writer to the socket. After done it flushes what was queued
+// (the bye message, say) and closes with the recorded code.
+func (sc *signalConn) writeLoop(ctx context.Context, finished chan<- struct{}) {
+	defer close(finished)
+	write := func(b []byte) bool {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return sc.ws.Write(wctx, websocket.MessageText, b) == nil
+	}
+	for {
+		select {
+		case b := <-sc.out:
+			if !write(b) {
+				sc.close(websocket.StatusGoingAway, "")
+				_ = sc.ws.CloseNow()
+				return
+			}
+		case <-sc.done:
+			for {
+				select {
+				case b := <-sc.out:
+					if !write(b) {
+						_ = sc.ws.CloseNow()
+						return
+					}
+				default:
+					_ = sc.ws.Close(sc.closeCode, sc.closeReason)
+					return
+				}
+			}
+		}
+	}
+}
+
+// writeNow writes one message straight to a socket that has no writer loop yet (the
+// consent door, before the participant is seated).
+func writeNow(ctx context.Context, ws *websocket.Conn, typ, id string, data any) error {
+	b, err := signaling.Encode(typ, id, data)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return ws.Write(wctx, websocket.MessageText, b)
+}

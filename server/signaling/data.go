@@ -1,0 +1,163 @@
+package signaling
+
+import (
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Auth is the data of auth and refresh.
+type Auth struct {
+	Token string `json:"token"`
+}
+
+// Participant is one connected member of a room as the others see it. ID names the
+// connection; Subject is the stable user id from the token.
+type Participant struct {
+	ID         string    `json:"id"`
+	Subject    string    `json:"sub"`
+	Name       string    `json:"name,omitempty"`
+	Role       string    `json:"role"`
+	AudioMuted bool      `json:"audio_muted"`
+	VideoMuted bool      `json:"video_muted"`
+	JoinedAt   time.Time `json:"joined_at"`
+}
+
+// Ready is the server's answer to auth: you, and everyone in the room including you,
+// in joining order.
+type Ready struct {
+	Version      int           `json:"version"`
+	Participant  Participant   `json:"participant"`
+	Participants []Participant `json:"participants"`
+	ExpiresAt    time.Time     `json:"expires_at"`
+	ICEServers   []ICEServer   `json:"ice_servers,omitempty"`
+}
+
+// ICEServer is an RTCIceServer: the embedded TURN relay, with credentials bound to the
+// connection's token.
+type ICEServer struct {
+	URLs       []string  `json:"urls"`
+	Username   string    `json:"username"`
+	Credential string    `json:"credential"`
+	Expires    time.Time `json:"expires"`
+}
+
+// Mute is a participant's own mute state.
+type Mute struct {
+	AudioMuted bool `json:"audio_muted"`
+	VideoMuted bool `json:"video_muted"`
+}
+
+// Left says who left a room and why (one of the Reason constants).
+type Left struct {
+	Participant Participant `json:"participant"`
+	Reason      string      `json:"reason"`
+}
+
+// Error is a refusal; the connection stays open.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Bye is sent just before the server closes the connection.
+type Bye struct {
+	Reason string `json:"reason"`
+}
+
+// ConsentRequired holds a participant at the door of a room that asks for a notice to
+// be accepted.
+type ConsentRequired struct {
+	NoticeVersion string `json:"notice_version"`
+	NoticeURL     string `json:"notice_url,omitempty"`
+}
+
+// Consent accepts a room's notice in the version named.
+type Consent struct {
+	NoticeVersion string `json:"notice_version"`
+}
+
+// Byte fields of the Delivery Service's messages travel as standard base64
+// (encoding/json's []byte form); each MLS value is an MLSMessage or a bare wire struct
+// as noted.
+
+// KeyPackages uploads KeyPackages.
+type KeyPackages struct {
+	KeyPackages [][]byte `json:"keypackages"` // MLSMessage(KeyPackage) each
+}
+
+// GroupInit is the first member's epoch-0 GroupInfo.
+type GroupInit struct {
+	GroupInfo []byte `json:"group_info"` // MLSMessage(GroupInfo) with ratchet_tree
+}
+
+// Commit is a member's Commit with the next epoch's GroupInfo (and Welcome).
+type Commit struct {
+	Commit    []byte `json:"commit"`            // MLSMessage(PublicMessage Commit)
+	GroupInfo []byte `json:"group_info"`        // MLSMessage(GroupInfo) of the next epoch, with ratchet_tree
+	Welcome   []byte `json:"welcome,omitempty"` // MLSMessage(Welcome), when the commit adds members
+}
+
+// ChatIn is a chat message as a member sends it.
+type ChatIn struct {
+	Message []byte `json:"message"` // MLSMessage(PrivateMessage, application)
+}
+
+// ChatOut is a relayed chat message as members receive it.
+type ChatOut struct {
+	From    string `json:"from"` // the sender's subject, as the server authenticated it
+	Message []byte `json:"message"`
+}
+
+// Kick asks the server to remove a participant (hosts only).
+type Kick struct {
+	Subject string `json:"sub"`
+}
+
+// ExternalSender tells the group's creator which external sender to list
+// (RFC 9420 §12.1.8.1).
+type ExternalSender struct {
+	SignatureKey []byte `json:"signature_key"` // Ed25519 public key
+	Identity     string `json:"identity"`      // basic credential identity
+}
+
+// GroupCreate asks a member to create the room's group.
+type GroupCreate struct {
+	GroupID        []byte         `json:"group_id"`
+	ExternalSender ExternalSender `json:"external_sender"`
+}
+
+// Handshake is a server proposal or an accepted commit.
+type Handshake struct {
+	Epoch   uint64 `json:"epoch"` // the epoch the message belongs to
+	Message []byte `json:"message"`
+}
+
+// Welcome admits the connection it is sent to.
+type Welcome struct {
+	Epoch   uint64 `json:"epoch"` // the epoch the joiner enters
+	Welcome []byte `json:"welcome"`
+}
+
+// CommitNeeded names the connection it is sent to the room's designated committer.
+type CommitNeeded struct {
+	Epoch uint64 `json:"epoch"`
+}
+
+// Removed tells a participant a host removed it.
+type Removed struct {
+	By string `json:"by"`
+}
+
+// Media is one message between a client and the SFU, in a media envelope.
+type Media struct {
+	Type string `json:"type"` // one of the Media constants
+	// ID numbers the SFU's offers; the client echoes it in its answer.
+	ID  uint64 `json:"id,omitempty"`
+	SDP string `json:"sdp,omitempty"`
+	// Candidate is the W3C RTCIceCandidateInit, whose Go form pion declares.
+	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
+	// EstimateBps is the subscriber's bandwidth estimate, on video_paused and
+	// video_resumed.
+	EstimateBps int `json:"estimate_bps,omitempty"`
+}

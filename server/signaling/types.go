@@ -1,0 +1,64 @@
+package signaling
+
+// Message types (docs/protocol.md). The comment says which way each travels and
+// which data struct it carries.
+const (
+	// Connection and presence.
+	TypeAuth            = "auth"                // client: Auth; the first message
+	TypeReady           = "ready"               // server: Ready
+	TypePing            = "ping"                // client: none
+	TypePong            = "pong"                // server: none
+	TypeAck             = "ack"                 // server: none; answers a request with an id
+	TypeError           = "error"               // server: Error
+	TypeBye             = "bye"                 // server: Bye; the server is closing
+	TypeMute            = "mute"                // client: Mute
+	TypeRefresh         = "refresh"             // client: Auth (a new token for the same grant)
+	TypeLeave           = "leave"               // client: none
+	TypeJoined          = "participant_joined"  // server: Participant
+	TypeUpdated         = "participant_updated" // server: Participant
+	TypeLeft            = "participant_left"    // server: Left
+	TypeConsentRequired = "consent_required"    // server: ConsentRequired
+	TypeConsent         = "consent"             // client: Consent
+	TypeMedia           = "media"               // both: Media
+
+	// The MLS Delivery Service.
+	TypeKeyPackages   = "keypackages"       // client: KeyPackages
+	TypeGroupInit     = "group_init"        // client: GroupInit; the first member's epoch-0 GroupInfo
+	TypeCommit        = "commit"            // client: Commit
+	TypeChat          = "chat"              // client: ChatIn; server: ChatOut
+	TypeKick          = "kick"              // client: Kick; a host removes a participant
+	TypeGroupCreate   = "group_create"      // server: GroupCreate; create the room's group
+	TypeHandshake     = "mls"               // server: Handshake; a server proposal or an accepted commit
+	TypeWelcome       = "welcome"           // server: Welcome
+	TypeCommitNeeded  = "commit_needed"     // server: CommitNeeded; you are the designated committer
+	TypeKeyPackageLow = "keypackage_needed" // server: none; upload KeyPackages, none are left for you
+	TypeRemoved       = "removed"           // server: Removed; a host removed you
+)
+
+// Media message types, in Media.Type (docs/protocol.md, "Media negotiation").
+const (
+	// MediaOffer carries an SDP offer, from the client (to publish or change its
+	// tracks) or from the SFU (tracks to receive came or went).
+	MediaOffer = "offer"
+	// MediaAnswer carries the SDP answer to the other side's offer.
+	MediaAnswer = "answer"
+	// MediaCandidate carries one trickled ICE candidate, from the client, or from the
+	// SFU when its first offer went out before it had gathered.
+	MediaCandidate = "candidate"
+	// MediaVideoPaused tells a subscriber its bandwidth estimate no longer carries the
+	// lowest video layer: video stops, audio continues.
+	MediaVideoPaused = "video_paused"
+	// MediaVideoResumed tells a subscriber video forwarding has resumed.
+	MediaVideoResumed = "video_resumed"
+)
+
+// Reasons, in Left.Reason and Bye.Reason.
+const (
+	ReasonLeft         = "left"          // the participant said goodbye
+	ReasonDisconnected = "disconnected"  // the connection dropped
+	ReasonReplaced     = "replaced"      // the same identity joined again elsewhere
+	ReasonExpired      = "token_expired" // automatic logoff at token expiry
+	ReasonIdle         = "idle"          // automatic logoff after inactivity
+	ReasonRevoked      = "revoked"       // an administrator revoked the token
+	ReasonRemoved      = "removed"       // a host removed the participant
+)
