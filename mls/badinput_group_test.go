@@ -59,7 +59,7 @@ func (r *room) rejectAll(name string, sender int, m *MLSMessage, dsErr, memberEr
 // PublicMessage, so the checks behind the tag are reached.
 func remac(t *testing.T, g *Group, m *MLSMessage) *MLSMessage {
 	t.Helper()
-	pm, err := NewPublicMessage(g.cs, m.PublicMessage.AuthenticatedContent(), &g.ctx, g.epoch.MembershipKey)
+	pm, err := newPublicMessage(g.cs, m.PublicMessage.AuthenticatedContent(), &g.ctx, g.epoch.MembershipKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestBadCommitsChangeNothing(t *testing.T) {
 	c := *res.Commit.PublicMessage.Content.Commit
 	path := *c.Path
 	path.Nodes = append([]UpdatePathNode(nil), path.Nodes...)
-	_, otherPub, _ := cs.GenerateHPKEKeyPair()
+	_, otherPub, _ := cs.generateHPKEKeyPair()
 	path.Nodes[len(path.Nodes)-1].EncryptionKey = otherPub
 	c.Path = &path
 	r.rejectAll("bad parent hash in path", 0, signedCommit(t, g0, &c), ErrInvalidTree, ErrInvalidTree)

@@ -23,7 +23,7 @@ func TestTruncationsAndTrailing(t *testing.T) {
 		{"private", v.PrivateMessage, func() WireStruct { return new(MLSMessage) }},
 		{"ratchet_tree", v.RatchetTree, func() WireStruct { return new(RatchetTreeNodes) }},
 		{"commit", v.Commit, func() WireStruct { return new(Commit) }},
-		{"group_secrets", v.GroupSecrets, func() WireStruct { return new(GroupSecrets) }},
+		{"group_secrets", v.GroupSecrets, func() WireStruct { return new(groupSecrets) }},
 	} {
 		for n := 0; n < len(c.b); n++ {
 			err := Unmarshal(c.b[:n], c.mk())
@@ -106,23 +106,23 @@ func TestPrivateMessageBadSender(t *testing.T) {
 	ctx := v.context(cs)
 	m := decodeMLS(t, v.ApplicationPriv).PrivateMessage
 	// A one-leaf tree: the sender (leaf 1) is outside it.
-	st, _ := NewSecretTree(cs, v.EncryptionSecret, 1)
-	if _, err := DecryptPrivateMessage(cs, PrivateMessageKeys{SecretTree: st, SenderDataSecret: v.SenderDataSecret}, ctx, m); !errors.Is(err, ErrInvalidLeafIndex) {
+	st, _ := newSecretTree(cs, v.EncryptionSecret, 1)
+	if _, err := decryptPrivateMessage(cs, privateMessageKeys{SecretTree: st, SenderDataSecret: v.SenderDataSecret}, ctx, m); !errors.Is(err, ErrInvalidLeafIndex) {
 		t.Fatalf("leaf out of range: %v", err)
 	}
 	wrong := *ctx
 	wrong.Epoch++
-	if _, err := DecryptPrivateMessage(cs, v.keys(t, cs), &wrong, m); !errors.Is(err, ErrWrongGroup) {
+	if _, err := decryptPrivateMessage(cs, v.keys(t, cs), &wrong, m); !errors.Is(err, ErrWrongGroup) {
 		t.Fatalf("stale epoch: %v", err)
 	}
 	bad := *m
 	bad.EncryptedSenderData = append([]byte(nil), m.EncryptedSenderData...)
 	bad.EncryptedSenderData[0] ^= 1
-	if _, err := DecryptPrivateMessage(cs, v.keys(t, cs), ctx, &bad); !errors.Is(err, ErrDecrypt) {
+	if _, err := decryptPrivateMessage(cs, v.keys(t, cs), ctx, &bad); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("sender data: %v", err)
 	}
 	bad.EncryptedSenderData = nil
-	if _, err := DecryptPrivateMessage(cs, v.keys(t, cs), ctx, &bad); !errors.Is(err, ErrDecrypt) {
+	if _, err := decryptPrivateMessage(cs, v.keys(t, cs), ctx, &bad); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("empty sender data: %v", err)
 	}
 }

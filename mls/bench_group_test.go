@@ -150,7 +150,7 @@ func cloneRatchets(rs []*ratchet) []*ratchet {
 // and less with -benchtime=1x for a quick look.
 func BenchmarkGroupOps(b *testing.B) {
 	cs, _ := CipherSuiteByID(X25519_AES128GCM_SHA256_Ed25519)
-	_, pub, _ := cs.GenerateHPKEKeyPair()
+	_, pub, _ := cs.generateHPKEKeyPair()
 	secret := make([]byte, 32)
 	base := baseline(b, "baseline-hpke-seal", func(b *testing.B) {
 		for b.Loop() {

@@ -59,13 +59,13 @@ func newBenchGroup(b *testing.B) *benchGroup {
 	}
 }
 
-func (g *benchGroup) keys(b *testing.B) PrivateMessageKeys {
-	st, err := NewSecretTree(g.cs, g.encSec, 8)
+func (g *benchGroup) keys(b *testing.B) privateMessageKeys {
+	st, err := newSecretTree(g.cs, g.encSec, 8)
 	if err != nil {
 		b.Fatal(err)
 	}
 	st.MaxForwardDistance = 1 << 30
-	return PrivateMessageKeys{SecretTree: st, SenderDataSecret: g.sdSec}
+	return privateMessageKeys{SecretTree: st, SenderDataSecret: g.sdSec}
 }
 
 func (g *benchGroup) content(payload []byte) *AuthenticatedContent {
@@ -115,7 +115,7 @@ func BenchmarkPrivateMessage1KB(b *testing.B) {
 		b.SetBytes(1024)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := EncryptPrivateMessage(g.cs, keys, ac, 0); err != nil {
+			if _, err := encryptPrivateMessage(g.cs, keys, ac, 0); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -130,7 +130,7 @@ func BenchmarkPrivateMessage1KB(b *testing.B) {
 			if err := ac.Sign(g.cs, g.signPriv, g.ctx); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := EncryptPrivateMessage(g.cs, keys, ac, 0); err != nil {
+			if _, err := encryptPrivateMessage(g.cs, keys, ac, 0); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -149,7 +149,7 @@ func BenchmarkPrivateMessage1KB(b *testing.B) {
 			send := g.keys(b)
 			msgs := make([]*PrivateMessage, b.N)
 			for i := range msgs {
-				m, err := EncryptPrivateMessage(g.cs, send, ac, 0)
+				m, err := encryptPrivateMessage(g.cs, send, ac, 0)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -160,7 +160,7 @@ func BenchmarkPrivateMessage1KB(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				got, err := DecryptPrivateMessage(g.cs, recv, g.ctx, msgs[i])
+				got, err := decryptPrivateMessage(g.cs, recv, g.ctx, msgs[i])
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -223,7 +223,7 @@ func BenchmarkExporter(b *testing.B) {
 	b.Run("mls-exporter", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := g.cs.Export(secret, "SFrame 1.0 Base Key", nil, 16); err != nil {
+			if _, err := g.cs.export(secret, "SFrame 1.0 Base Key", nil, 16); err != nil {
 				b.Fatal(err)
 			}
 		}

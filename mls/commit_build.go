@@ -20,7 +20,7 @@ type commitInput struct {
 	ap       *appliedProposals
 	// keys is the committer's private view of ap.tree. The result takes
 	// it over; on error the caller still owns it.
-	keys *PathKeys
+	keys *pathKeys
 	// initSecret is the ending epoch's init_secret for a member, or the
 	// one exported from the ExternalInit for an external joiner (§8.3).
 	initSecret []byte
@@ -49,19 +49,19 @@ func buildCommit(in commitInput) (*pendingCommit, error) {
 	if err != nil {
 		return nil, err
 	}
-	es, err := cs.DeriveEpochSecrets(in.initSecret, in.commitSecret, in.pskSecret, &next)
+	es, err := cs.deriveEpochSecrets(in.initSecret, in.commitSecret, in.pskSecret, &next)
 	if err != nil {
 		return nil, err
 	}
-	ac.Auth.ConfirmationTag = ConfirmationTag(cs, es.ConfirmationKey, confirmed)
+	ac.Auth.ConfirmationTag = confirmationTag(cs, es.ConfirmationKey, confirmed)
 	interim, err := InterimTranscriptHash(cs, confirmed, ac.Auth.ConfirmationTag)
 	if err != nil {
-		es.Zero()
+		es.zero()
 		return nil, err
 	}
-	st, err := NewSecretTree(cs, es.EncryptionSecret, in.ap.tree.LeafCount())
+	st, err := newSecretTree(cs, es.EncryptionSecret, in.ap.tree.LeafCount())
 	if err != nil {
-		es.Zero()
+		es.zero()
 		return nil, err
 	}
 	return &pendingCommit{ctx: next, tree: in.ap.tree, keys: in.keys, epoch: es, st: st,

@@ -17,11 +17,11 @@ func (cs *CipherSuite) extract(salt, ikm []byte) ([]byte, error) {
 	return hkdf.Extract(cs.newHash, ikm, salt)
 }
 
-// ExpandWithLabel implements RFC 9420 §8:
+// expandWithLabel implements RFC 9420 §8:
 //
 //	KDFLabel = struct { uint16 length; opaque label<V>; opaque context<V>; }
 //	ExpandWithLabel(Secret, Label, Context, Length) = KDF.Expand(Secret, KDFLabel, Length)
-func (cs *CipherSuite) ExpandWithLabel(secret []byte, label string, context []byte, length int) ([]byte, error) {
+func (cs *CipherSuite) expandWithLabel(secret []byte, label string, context []byte, length int) ([]byte, error) {
 	if length < 0 || length > 255*cs.nh {
 		return nil, fmt.Errorf("%w: ExpandWithLabel length %d", ErrInvalidArgument, length)
 	}
@@ -38,16 +38,16 @@ func (cs *CipherSuite) ExpandWithLabel(secret []byte, label string, context []by
 	return hkdf.Expand(cs.newHash, secret, string(info), length)
 }
 
-// DeriveSecret is ExpandWithLabel(Secret, Label, "", KDF.Nh) (RFC 9420 §8).
-func (cs *CipherSuite) DeriveSecret(secret []byte, label string) ([]byte, error) {
-	return cs.ExpandWithLabel(secret, label, nil, cs.nh)
+// deriveSecret is ExpandWithLabel(Secret, Label, "", KDF.Nh) (RFC 9420 §8).
+func (cs *CipherSuite) deriveSecret(secret []byte, label string) ([]byte, error) {
+	return cs.expandWithLabel(secret, label, nil, cs.nh)
 }
 
-// DeriveTreeSecret is ExpandWithLabel(Secret, Label, uint32 Generation,
+// deriveTreeSecret is ExpandWithLabel(Secret, Label, uint32 Generation,
 // Length) (RFC 9420 §9).
-func (cs *CipherSuite) DeriveTreeSecret(secret []byte, label string, generation uint32, length int) ([]byte, error) {
+func (cs *CipherSuite) deriveTreeSecret(secret []byte, label string, generation uint32, length int) ([]byte, error) {
 	g := [4]byte{byte(generation >> 24), byte(generation >> 16), byte(generation >> 8), byte(generation)}
-	return cs.ExpandWithLabel(secret, label, g[:], length)
+	return cs.expandWithLabel(secret, label, g[:], length)
 }
 
 // RefHash implements RFC 9420 §5.2: Hash(struct { opaque label<V>; opaque value<V>; }).
@@ -62,8 +62,8 @@ func (cs *CipherSuite) RefHash(label string, value []byte) ([]byte, error) {
 	return cs.Hash(b), nil
 }
 
-// MAC is HMAC with the suite's hash (RFC 9420 §5.1).
-func (cs *CipherSuite) MAC(key, data []byte) []byte {
+// mac is HMAC with the suite's hash (RFC 9420 §5.1).
+func (cs *CipherSuite) mac(key, data []byte) []byte {
 	m := hmac.New(cs.newHash, key)
 	m.Write(data)
 	return m.Sum(nil)
@@ -71,7 +71,7 @@ func (cs *CipherSuite) MAC(key, data []byte) []byte {
 
 // verifyMAC compares in constant time so a forger learns nothing from timing.
 func (cs *CipherSuite) verifyMAC(key, data, tag []byte) bool {
-	return subtle.ConstantTimeCompare(cs.MAC(key, data), tag) == 1
+	return subtle.ConstantTimeCompare(cs.mac(key, data), tag) == 1
 }
 
 // signContent builds SignContent (RFC 9420 §5.1.2).
@@ -148,9 +148,9 @@ func (cs *CipherSuite) EncryptWithLabel(pub []byte, label string, context, plain
 	return HPKECiphertext{KEMOutput: enc, Ciphertext: ct}, nil
 }
 
-// DecryptWithLabel is OpenBase(kem_output, priv, EncryptContext, "",
+// decryptWithLabel is OpenBase(kem_output, priv, EncryptContext, "",
 // ciphertext) (RFC 9420 §5.1.3). Any failure is ErrDecrypt or ErrInvalidKey.
-func (cs *CipherSuite) DecryptWithLabel(priv []byte, label string, context []byte, ct HPKECiphertext) ([]byte, error) {
+func (cs *CipherSuite) decryptWithLabel(priv []byte, label string, context []byte, ct HPKECiphertext) ([]byte, error) {
 	sk, err := cs.kem.NewPrivateKey(priv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: HPKE private key", ErrInvalidKey)
@@ -170,10 +170,10 @@ func (cs *CipherSuite) DecryptWithLabel(priv []byte, label string, context []byt
 	return pt, nil
 }
 
-// DeriveKeyPair derives an HPKE key pair from a secret (RFC 9180 §7.1.3), as
+// deriveKeyPair derives an HPKE key pair from a secret (RFC 9180 §7.1.3), as
 // used for external_pub and for tree node keys. It returns the serialized
 // private and public keys.
-func (cs *CipherSuite) DeriveKeyPair(secret []byte) (priv, pub []byte, err error) {
+func (cs *CipherSuite) deriveKeyPair(secret []byte) (priv, pub []byte, err error) {
 	sk, err := cs.kem.DeriveKeyPair(secret)
 	if err != nil {
 		return nil, nil, err
@@ -185,8 +185,8 @@ func (cs *CipherSuite) DeriveKeyPair(secret []byte) (priv, pub []byte, err error
 	return priv, sk.PublicKey().Bytes(), nil
 }
 
-// GenerateHPKEKeyPair returns a fresh HPKE key pair for init or encryption keys.
-func (cs *CipherSuite) GenerateHPKEKeyPair() (priv, pub []byte, err error) {
+// generateHPKEKeyPair returns a fresh HPKE key pair for init or encryption keys.
+func (cs *CipherSuite) generateHPKEKeyPair() (priv, pub []byte, err error) {
 	sk, err := cs.kem.GenerateKey()
 	if err != nil {
 		return nil, nil, err

@@ -65,16 +65,16 @@ func TestCryptoBasicsVectors(t *testing.T) {
 			t.Errorf("RefHash: %x %v", out, err)
 		}
 		e := v.ExpandWithLabel
-		out, err = cs.ExpandWithLabel(e.Secret, e.Label, e.Context, e.Length)
+		out, err = cs.expandWithLabel(e.Secret, e.Label, e.Context, e.Length)
 		if err != nil || !bytes.Equal(out, e.Out) {
 			t.Errorf("ExpandWithLabel: %v", err)
 		}
-		out, err = cs.DeriveSecret(v.DeriveSecret.Secret, v.DeriveSecret.Label)
+		out, err = cs.deriveSecret(v.DeriveSecret.Secret, v.DeriveSecret.Label)
 		if err != nil || !bytes.Equal(out, v.DeriveSecret.Out) {
 			t.Errorf("DeriveSecret: %v", err)
 		}
 		d := v.DeriveTreeSecret
-		out, err = cs.DeriveTreeSecret(d.Secret, d.Label, d.Generation, d.Length)
+		out, err = cs.deriveTreeSecret(d.Secret, d.Label, d.Generation, d.Length)
 		if err != nil || !bytes.Equal(out, d.Out) {
 			t.Errorf("DeriveTreeSecret: %v", err)
 		}
@@ -100,7 +100,7 @@ func TestCryptoBasicsVectors(t *testing.T) {
 		}
 
 		en := v.EncryptWithLabel
-		pt, err := cs.DecryptWithLabel(en.Priv, en.Label, en.Context, HPKECiphertext{en.KEMOutput, en.Ciphertext})
+		pt, err := cs.decryptWithLabel(en.Priv, en.Label, en.Context, HPKECiphertext{en.KEMOutput, en.Ciphertext})
 		if err != nil || !bytes.Equal(pt, en.Plaintext) {
 			t.Errorf("DecryptWithLabel(vector): %v", err)
 		}
@@ -108,12 +108,12 @@ func TestCryptoBasicsVectors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pt, err = cs.DecryptWithLabel(en.Priv, en.Label, en.Context, ct)
+		pt, err = cs.decryptWithLabel(en.Priv, en.Label, en.Context, ct)
 		if err != nil || !bytes.Equal(pt, en.Plaintext) {
 			t.Errorf("DecryptWithLabel(own): %v", err)
 		}
 		ct.Ciphertext[0] ^= 1
-		if _, err := cs.DecryptWithLabel(en.Priv, en.Label, en.Context, ct); !errors.Is(err, ErrDecrypt) {
+		if _, err := cs.decryptWithLabel(en.Priv, en.Label, en.Context, ct); !errors.Is(err, ErrDecrypt) {
 			t.Errorf("tampered ciphertext: %v", err)
 		}
 	}

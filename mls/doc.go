@@ -15,12 +15,20 @@
 //
 // Layers, bottom up: the codec ([Marshal], [Unmarshal], one file per wire
 // struct), [CipherSuite] and the labeled helpers, tree math, the key
-// schedule ([CipherSuite.DeriveEpochSecrets]), the [SecretTree], message
-// protection ([NewPublicMessage], [EncryptPrivateMessage],
-// [DecryptPrivateMessage]), the public [RatchetTree] with TreeKEM, and two
-// group state machines: [Group] for a member (create, join from a Welcome,
-// commit, process) and [PublicGroup] for the Delivery Service, which follows
-// a room's public state from PublicMessage handshakes without any secret.
+// schedule, the secret tree, message protection, the public [RatchetTree]
+// with TreeKEM, and two group state machines: [Group] for a member (create,
+// join from a Welcome, commit, process) and [PublicGroup] for the Delivery
+// Service, which follows a room's public state from PublicMessage handshakes
+// without any secret.
+//
+// No exported identifier hands out a group secret: the epoch secrets, the
+// secret tree, the private keys of the tree and the functions that derive
+// or take them are unexported, and only a [Group] holds them. What leaves a
+// Group is MLS-Exporter output ([Group.Export]), the epoch authenticator
+// ([Group.EpochAuthenticator]) and the state blob of [Group.MarshalState].
+// The caller's own keys (its signature key, [KeyPackageSecrets]) are the
+// caller's to keep.
+//
 // A client that lost its state rejoins by external commit ([JoinExternal],
 // RFC 9420 §12.4.3.2), which members and the [PublicGroup] accept; a member
 // persists its state with [Group.MarshalState] and [RestoreGroup]. That

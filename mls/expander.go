@@ -13,7 +13,7 @@ import "hash"
 // directly. Results equal ExpandWithLabel's; the secret-tree and
 // message-protection vectors check that.
 //
-// An expander belongs to one SecretTree and shares its rule: not safe for
+// An expander belongs to one secret tree and shares its rule: not safe for
 // concurrent use.
 type expander struct {
 	inner, outer hash.Hash
@@ -37,7 +37,7 @@ func newExpander(cs *CipherSuite) *expander {
 // implementation when the single-block shortcut does not apply.
 func (e *expander) expandLabel(cs *CipherSuite, secret []byte, label string, context []byte, length int) ([]byte, error) {
 	if length < 0 || length > e.outer.Size() || len(secret) > len(e.pad) || len(labelPrefix)+len(label) > maxVarint || len(context) > maxVarint {
-		return cs.ExpandWithLabel(secret, label, context, length)
+		return cs.expandWithLabel(secret, label, context, length)
 	}
 	// KDFLabel = struct { uint16 length; opaque label<V>; opaque context<V>; }
 	b := append(e.info[:0], byte(length>>8), byte(length))

@@ -23,7 +23,7 @@ func TestExpanderMatchesExpandWithLabel(t *testing.T) {
 		}
 		label := []string{"key", "nonce", "secret", "a longer label than usual"}[i%4]
 		length := rng.IntN(70)
-		want, err := cs.ExpandWithLabel(secret, label, context, length)
+		want, err := cs.expandWithLabel(secret, label, context, length)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,7 +41,7 @@ func (cs *CipherSuite) externalInitSend(externalPub []byte) (kemOutput, initSecr
 // externalInitReceive is the members' half of §8.3: SetupBaseR with the
 // private key of KEM.DeriveKeyPair(external_secret).
 func (cs *CipherSuite) externalInitReceive(externalSecret, kemOutput []byte) ([]byte, error) {
-	priv, _, err := cs.DeriveKeyPair(externalSecret)
+	priv, _, err := cs.deriveKeyPair(externalSecret)
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ func JoinExternal(cs *CipherSuite, gi *GroupInfo, tree RatchetTreeNodes, p Exter
 	if err != nil {
 		return nil, nil, err
 	}
-	defer pathRes.Zero()
+	defer pathRes.zero()
 
 	// Every proposal goes by value: the joiner has seen none of the epoch's
 	// proposals (§12.4.3.2).
@@ -88,7 +88,7 @@ func JoinExternal(cs *CipherSuite, gi *GroupInfo, tree RatchetTreeNodes, p Exter
 	next, err := buildCommit(commitInput{cs: cs, ctx: &ps.ctx, interim: ps.interim, ac: ac, signPriv: p.SignPriv,
 		ap: ap, keys: pathRes.Keys, initSecret: initSecret, commitSecret: pathRes.CommitSecret})
 	if err != nil {
-		pathRes.Keys.Zero()
+		pathRes.Keys.zero()
 		return nil, nil, err
 	}
 	g, res, err := ps.externalJoinResult(ac, next, own, p)
@@ -124,7 +124,7 @@ func externalJoinState(cs *CipherSuite, gi *GroupInfo, tree RatchetTreeNodes, no
 // externalPath places the joiner's leaf at the leftmost free leaf of ap's
 // tree and generates a full path from it (RFC 9420 §12.4.3.2). No leaf is
 // excluded from the path secrets: an external commit adds nobody by Add.
-func (s *publicState) externalPath(ap *appliedProposals, leaf LeafNode, signPriv []byte) (LeafIndex, *UpdatePathResult, error) {
+func (s *publicState) externalPath(ap *appliedProposals, leaf LeafNode, signPriv []byte) (LeafIndex, *updatePathResult, error) {
 	// The placeholder is replaced by the signed commit leaf; it only
 	// reserves the joiner's position, as the members' placeExternalJoiner
 	// does with the received leaf.
@@ -133,15 +133,15 @@ func (s *publicState) externalPath(ap *appliedProposals, leaf LeafNode, signPriv
 	if err != nil {
 		return 0, nil, err
 	}
-	pathRes, err := ap.tree.GenerateUpdatePath(s.cs, s.ctx.GroupID, own, leaf, signPriv, provisionalContext(&s.ctx, ap.extensions), nil)
+	pathRes, err := ap.tree.generateUpdatePath(s.cs, s.ctx.GroupID, own, leaf, signPriv, provisionalContext(&s.ctx, ap.extensions), nil)
 	if err != nil {
 		return 0, nil, err
 	}
 	// Fail here rather than at every member if the leaf does not meet the
 	// group's required capabilities.
 	if err := pathRes.Path.LeafNode.Validate(s.cs, externalLeafCheck(s, ap, own)); err != nil {
-		pathRes.Keys.Zero()
-		pathRes.Zero()
+		pathRes.Keys.zero()
+		pathRes.zero()
 		return 0, nil, err
 	}
 	return own, pathRes, nil
@@ -155,7 +155,7 @@ func (s *publicState) externalJoinResult(ac *AuthenticatedContent, next *pending
 	// No membership tag: the joiner has no membership_key of the epoch its
 	// Commit ends, and members authenticate a new_member_commit by its
 	// signature alone (RFC 9420 §6.2).
-	pm, err := NewPublicMessage(s.cs, ac, &s.ctx, nil)
+	pm, err := newPublicMessage(s.cs, ac, &s.ctx, nil)
 	if err != nil {
 		return nil, nil, err
 	}

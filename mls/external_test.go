@@ -183,7 +183,7 @@ func resign(t *testing.T, cs *CipherSuite, m *MLSMessage, ctx *GroupContext, sig
 	if err := ac.Sign(cs, signPriv, ctx); err != nil {
 		t.Fatal(err)
 	}
-	pm, err := NewPublicMessage(cs, ac, ctx, nil)
+	pm, err := newPublicMessage(cs, ac, ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

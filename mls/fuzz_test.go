@@ -127,7 +127,7 @@ func FuzzExtensions(f *testing.F)     { fuzzDecoder[Extensions](f, "Extensions")
 func FuzzGroupInfo(f *testing.F)      { fuzzDecoder[GroupInfo](f, "GroupInfo") }
 func FuzzGroupContext(f *testing.F)   { fuzzDecoder[GroupContext](f, "GroupContext") }
 func FuzzWelcome(f *testing.F)        { fuzzDecoder[Welcome](f, "Welcome") }
-func FuzzGroupSecrets(f *testing.F)   { fuzzDecoder[GroupSecrets](f, "GroupSecrets") }
+func FuzzGroupSecrets(f *testing.F)   { fuzzDecoder[groupSecrets](f, "GroupSecrets") }
 func FuzzPublicMessage(f *testing.F)  { fuzzDecoder[PublicMessage](f, "PublicMessage") }
 func FuzzPrivateMessage(f *testing.F) { fuzzDecoder[PrivateMessage](f, "PrivateMessage") }
 func FuzzFramedContent(f *testing.F)  { fuzzDecoder[FramedContent](f, "FramedContent") }
@@ -173,15 +173,15 @@ func FuzzDecryptPrivateMessage(f *testing.F) {
 		if Unmarshal(b, &m) != nil {
 			return
 		}
-		st, err := NewSecretTree(cs, v.EncryptionSecret, 2)
+		st, err := newSecretTree(cs, v.EncryptionSecret, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys := PrivateMessageKeys{SecretTree: st, SenderDataSecret: v.SenderDataSecret}
-		if _, err := DecryptPrivateMessage(cs, keys, ctx, &m); err == nil {
+		keys := privateMessageKeys{SecretTree: st, SenderDataSecret: v.SenderDataSecret}
+		if _, err := decryptPrivateMessage(cs, keys, ctx, &m); err == nil {
 			return
 		}
-		if _, err := DecryptPrivateMessage(cs, keys, ctx, genuine.PrivateMessage); err != nil {
+		if _, err := decryptPrivateMessage(cs, keys, ctx, genuine.PrivateMessage); err != nil {
 			t.Fatalf("failed input changed state: %v", err)
 		}
 	})

@@ -14,9 +14,9 @@ type Group struct {
 	publicState
 	own        LeafIndex
 	signPriv   []byte
-	keys       *PathKeys
-	epoch      *EpochSecrets
-	secretTree *SecretTree
+	keys       *pathKeys
+	epoch      *epochSecrets
+	secretTree *secretTree
 
 	// resumption keeps resumption_psk of recent epochs for PSK proposals.
 	resumption map[uint64][]byte
@@ -49,14 +49,14 @@ type JoinParams struct {
 // the tree against the GroupContext and validates it, places the joiner,
 // imports the path secret and sets up the epoch.
 func JoinFromWelcome(cs *CipherSuite, w *Welcome, p JoinParams) (*Group, error) {
-	opened, err := OpenWelcome(cs, w, p.KeyPackage, p.Secrets.InitPriv, p.PSK)
+	opened, err := openWelcome(cs, w, p.KeyPackage, p.Secrets.InitPriv, p.PSK)
 	if err != nil {
 		return nil, err
 	}
 	gs, gi := opened.Secrets, opened.GroupInfo
-	defer gs.Zero()
+	defer gs.zero()
 	fail := func(err error) (*Group, error) {
-		opened.Epoch.Zero()
+		opened.Epoch.zero()
 		return nil, err
 	}
 
@@ -68,21 +68,21 @@ func JoinFromWelcome(cs *CipherSuite, w *Welcome, p JoinParams) (*Group, error) 
 	if !ok {
 		return fail(fmt.Errorf("%w: joiner's leaf is not in the tree", ErrInvalidTree))
 	}
-	keys := NewPathKeys(own, p.Secrets.EncryptionPriv)
+	keys := newPathKeys(own, p.Secrets.EncryptionPriv)
 	if gs.PathSecret != nil {
-		if err := tree.ImportPathSecret(cs, keys, gi.Signer, gs.PathSecret.Secret); err != nil {
-			keys.Zero()
+		if err := tree.importPathSecret(cs, keys, gi.Signer, gs.PathSecret.Secret); err != nil {
+			keys.zero()
 			return fail(err)
 		}
 	}
 	interim, err := InterimTranscriptHash(cs, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag)
 	if err != nil {
-		keys.Zero()
+		keys.zero()
 		return fail(err)
 	}
-	st, err := NewSecretTree(cs, opened.Epoch.EncryptionSecret, tree.LeafCount())
+	st, err := newSecretTree(cs, opened.Epoch.EncryptionSecret, tree.LeafCount())
 	if err != nil {
-		keys.Zero()
+		keys.zero()
 		return fail(err)
 	}
 	now := p.Now
@@ -135,7 +135,7 @@ func (g *Group) EpochAuthenticator() []byte {
 
 // Export is MLS-Exporter for the current epoch (RFC 9420 §8.5).
 func (g *Group) Export(label string, context []byte, length int) ([]byte, error) {
-	return g.epoch.Export(g.cs, label, context, length)
+	return g.epoch.export(g.cs, label, context, length)
 }
 
 // Close zeroes every secret the group holds.
@@ -145,9 +145,9 @@ func (g *Group) Close() {
 		clear(r)
 		delete(g.resumption, e)
 	}
-	g.epoch.Zero()
-	g.secretTree.Zero()
-	g.keys.Zero()
+	g.epoch.zero()
+	g.secretTree.zero()
+	g.keys.zero()
 	clear(g.signPriv)
 }
 

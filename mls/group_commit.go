@@ -35,9 +35,9 @@ type CommitResult struct {
 type pendingCommit struct {
 	ctx     GroupContext
 	tree    *RatchetTree
-	keys    *PathKeys
-	epoch   *EpochSecrets
-	st      *SecretTree
+	keys    *pathKeys
+	epoch   *epochSecrets
+	st      *secretTree
 	interim []byte
 	confTag []byte
 }
@@ -46,9 +46,9 @@ func (p *pendingCommit) zero() {
 	if p == nil {
 		return
 	}
-	p.keys.Zero()
-	p.epoch.Zero()
-	p.st.Zero()
+	p.keys.zero()
+	p.epoch.zero()
+	p.st.zero()
 }
 
 // Commit creates a Commit over the pending and given proposals
@@ -68,13 +68,13 @@ func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
 	}
 	var commitSecret []byte // without a path, the all-zero commit_secret (RFC 9420 §8)
 	if pathRes != nil {
-		defer pathRes.Zero()
+		defer pathRes.zero()
 		commit.Path = pathRes.Path
 		commitSecret = pathRes.CommitSecret
 	}
 	pskSecret, err := g.pskSecret(ap.psks)
 	if err != nil {
-		keys.Zero()
+		keys.zero()
 		return nil, err
 	}
 	defer clear(pskSecret)
@@ -84,7 +84,7 @@ func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
 	next, err := buildCommit(commitInput{cs: g.cs, ctx: &g.ctx, interim: g.interim, ac: ac, signPriv: g.signPriv,
 		ap: ap, keys: keys, initSecret: g.epoch.InitSecret, commitSecret: commitSecret, pskSecret: pskSecret})
 	if err != nil {
-		keys.Zero()
+		keys.zero()
 		return nil, err
 	}
 	res, err := g.commitMessages(ac, next, ap, pathRes, opts.RatchetTreeInWelcome)
@@ -143,11 +143,11 @@ func (g *Group) commitProposals(byValue []*Proposal) (*Commit, *appliedProposals
 // the path secrets to everyone but the members the Commit adds: they get
 // theirs in the Welcome. It returns the committer's private view of
 // ap.tree, and the path with its secrets, or nil when the Commit has none.
-func (g *Group) commitPath(ap *appliedProposals, force bool) (*PathKeys, *UpdatePathResult, error) {
+func (g *Group) commitPath(ap *appliedProposals, force bool) (*pathKeys, *updatePathResult, error) {
 	if !ap.needPath && !force {
 		return g.keys.clone(), nil, nil
 	}
-	res, err := ap.tree.GenerateUpdatePath(g.cs, g.ctx.GroupID, g.own, *ap.tree.Leaf(g.own), g.signPriv,
+	res, err := ap.tree.generateUpdatePath(g.cs, g.ctx.GroupID, g.own, *ap.tree.Leaf(g.own), g.signPriv,
 		provisionalContext(&g.ctx, ap.extensions), ap.added)
 	if err != nil {
 		return nil, nil, err
@@ -158,7 +158,7 @@ func (g *Group) commitPath(ap *appliedProposals, force bool) (*PathKeys, *Update
 // commitMessages protects the built Commit and produces what goes out with
 // it: the signed GroupInfo of the new epoch and the Welcome for the added
 // members.
-func (g *Group) commitMessages(ac *AuthenticatedContent, next *pendingCommit, ap *appliedProposals, pathRes *UpdatePathResult, treeInWelcome bool) (*CommitResult, error) {
+func (g *Group) commitMessages(ac *AuthenticatedContent, next *pendingCommit, ap *appliedProposals, pathRes *updatePathResult, treeInWelcome bool) (*CommitResult, error) {
 	// The Commit is protected with the keys of the epoch it ends (RFC 9420
 	// §6): the members process it before they know the new epoch.
 	msg, err := g.protect(ac, 0)
@@ -186,12 +186,12 @@ func (g *Group) commitMessages(ac *AuthenticatedContent, next *pendingCommit, ap
 // (RFC 9420 §12.4.3.1): each gets joiner_secret and, when the committer's
 // path covers it, the path secret of the lowest node of that path above its
 // leaf.
-func sealCommitWelcome(cs *CipherSuite, gi *GroupInfo, es *EpochSecrets, ap *appliedProposals, pathRes *UpdatePathResult) (*Welcome, error) {
-	to := make([]WelcomeRecipient, 0, len(ap.added))
+func sealCommitWelcome(cs *CipherSuite, gi *GroupInfo, es *epochSecrets, ap *appliedProposals, pathRes *updatePathResult) (*Welcome, error) {
+	to := make([]welcomeRecipient, 0, len(ap.added))
 	for _, l := range ap.added {
-		r := WelcomeRecipient{KeyPackage: ap.addedKeyPackage(l)}
+		r := welcomeRecipient{KeyPackage: ap.addedKeyPackage(l)}
 		if pathRes != nil {
-			r.PathSecret = pathRes.JoinerPathSecret(l)
+			r.PathSecret = pathRes.joinerPathSecret(l)
 		}
 		to = append(to, r)
 	}
@@ -200,7 +200,7 @@ func sealCommitWelcome(cs *CipherSuite, gi *GroupInfo, es *EpochSecrets, ap *app
 			clear(r.PathSecret)
 		}
 	}()
-	return SealWelcome(cs, gi, es, ap.psks, to)
+	return sealWelcome(cs, gi, es, ap.psks, to)
 }
 
 // MergeCommit moves the group to the epoch of its own pending Commit, once

@@ -40,19 +40,19 @@ func NewGroup(cs *CipherSuite, p NewGroupParams) (*Group, error) {
 		return nil, err
 	}
 	defer clear(initSecret)
-	es, err := cs.DeriveEpochSecrets(initSecret, nil, nil, &ctx)
+	es, err := cs.deriveEpochSecrets(initSecret, nil, nil, &ctx)
 	if err != nil {
 		return nil, err
 	}
-	tag := ConfirmationTag(cs, es.ConfirmationKey, ctx.ConfirmedTranscriptHash)
+	tag := confirmationTag(cs, es.ConfirmationKey, ctx.ConfirmedTranscriptHash)
 	interim, err := InterimTranscriptHash(cs, ctx.ConfirmedTranscriptHash, tag)
 	if err != nil {
-		es.Zero()
+		es.zero()
 		return nil, err
 	}
-	st, err := NewSecretTree(cs, es.EncryptionSecret, 1)
+	st, err := newSecretTree(cs, es.EncryptionSecret, 1)
 	if err != nil {
-		es.Zero()
+		es.zero()
 		return nil, err
 	}
 	now := p.Now
@@ -62,7 +62,7 @@ func NewGroup(cs *CipherSuite, p NewGroupParams) (*Group, error) {
 	return &Group{
 		publicState: publicState{cs: cs, ctx: ctx, tree: tree, interim: interim,
 			confTag: tag, pending: map[string]pendingProposal{}, now: now},
-		own: 0, signPriv: append([]byte(nil), p.SignPriv...), keys: NewPathKeys(0, p.Secrets.EncryptionPriv),
+		own: 0, signPriv: append([]byte(nil), p.SignPriv...), keys: newPathKeys(0, p.Secrets.EncryptionPriv),
 		epoch: es, secretTree: st,
 		resumption: map[uint64][]byte{0: append([]byte(nil), es.ResumptionPSK...)},
 		psk:        p.PSK,

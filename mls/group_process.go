@@ -28,13 +28,13 @@ func (g *Group) unprotect(m *MLSMessage) (*AuthenticatedContent, error) {
 		if pm.Content.ContentType == ContentTypeApplication {
 			return nil, fmt.Errorf("%w: application data in a PublicMessage", ErrInvalidValue)
 		}
-		if err := pm.VerifyMembershipTag(g.cs, &g.ctx, g.epoch.MembershipKey); err != nil {
+		if err := pm.verifyMembershipTag(g.cs, &g.ctx, g.epoch.MembershipKey); err != nil {
 			return nil, err
 		}
 		ac = pm.AuthenticatedContent()
 	case WireFormatPrivateMessage:
-		keys := PrivateMessageKeys{SecretTree: g.secretTree, SenderDataSecret: g.epoch.SenderDataSecret, Verify: g.verifySignature}
-		return DecryptPrivateMessage(g.cs, keys, &g.ctx, m.PrivateMessage)
+		keys := privateMessageKeys{SecretTree: g.secretTree, SenderDataSecret: g.epoch.SenderDataSecret, Verify: g.verifySignature}
+		return decryptPrivateMessage(g.cs, keys, &g.ctx, m.PrivateMessage)
 	default:
 		return nil, fmt.Errorf("%w: wire format %d is not a group message", ErrInvalidArgument, m.WireFormat)
 	}
@@ -111,16 +111,16 @@ func (g *Group) processCommit(ac *AuthenticatedContent) error {
 		provisional := eff.next
 		provisional.ConfirmedTranscriptHash = g.ctx.ConfirmedTranscriptHash
 		keys = g.keys.clone()
-		commitSecret, _, err = ap.tree.DecryptUpdatePath(g.cs, keys, eff.pathLeaf, c.Path, &provisional, ap.added)
+		commitSecret, _, err = ap.tree.decryptUpdatePath(g.cs, keys, eff.pathLeaf, c.Path, &provisional, ap.added)
 		if err != nil {
-			keys.Zero()
+			keys.zero()
 			return err
 		}
 	}
 	defer clear(commitSecret)
 	discard := func(err error) error {
 		if keys != g.keys {
-			keys.Zero()
+			keys.zero()
 		}
 		return err
 	}
@@ -138,17 +138,17 @@ func (g *Group) processCommit(ac *AuthenticatedContent) error {
 		}
 		defer clear(initSecret)
 	}
-	es, err := g.cs.DeriveEpochSecrets(initSecret, commitSecret, pskSecret, &eff.next)
+	es, err := g.cs.deriveEpochSecrets(initSecret, commitSecret, pskSecret, &eff.next)
 	if err != nil {
 		return discard(err)
 	}
-	if err := VerifyConfirmationTag(g.cs, es.ConfirmationKey, eff.next.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag); err != nil {
-		es.Zero()
+	if err := verifyConfirmationTag(g.cs, es.ConfirmationKey, eff.next.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag); err != nil {
+		es.zero()
 		return discard(err)
 	}
-	st, err := NewSecretTree(g.cs, es.EncryptionSecret, ap.tree.LeafCount())
+	st, err := newSecretTree(g.cs, es.EncryptionSecret, ap.tree.LeafCount())
 	if err != nil {
-		es.Zero()
+		es.zero()
 		return discard(err)
 	}
 	g.advance(eff.next, ap.tree, keys, es, st, eff.interim, ac.Auth.ConfirmationTag)
@@ -157,12 +157,12 @@ func (g *Group) processCommit(ac *AuthenticatedContent) error {
 
 // advance installs the next epoch and deletes the old epoch's secrets
 // (RFC 9420 §9.2).
-func (g *Group) advance(next GroupContext, tree *RatchetTree, keys *PathKeys, es *EpochSecrets, st *SecretTree, interim, confTag []byte) {
+func (g *Group) advance(next GroupContext, tree *RatchetTree, keys *pathKeys, es *epochSecrets, st *secretTree, interim, confTag []byte) {
 	if keys != g.keys {
-		g.keys.Zero()
+		g.keys.zero()
 	}
-	g.epoch.Zero()
-	g.secretTree.Zero()
+	g.epoch.zero()
+	g.secretTree.zero()
 	clear(g.pending)
 	g.ctx, g.tree, g.keys, g.epoch, g.secretTree, g.interim, g.confTag = next, tree, keys, es, st, interim, confTag
 	g.resumption[next.Epoch] = append([]byte(nil), es.ResumptionPSK...)
@@ -175,7 +175,7 @@ func (g *Group) advance(next GroupContext, tree *RatchetTree, keys *PathKeys, es
 // pskSecret resolves PSK proposals: external PSKs through the resolver,
 // resumption PSKs of this group from the kept epochs (RFC 9420 §8.4).
 func (g *Group) pskSecret(ids []PreSharedKeyID) ([]byte, error) {
-	psks := make([]PSK, 0, len(ids))
+	psks := make([]resolvedPSK, 0, len(ids))
 	for _, id := range ids {
 		var secret []byte
 		switch id.Type {
@@ -201,7 +201,7 @@ func (g *Group) pskSecret(ids []PreSharedKeyID) ([]byte, error) {
 		if len(id.Nonce) != g.cs.nh {
 			return nil, proposalErr("PSK nonce length")
 		}
-		psks = append(psks, PSK{ID: id, Secret: secret})
+		psks = append(psks, resolvedPSK{ID: id, Secret: secret})
 	}
-	return g.cs.PSKSecret(psks)
+	return g.cs.pskSecret(psks)
 }

@@ -21,13 +21,13 @@ func (g *Group) framed(ct ContentType, authData []byte) FramedContent {
 func (g *Group) protect(ac *AuthenticatedContent, padding int) (*MLSMessage, error) {
 	switch ac.WireFormat {
 	case WireFormatPublicMessage:
-		pm, err := NewPublicMessage(g.cs, ac, &g.ctx, g.epoch.MembershipKey)
+		pm, err := newPublicMessage(g.cs, ac, &g.ctx, g.epoch.MembershipKey)
 		if err != nil {
 			return nil, err
 		}
 		return NewMLSMessage(pm)
 	case WireFormatPrivateMessage:
-		pm, err := EncryptPrivateMessage(g.cs, PrivateMessageKeys{SecretTree: g.secretTree, SenderDataSecret: g.epoch.SenderDataSecret}, ac, padding)
+		pm, err := encryptPrivateMessage(g.cs, privateMessageKeys{SecretTree: g.secretTree, SenderDataSecret: g.epoch.SenderDataSecret}, ac, padding)
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +88,7 @@ func NewExternalProposal(cs *CipherSuite, groupID []byte, epoch uint64, senderIn
 	if err := ac.Sign(cs, signPriv, nil); err != nil {
 		return nil, err
 	}
-	pm, err := NewPublicMessage(cs, ac, nil, nil)
+	pm, err := newPublicMessage(cs, ac, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 // lost its state can only come back by external commit (§12.4.3.2) and needs
 // no other member online for it; the ratchet_tree extension (§12.4.3.3) is
 // included when tree is not nil.
-func newGroupInfo(cs *CipherSuite, ctx *GroupContext, confTag []byte, es *EpochSecrets, tree *RatchetTree, signer LeafIndex, signPriv []byte) (*GroupInfo, error) {
+func newGroupInfo(cs *CipherSuite, ctx *GroupContext, confTag []byte, es *epochSecrets, tree *RatchetTree, signer LeafIndex, signPriv []byte) (*GroupInfo, error) {
 	ext, err := externalPubExtension(cs, es)
 	if err != nil {
 		return nil, err
@@ -39,8 +39,8 @@ func newGroupInfo(cs *CipherSuite, ctx *GroupContext, confTag []byte, es *EpochS
 
 // externalPubExtension is the external_pub extension of an epoch: the public
 // half of KEM.DeriveKeyPair(external_secret) (RFC 9420 §8.3, §12.4.3.2).
-func externalPubExtension(cs *CipherSuite, es *EpochSecrets) (Extension, error) {
-	pub, err := es.ExternalPub(cs)
+func externalPubExtension(cs *CipherSuite, es *epochSecrets) (Extension, error) {
+	pub, err := es.externalPub(cs)
 	if err != nil {
 		return Extension{}, fmt.Errorf("mls: external_pub: %w", err)
 	}

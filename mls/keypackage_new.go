@@ -49,11 +49,11 @@ func NewKeyPackage(cs *CipherSuite, signPriv []byte, p KeyPackageParams) (*KeyPa
 	if err != nil {
 		return nil, nil, err
 	}
-	initPriv, initPub, err := cs.GenerateHPKEKeyPair()
+	initPriv, initPub, err := cs.generateHPKEKeyPair()
 	if err != nil {
 		return nil, nil, err
 	}
-	encPriv, encPub, err := cs.GenerateHPKEKeyPair()
+	encPriv, encPub, err := cs.generateHPKEKeyPair()
 	if err != nil {
 		clear(initPriv)
 		return nil, nil, err

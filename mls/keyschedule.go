@@ -2,9 +2,9 @@ package mls
 
 import "fmt"
 
-// EpochSecrets are the outputs of the key schedule for one epoch
-// (RFC 9420 §8). Zero them with Zero when the epoch is left behind.
-type EpochSecrets struct {
+// epochSecrets are the outputs of the key schedule for one epoch
+// (RFC 9420 §8). Call zero when the epoch is left behind.
+type epochSecrets struct {
 	JoinerSecret       []byte
 	WelcomeSecret      []byte
 	InitSecret         []byte // init_secret_[n], input to the next epoch
@@ -18,7 +18,7 @@ type EpochSecrets struct {
 	EpochAuthenticator []byte
 }
 
-// DeriveEpochSecrets runs the key schedule of RFC 9420 §8:
+// deriveEpochSecrets runs the key schedule of RFC 9420 §8:
 //
 //	joiner_secret = ExpandWithLabel(Extract(init_secret, commit_secret), "joiner", GroupContext, Nh)
 //	member_prk    = Extract(joiner_secret, psk_secret)
@@ -26,7 +26,7 @@ type EpochSecrets struct {
 //	epoch_secret  = ExpandWithLabel(member_prk, "epoch", GroupContext, Nh)
 //
 // A nil commitSecret or pskSecret stands for the all-zero vector of Nh bytes.
-func (cs *CipherSuite) DeriveEpochSecrets(initSecret, commitSecret, pskSecret []byte, ctx *GroupContext) (*EpochSecrets, error) {
+func (cs *CipherSuite) deriveEpochSecrets(initSecret, commitSecret, pskSecret []byte, ctx *GroupContext) (*epochSecrets, error) {
 	gc, err := Marshal(ctx)
 	if err != nil {
 		return nil, err
@@ -39,24 +39,24 @@ func (cs *CipherSuite) DeriveEpochSecrets(initSecret, commitSecret, pskSecret []
 		return nil, err
 	}
 	defer clear(prk)
-	joiner, err := cs.ExpandWithLabel(prk, "joiner", gc, cs.nh)
+	joiner, err := cs.expandWithLabel(prk, "joiner", gc, cs.nh)
 	if err != nil {
 		return nil, err
 	}
-	return cs.epochSecretsFromJoiner(joiner, pskSecret, gc)
+	return cs.keyScheduleFromJoiner(joiner, pskSecret, gc)
 }
 
-// EpochSecretsFromJoiner continues the key schedule from a joiner_secret, as
+// epochSecretsFromJoiner continues the key schedule from a joiner_secret, as
 // a new member does after decrypting its GroupSecrets (RFC 9420 §12.4.3.1).
-func (cs *CipherSuite) EpochSecretsFromJoiner(joinerSecret, pskSecret []byte, ctx *GroupContext) (*EpochSecrets, error) {
+func (cs *CipherSuite) epochSecretsFromJoiner(joinerSecret, pskSecret []byte, ctx *GroupContext) (*epochSecrets, error) {
 	gc, err := Marshal(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return cs.epochSecretsFromJoiner(append([]byte(nil), joinerSecret...), pskSecret, gc)
+	return cs.keyScheduleFromJoiner(append([]byte(nil), joinerSecret...), pskSecret, gc)
 }
 
-func (cs *CipherSuite) epochSecretsFromJoiner(joiner, pskSecret, gc []byte) (*EpochSecrets, error) {
+func (cs *CipherSuite) keyScheduleFromJoiner(joiner, pskSecret, gc []byte) (*epochSecrets, error) {
 	if pskSecret == nil {
 		pskSecret = make([]byte, cs.nh)
 	}
@@ -65,11 +65,11 @@ func (cs *CipherSuite) epochSecretsFromJoiner(joiner, pskSecret, gc []byte) (*Ep
 		return nil, err
 	}
 	defer clear(memberPRK)
-	es := &EpochSecrets{JoinerSecret: joiner}
-	if es.WelcomeSecret, err = cs.DeriveSecret(memberPRK, "welcome"); err != nil {
+	es := &epochSecrets{JoinerSecret: joiner}
+	if es.WelcomeSecret, err = cs.deriveSecret(memberPRK, "welcome"); err != nil {
 		return nil, err
 	}
-	epoch, err := cs.ExpandWithLabel(memberPRK, "epoch", gc, cs.nh)
+	epoch, err := cs.expandWithLabel(memberPRK, "epoch", gc, cs.nh)
 	if err != nil {
 		return nil, err
 	}
@@ -88,17 +88,17 @@ func (cs *CipherSuite) epochSecretsFromJoiner(joiner, pskSecret, gc []byte) (*Ep
 		{&es.EpochAuthenticator, "authentication"},
 		{&es.InitSecret, "init"},
 	} {
-		if *d.dst, err = cs.DeriveSecret(epoch, d.label); err != nil {
-			es.Zero()
+		if *d.dst, err = cs.deriveSecret(epoch, d.label); err != nil {
+			es.zero()
 			return nil, err
 		}
 	}
 	return es, nil
 }
 
-// Zero overwrites every secret (RFC 9420 §9.2 asks that consumed secrets be
+// zero overwrites every secret (RFC 9420 §9.2 asks that consumed secrets be
 // deleted; zeroing keeps copies out of later heap dumps).
-func (es *EpochSecrets) Zero() {
+func (es *epochSecrets) zero() {
 	for _, s := range [][]byte{es.JoinerSecret, es.WelcomeSecret, es.InitSecret, es.SenderDataSecret,
 		es.EncryptionSecret, es.ExporterSecret, es.ExternalSecret, es.ConfirmationKey,
 		es.MembershipKey, es.ResumptionPSK, es.EpochAuthenticator} {
@@ -106,42 +106,42 @@ func (es *EpochSecrets) Zero() {
 	}
 }
 
-// ExternalPub returns the public half of KEM.DeriveKeyPair(external_secret)
+// externalPub returns the public half of KEM.DeriveKeyPair(external_secret)
 // (RFC 9420 §8.3), published in the external_pub extension.
-func (es *EpochSecrets) ExternalPub(cs *CipherSuite) ([]byte, error) {
-	priv, pub, err := cs.DeriveKeyPair(es.ExternalSecret)
+func (es *epochSecrets) externalPub(cs *CipherSuite) ([]byte, error) {
+	priv, pub, err := cs.deriveKeyPair(es.ExternalSecret)
 	clear(priv)
 	return pub, err
 }
 
-// Export is MLS-Exporter (RFC 9420 §8.5):
+// export is MLS-Exporter (RFC 9420 §8.5):
 //
 //	ExpandWithLabel(DeriveSecret(exporter_secret, Label), "exported", Hash(Context), Length)
-func (es *EpochSecrets) Export(cs *CipherSuite, label string, context []byte, length int) ([]byte, error) {
-	return cs.Export(es.ExporterSecret, label, context, length)
+func (es *epochSecrets) export(cs *CipherSuite, label string, context []byte, length int) ([]byte, error) {
+	return cs.export(es.ExporterSecret, label, context, length)
 }
 
-// Export is MLS-Exporter over an exporter_secret (RFC 9420 §8.5); SFrame
+// export is MLS-Exporter over an exporter_secret (RFC 9420 §8.5); SFrame
 // derives its base key with it (RFC 9605 §5.2).
-func (cs *CipherSuite) Export(exporterSecret []byte, label string, context []byte, length int) ([]byte, error) {
+func (cs *CipherSuite) export(exporterSecret []byte, label string, context []byte, length int) ([]byte, error) {
 	if len(exporterSecret) != cs.nh {
 		return nil, fmt.Errorf("%w: exporter secret length", ErrInvalidArgument)
 	}
-	s, err := cs.DeriveSecret(exporterSecret, label)
+	s, err := cs.deriveSecret(exporterSecret, label)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(s)
-	return cs.ExpandWithLabel(s, "exported", cs.Hash(context), length)
+	return cs.expandWithLabel(s, "exported", cs.Hash(context), length)
 }
 
-// WelcomeKeyNonce derives the key and nonce that encrypt a Welcome's GroupInfo
+// welcomeKeyNonce derives the key and nonce that encrypt a Welcome's GroupInfo
 // (RFC 9420 §12.4.3.1).
-func (cs *CipherSuite) WelcomeKeyNonce(welcomeSecret []byte) (key, nonce []byte, err error) {
-	if key, err = cs.ExpandWithLabel(welcomeSecret, "key", nil, cs.nk); err != nil {
+func (cs *CipherSuite) welcomeKeyNonce(welcomeSecret []byte) (key, nonce []byte, err error) {
+	if key, err = cs.expandWithLabel(welcomeSecret, "key", nil, cs.nk); err != nil {
 		return nil, nil, err
 	}
-	if nonce, err = cs.ExpandWithLabel(welcomeSecret, "nonce", nil, cs.nn); err != nil {
+	if nonce, err = cs.expandWithLabel(welcomeSecret, "nonce", nil, cs.nn); err != nil {
 		return nil, nil, err
 	}
 	return key, nonce, nil

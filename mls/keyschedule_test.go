@@ -56,7 +56,7 @@ func TestKeyScheduleVectors(t *testing.T) {
 			if err != nil || !bytes.Equal(gc, e.GroupContext) {
 				t.Fatalf("epoch %d: group context mismatch (%v)", i, err)
 			}
-			es, err := cs.DeriveEpochSecrets(initSecret, e.CommitSecret, e.PSKSecret, ctx)
+			es, err := cs.deriveEpochSecrets(initSecret, e.CommitSecret, e.PSKSecret, ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,21 +80,21 @@ func TestKeyScheduleVectors(t *testing.T) {
 					t.Errorf("epoch %d: %s secret mismatch", i, c.name)
 				}
 			}
-			pub, err := es.ExternalPub(cs)
+			pub, err := es.externalPub(cs)
 			if err != nil || !bytes.Equal(pub, e.ExternalPub) {
 				t.Errorf("epoch %d: external_pub mismatch (%v)", i, err)
 			}
 			x := e.Exporter
-			out, err := es.Export(cs, x.Label, x.Context, x.Length)
+			out, err := es.export(cs, x.Label, x.Context, x.Length)
 			if err != nil || !bytes.Equal(out, x.Secret) {
 				t.Errorf("epoch %d: exporter mismatch (%v)", i, err)
 			}
-			joined, err := cs.EpochSecretsFromJoiner(es.JoinerSecret, e.PSKSecret, ctx)
+			joined, err := cs.epochSecretsFromJoiner(es.JoinerSecret, e.PSKSecret, ctx)
 			if err != nil || !bytes.Equal(joined.EpochAuthenticator, es.EpochAuthenticator) {
 				t.Errorf("epoch %d: joiner path differs (%v)", i, err)
 			}
 			initSecret = bytes.Clone(es.InitSecret)
-			es.Zero()
+			es.zero()
 			if !bytes.Equal(es.ExporterSecret, make([]byte, cs.HashLength())) {
 				t.Error("Zero left secret material")
 			}
@@ -123,14 +123,14 @@ func TestPSKSecretVectors(t *testing.T) {
 			continue
 		}
 		ran++
-		var psks []PSK
+		var psks []resolvedPSK
 		for _, p := range v.PSKs {
-			psks = append(psks, PSK{
+			psks = append(psks, resolvedPSK{
 				ID:     PreSharedKeyID{Type: PSKTypeExternal, PSKID: p.PSKID, Nonce: p.PSKNonce},
 				Secret: p.PSK,
 			})
 		}
-		got, err := cs.PSKSecret(psks)
+		got, err := cs.pskSecret(psks)
 		if err != nil || !bytes.Equal(got, v.PSKSecret) {
 			t.Errorf("vector %d (%d psks): mismatch (%v)", i, len(psks), err)
 		}

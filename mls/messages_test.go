@@ -57,7 +57,7 @@ func TestMessagesVectors(t *testing.T) {
 		roundTrip(t, "mls_group_info", v.MLSGroupInfo, &groupInfo)
 		roundTrip(t, "mls_key_package", v.MLSKeyPackage, &keyPackage)
 		roundTrip(t, "ratchet_tree", v.RatchetTree, &tree)
-		roundTrip(t, "group_secrets", v.GroupSecrets, new(GroupSecrets))
+		roundTrip(t, "group_secrets", v.GroupSecrets, new(groupSecrets))
 		roundTrip(t, "add_proposal", v.AddProposal, new(Add))
 		roundTrip(t, "update_proposal", v.UpdateProposal, new(Update))
 		roundTrip(t, "remove_proposal", v.RemoveProposal, new(Remove))

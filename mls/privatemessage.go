@@ -63,9 +63,9 @@ func (m *PrivateMessage) senderDataAAD() ([]byte, error) {
 	return w.result()
 }
 
-// PrivateMessageKeys are the epoch inputs of message protection.
-type PrivateMessageKeys struct {
-	SecretTree       *SecretTree
+// privateMessageKeys are the epoch inputs of message protection.
+type privateMessageKeys struct {
+	SecretTree       *secretTree
 	SenderDataSecret []byte
 	// Verify, if set, authenticates the decrypted content (normally the
 	// sender's signature) before the ratchet moves, so a member forging
@@ -73,16 +73,16 @@ type PrivateMessageKeys struct {
 	Verify func(*AuthenticatedContent) error
 }
 
-// EncryptPrivateMessage protects signed content as a PrivateMessage
+// encryptPrivateMessage protects signed content as a PrivateMessage
 // (RFC 9420 §6.3): the content is encrypted under the next key of the
 // sender's handshake or application ratchet, with a random reuse guard mixed
 // into the nonce, then the sender data is encrypted under a key derived from
 // the ciphertext sample. paddingLen zero bytes are appended to hide length.
-func EncryptPrivateMessage(cs *CipherSuite, keys PrivateMessageKeys, ac *AuthenticatedContent, paddingLen int) (*PrivateMessage, error) {
-	return encryptPrivateMessage(cs, keys, ac, paddingLen, nil)
+func encryptPrivateMessage(cs *CipherSuite, keys privateMessageKeys, ac *AuthenticatedContent, paddingLen int) (*PrivateMessage, error) {
+	return encryptPrivateMessageGuard(cs, keys, ac, paddingLen, nil)
 }
 
-func encryptPrivateMessage(cs *CipherSuite, keys PrivateMessageKeys, ac *AuthenticatedContent, paddingLen int, guard []byte) (*PrivateMessage, error) {
+func encryptPrivateMessageGuard(cs *CipherSuite, keys privateMessageKeys, ac *AuthenticatedContent, paddingLen int, guard []byte) (*PrivateMessage, error) {
 	c := &ac.Content
 	if ac.WireFormat != WireFormatPrivateMessage {
 		return nil, fmt.Errorf("%w: wire format %d for a PrivateMessage", ErrInvalidArgument, ac.WireFormat)
@@ -172,13 +172,13 @@ func applyReuseGuard(nonce []byte, g [reuseGuardLen]byte) []byte {
 	return n
 }
 
-// DecryptPrivateMessage removes the protection of a PrivateMessage
+// decryptPrivateMessage removes the protection of a PrivateMessage
 // (RFC 9420 §6.3). It checks group and epoch against ctx, decrypts the sender
 // data and the content, and checks the padding. The secret tree only moves
 // when everything succeeded, so a forged or corrupted message changes no
 // state. The signature is not checked here: the caller looks up the sender's
 // signature key from the returned leaf index and calls VerifySignature.
-func DecryptPrivateMessage(cs *CipherSuite, keys PrivateMessageKeys, ctx *GroupContext, m *PrivateMessage) (*AuthenticatedContent, error) {
+func decryptPrivateMessage(cs *CipherSuite, keys privateMessageKeys, ctx *GroupContext, m *PrivateMessage) (*AuthenticatedContent, error) {
 	if !bytesEqual(m.GroupID, ctx.GroupID) || m.Epoch != ctx.Epoch {
 		return nil, ErrWrongGroup
 	}

@@ -38,13 +38,13 @@ func (v *messageProtectionVector) context(cs *CipherSuite) *GroupContext {
 	}
 }
 
-func (v *messageProtectionVector) keys(t *testing.T, cs *CipherSuite) PrivateMessageKeys {
+func (v *messageProtectionVector) keys(t *testing.T, cs *CipherSuite) privateMessageKeys {
 	t.Helper()
-	st, err := NewSecretTree(cs, v.EncryptionSecret, mpLeaves)
+	st, err := newSecretTree(cs, v.EncryptionSecret, mpLeaves)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return PrivateMessageKeys{SecretTree: st, SenderDataSecret: v.SenderDataSecret}
+	return privateMessageKeys{SecretTree: st, SenderDataSecret: v.SenderDataSecret}
 }
 
 // contentEqual compares the content bodies by their encodings.
@@ -133,7 +133,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 				if m.PublicMessage == nil {
 					t.Fatal("not a PublicMessage")
 				}
-				ac, err := m.PublicMessage.Unprotect(cs, ctx, v.MembershipKey, v.SignaturePub)
+				ac, err := m.PublicMessage.unprotect(cs, ctx, v.MembershipKey, v.SignaturePub)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -144,9 +144,9 @@ func TestMessageProtectionVectors(t *testing.T) {
 					t.Fatal(err)
 				}
 				if c.ct == ContentTypeCommit {
-					own.Auth.ConfirmationTag = ConfirmationTag(cs, make([]byte, cs.HashLength()), ctx.ConfirmedTranscriptHash)
+					own.Auth.ConfirmationTag = confirmationTag(cs, make([]byte, cs.HashLength()), ctx.ConfirmedTranscriptHash)
 				}
-				pm, err := NewPublicMessage(cs, own, ctx, v.MembershipKey)
+				pm, err := newPublicMessage(cs, own, ctx, v.MembershipKey)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -158,21 +158,21 @@ func TestMessageProtectionVectors(t *testing.T) {
 				if err := Unmarshal(enc, &back); err != nil {
 					t.Fatal(err)
 				}
-				ac, err = back.Unprotect(cs, ctx, v.MembershipKey, v.SignaturePub)
+				ac, err = back.unprotect(cs, ctx, v.MembershipKey, v.SignaturePub)
 				if err != nil {
 					t.Fatal(err)
 				}
 				contentEqual(t, ac, c.ct, c.body)
 
 				back.MembershipTag[0] ^= 1
-				if _, err := back.Unprotect(cs, ctx, v.MembershipKey, v.SignaturePub); !errors.Is(err, ErrInvalidMembershipTag) {
+				if _, err := back.unprotect(cs, ctx, v.MembershipKey, v.SignaturePub); !errors.Is(err, ErrInvalidMembershipTag) {
 					t.Fatalf("forged membership tag: %v", err)
 				}
 				back.MembershipTag[0] ^= 1
 				back.Auth.Signature[0] ^= 1
 				back.MembershipTag = nil
-				pm2, _ := NewPublicMessage(cs, back.AuthenticatedContent(), ctx, v.MembershipKey)
-				if _, err := pm2.Unprotect(cs, ctx, v.MembershipKey, v.SignaturePub); !errors.Is(err, ErrInvalidSignature) {
+				pm2, _ := newPublicMessage(cs, back.AuthenticatedContent(), ctx, v.MembershipKey)
+				if _, err := pm2.unprotect(cs, ctx, v.MembershipKey, v.SignaturePub); !errors.Is(err, ErrInvalidSignature) {
 					t.Fatalf("forged signature: %v", err)
 				}
 			})
@@ -195,7 +195,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					t.Fatal("not a PrivateMessage")
 				}
 				keys := v.keys(t, cs)
-				ac, err := DecryptPrivateMessage(cs, keys, ctx, m.PrivateMessage)
+				ac, err := decryptPrivateMessage(cs, keys, ctx, m.PrivateMessage)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -207,7 +207,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					t.Fatal(err)
 				}
 				// Replaying the same message must fail: its key is deleted.
-				if _, err := DecryptPrivateMessage(cs, keys, ctx, m.PrivateMessage); !errors.Is(err, ErrGenerationExpired) {
+				if _, err := decryptPrivateMessage(cs, keys, ctx, m.PrivateMessage); !errors.Is(err, ErrGenerationExpired) {
 					t.Fatalf("replay: %v", err)
 				}
 
@@ -217,9 +217,9 @@ func TestMessageProtectionVectors(t *testing.T) {
 					t.Fatal(err)
 				}
 				if c.ct == ContentTypeCommit {
-					own.Auth.ConfirmationTag = ConfirmationTag(cs, make([]byte, cs.HashLength()), ctx.ConfirmedTranscriptHash)
+					own.Auth.ConfirmationTag = confirmationTag(cs, make([]byte, cs.HashLength()), ctx.ConfirmedTranscriptHash)
 				}
-				pm, err := EncryptPrivateMessage(cs, v.keys(t, cs), own, 17)
+				pm, err := encryptPrivateMessage(cs, v.keys(t, cs), own, 17)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -235,11 +235,11 @@ func TestMessageProtectionVectors(t *testing.T) {
 				tampered := back
 				tampered.Ciphertext = bytes.Clone(back.Ciphertext)
 				tampered.Ciphertext[len(tampered.Ciphertext)-1] ^= 1
-				if _, err := DecryptPrivateMessage(cs, recv, ctx, &tampered); !errors.Is(err, ErrDecrypt) {
+				if _, err := decryptPrivateMessage(cs, recv, ctx, &tampered); !errors.Is(err, ErrDecrypt) {
 					t.Fatalf("tampered: %v", err)
 				}
 				// The failed attempt changed nothing: the real message still opens.
-				ac, err = DecryptPrivateMessage(cs, recv, ctx, &back)
+				ac, err = decryptPrivateMessage(cs, recv, ctx, &back)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,12 +1,12 @@
 package mls
 
-// PSK is a pre-shared key with its identifier, input to the PSK secret.
-type PSK struct {
+// resolvedPSK is a pre-shared key with its identifier, input to the PSK secret.
+type resolvedPSK struct {
 	ID     PreSharedKeyID
 	Secret []byte
 }
 
-// PSKSecret combines PSKs into psk_secret (RFC 9420 §8.4):
+// pskSecret combines PSKs into psk_secret (RFC 9420 §8.4):
 //
 //	psk_extracted_[i] = KDF.Extract(0, psk_[i])
 //	psk_input_[i]     = ExpandWithLabel(psk_extracted_[i], "derived psk", PSKLabel, KDF.Nh)
@@ -15,7 +15,7 @@ type PSK struct {
 //
 // with PSKLabel = struct { PreSharedKeyID id; uint16 index; uint16 count; }.
 // No PSKs give the all-zero vector.
-func (cs *CipherSuite) PSKSecret(psks []PSK) ([]byte, error) {
+func (cs *CipherSuite) pskSecret(psks []resolvedPSK) ([]byte, error) {
 	secret := make([]byte, cs.nh)
 	if len(psks) > 0xffff {
 		return nil, ErrInvalidArgument
@@ -34,7 +34,7 @@ func (cs *CipherSuite) PSKSecret(psks []PSK) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		input, err := cs.ExpandWithLabel(extracted, "derived psk", label, cs.nh)
+		input, err := cs.expandWithLabel(extracted, "derived psk", label, cs.nh)
 		clear(extracted)
 		if err != nil {
 			return nil, err

@@ -80,7 +80,7 @@ func TestPublicGroupRejectsInvalidCommits(t *testing.T) {
 	ac := cr.Commit.PublicMessage.AuthenticatedContent()
 	ac.Auth.ConfirmationTag = bytes.Clone(ac.Auth.ConfirmationTag)
 	ac.Auth.ConfirmationTag[0] ^= 1
-	pm, err := NewPublicMessage(cs, ac, ga.Context(), ga.epoch.MembershipKey)
+	pm, err := newPublicMessage(cs, ac, ga.Context(), ga.epoch.MembershipKey)
 	if err != nil {
 		t.Fatal(err)
 	}

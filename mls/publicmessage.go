@@ -44,10 +44,10 @@ func (m *PublicMessage) authenticatedContentTBM(ctx *GroupContext) ([]byte, erro
 	return w.result()
 }
 
-// NewPublicMessage wraps signed content for sending. For member senders it
+// newPublicMessage wraps signed content for sending. For member senders it
 // computes membership_tag = MAC(membership_key, AuthenticatedContentTBM)
 // (RFC 9420 §6.2); membershipKey is ignored for other senders.
-func NewPublicMessage(cs *CipherSuite, ac *AuthenticatedContent, ctx *GroupContext, membershipKey []byte) (*PublicMessage, error) {
+func newPublicMessage(cs *CipherSuite, ac *AuthenticatedContent, ctx *GroupContext, membershipKey []byte) (*PublicMessage, error) {
 	if ac.WireFormat != WireFormatPublicMessage {
 		return nil, fmt.Errorf("%w: wire format %d for a PublicMessage", ErrInvalidArgument, ac.WireFormat)
 	}
@@ -57,15 +57,15 @@ func NewPublicMessage(cs *CipherSuite, ac *AuthenticatedContent, ctx *GroupConte
 		if err != nil {
 			return nil, err
 		}
-		m.MembershipTag = cs.MAC(membershipKey, tbm)
+		m.MembershipTag = cs.mac(membershipKey, tbm)
 	}
 	return m, nil
 }
 
-// VerifyMembershipTag checks the membership tag of a member's message in
+// verifyMembershipTag checks the membership tag of a member's message in
 // constant time (RFC 9420 §6.2). It is a group member's check; the Delivery
 // Service holds no membership key and relies on signatures instead.
-func (m *PublicMessage) VerifyMembershipTag(cs *CipherSuite, ctx *GroupContext, membershipKey []byte) error {
+func (m *PublicMessage) verifyMembershipTag(cs *CipherSuite, ctx *GroupContext, membershipKey []byte) error {
 	if m.Content.Sender.Type != SenderTypeMember {
 		return nil
 	}
@@ -79,10 +79,10 @@ func (m *PublicMessage) VerifyMembershipTag(cs *CipherSuite, ctx *GroupContext, 
 	return nil
 }
 
-// Unprotect is a member's full check of a received PublicMessage: group and
+// unprotect is a member's full check of a received PublicMessage: group and
 // epoch match ctx, membership tag, and signature under signPub. It returns
 // the AuthenticatedContent for further processing.
-func (m *PublicMessage) Unprotect(cs *CipherSuite, ctx *GroupContext, membershipKey, signPub []byte) (*AuthenticatedContent, error) {
+func (m *PublicMessage) unprotect(cs *CipherSuite, ctx *GroupContext, membershipKey, signPub []byte) (*AuthenticatedContent, error) {
 	if !bytesEqual(m.Content.GroupID, ctx.GroupID) || m.Content.Epoch != ctx.Epoch {
 		return nil, ErrWrongGroup
 	}
@@ -90,7 +90,7 @@ func (m *PublicMessage) Unprotect(cs *CipherSuite, ctx *GroupContext, membership
 		// Application data must be encrypted (RFC 9420 §6.2).
 		return nil, fmt.Errorf("%w: application data in a PublicMessage", ErrInvalidValue)
 	}
-	if err := m.VerifyMembershipTag(cs, ctx, membershipKey); err != nil {
+	if err := m.verifyMembershipTag(cs, ctx, membershipKey); err != nil {
 		return nil, err
 	}
 	ac := m.AuthenticatedContent()

@@ -56,11 +56,11 @@ func (s *ratchetStep) discard() {
 	}
 }
 
-// SecretTree derives per-sender message keys from encryption_secret
+// secretTree derives per-sender message keys from encryption_secret
 // (RFC 9420 §9). Node secrets are deleted as soon as their children exist and
 // ratchet secrets and keys as soon as they are used (§9.2); deleted material
-// is zeroed. A SecretTree is not safe for concurrent use.
-type SecretTree struct {
+// is zeroed. A secret tree is not safe for concurrent use.
+type secretTree struct {
 	cs      *CipherSuite
 	nLeaves uint32
 	width   uint32 // leaves rounded up to a power of two
@@ -73,9 +73,9 @@ type SecretTree struct {
 	OutOfOrderTolerance int
 }
 
-// NewSecretTree builds the secret tree of an epoch with nLeaves leaves. It
+// newSecretTree builds the secret tree of an epoch with nLeaves leaves. It
 // copies encryptionSecret; the caller zeroes its own copy.
-func NewSecretTree(cs *CipherSuite, encryptionSecret []byte, nLeaves uint32) (*SecretTree, error) {
+func newSecretTree(cs *CipherSuite, encryptionSecret []byte, nLeaves uint32) (*secretTree, error) {
 	if nLeaves == 0 || nLeaves > 1<<30 || len(encryptionSecret) != cs.nh {
 		return nil, fmt.Errorf("%w: secret tree of %d leaves", ErrInvalidArgument, nLeaves)
 	}
@@ -83,7 +83,7 @@ func NewSecretTree(cs *CipherSuite, encryptionSecret []byte, nLeaves uint32) (*S
 	for width < nLeaves {
 		width <<= 1
 	}
-	st := &SecretTree{
+	st := &secretTree{
 		cs: cs, nLeaves: nLeaves, width: width,
 		nodes:               make([][]byte, NodeWidth(width)),
 		hs:                  make([]*ratchet, nLeaves),
@@ -95,11 +95,8 @@ func NewSecretTree(cs *CipherSuite, encryptionSecret []byte, nLeaves uint32) (*S
 	return st, nil
 }
 
-// LeafCount returns the number of leaves.
-func (st *SecretTree) LeafCount() uint32 { return st.nLeaves }
-
-// Zero deletes every remaining secret of the tree, as when the epoch ends.
-func (st *SecretTree) Zero() {
+// zero deletes every remaining secret of the tree, as when the epoch ends.
+func (st *secretTree) zero() {
 	if st.exp != nil {
 		st.exp.zero()
 	}
@@ -127,7 +124,7 @@ func (r *ratchet) zero() {
 
 // leafSecret derives tree_node_[leaf]_secret, deleting every parent secret
 // it passes (RFC 9420 §9, §9.2).
-func (st *SecretTree) leafSecret(leaf LeafIndex) ([]byte, error) {
+func (st *secretTree) leafSecret(leaf LeafIndex) ([]byte, error) {
 	target := leaf.NodeIndex()
 	path := append([]NodeIndex{target}, target.DirectPath(st.width)...)
 	start := -1
@@ -144,11 +141,11 @@ func (st *SecretTree) leafSecret(leaf LeafIndex) ([]byte, error) {
 		n := path[i]
 		l, _ := n.Left()
 		r, _ := n.Right()
-		ls, err := st.cs.ExpandWithLabel(st.nodes[n], "tree", []byte("left"), st.cs.nh)
+		ls, err := st.cs.expandWithLabel(st.nodes[n], "tree", []byte("left"), st.cs.nh)
 		if err != nil {
 			return nil, err
 		}
-		rs, err := st.cs.ExpandWithLabel(st.nodes[n], "tree", []byte("right"), st.cs.nh)
+		rs, err := st.cs.expandWithLabel(st.nodes[n], "tree", []byte("right"), st.cs.nh)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +160,7 @@ func (st *SecretTree) leafSecret(leaf LeafIndex) ([]byte, error) {
 
 // ratchetFor returns the handshake or application ratchet of a leaf,
 // creating both on first use.
-func (st *SecretTree) ratchetFor(leaf LeafIndex, handshake bool) (*ratchet, error) {
+func (st *secretTree) ratchetFor(leaf LeafIndex, handshake bool) (*ratchet, error) {
 	if uint32(leaf) >= st.nLeaves {
 		return nil, ErrInvalidLeafIndex
 	}
@@ -173,11 +170,11 @@ func (st *SecretTree) ratchetFor(leaf LeafIndex, handshake bool) (*ratchet, erro
 			return nil, err
 		}
 		defer clear(s)
-		h, err := st.cs.ExpandWithLabel(s, "handshake", nil, st.cs.nh)
+		h, err := st.cs.expandWithLabel(s, "handshake", nil, st.cs.nh)
 		if err != nil {
 			return nil, err
 		}
-		a, err := st.cs.ExpandWithLabel(s, "application", nil, st.cs.nh)
+		a, err := st.cs.expandWithLabel(s, "application", nil, st.cs.nh)
 		if err != nil {
 			return nil, err
 		}
@@ -191,7 +188,7 @@ func (st *SecretTree) ratchetFor(leaf LeafIndex, handshake bool) (*ratchet, erro
 }
 
 // keyNonceAt derives ratchet_key/nonce_[gen] from ratchet_secret_[gen].
-func (st *SecretTree) keyNonceAt(secret []byte, gen uint32) (keyNonce, error) {
+func (st *secretTree) keyNonceAt(secret []byte, gen uint32) (keyNonce, error) {
 	k, err := st.kdf().deriveTreeSecret(st.cs, secret, "key", gen, st.cs.nk)
 	if err != nil {
 		return keyNonce{}, err
@@ -204,7 +201,7 @@ func (st *SecretTree) keyNonceAt(secret []byte, gen uint32) (keyNonce, error) {
 }
 
 // prepare computes the key for gen without changing the ratchet.
-func (st *SecretTree) prepare(r *ratchet, gen uint32) (*ratchetStep, error) {
+func (st *secretTree) prepare(r *ratchet, gen uint32) (*ratchetStep, error) {
 	if gen < r.next {
 		kn, ok := r.skipped[gen]
 		if !ok {
@@ -256,7 +253,7 @@ func (st *SecretTree) prepare(r *ratchet, gen uint32) (*ratchetStep, error) {
 
 // commit applies a prepared step: the used key is deleted, the ratchet
 // advances past it, skipped keys are kept up to the tolerance (RFC 9420 §9.2).
-func (st *SecretTree) commit(r *ratchet, step *ratchetStep) {
+func (st *secretTree) commit(r *ratchet, step *ratchetStep) {
 	if step.fromSkip {
 		delete(r.skipped, step.gen)
 		step.kn.zero()
@@ -283,11 +280,11 @@ func (st *SecretTree) commit(r *ratchet, step *ratchetStep) {
 	}
 }
 
-// KeyNonce returns the key and nonce of a leaf's ratchet at a generation and
+// leafKeyNonce returns the key and nonce of a leaf's ratchet at a generation and
 // consumes them, as a receiver does after a successful decryption. It exists
 // for tests and for callers that manage AEAD themselves; message protection
 // uses the two-phase path internally.
-func (st *SecretTree) KeyNonce(leaf LeafIndex, handshake bool, gen uint32) (key, nonce []byte, err error) {
+func (st *secretTree) leafKeyNonce(leaf LeafIndex, handshake bool, gen uint32) (key, nonce []byte, err error) {
 	r, err := st.ratchetFor(leaf, handshake)
 	if err != nil {
 		return nil, nil, err
@@ -303,7 +300,7 @@ func (st *SecretTree) KeyNonce(leaf LeafIndex, handshake bool, gen uint32) (key,
 }
 
 // kdf returns the tree's expander, created on first use.
-func (st *SecretTree) kdf() *expander {
+func (st *secretTree) kdf() *expander {
 	if st.exp == nil {
 		st.exp = newExpander(st.cs)
 	}
@@ -312,7 +309,7 @@ func (st *SecretTree) kdf() *expander {
 
 // senderDataKeyNonce is CipherSuite.senderDataKeyNonce through the tree's
 // expander.
-func (st *SecretTree) senderDataKeyNonce(senderDataSecret, ciphertext []byte) (key, nonce []byte, err error) {
+func (st *secretTree) senderDataKeyNonce(senderDataSecret, ciphertext []byte) (key, nonce []byte, err error) {
 	sample := ciphertext
 	if len(sample) > st.cs.nh {
 		sample = sample[:st.cs.nh]
@@ -333,10 +330,10 @@ func (cs *CipherSuite) senderDataKeyNonce(senderDataSecret, ciphertext []byte) (
 	if len(sample) > cs.nh {
 		sample = sample[:cs.nh]
 	}
-	if key, err = cs.ExpandWithLabel(senderDataSecret, "key", sample, cs.nk); err != nil {
+	if key, err = cs.expandWithLabel(senderDataSecret, "key", sample, cs.nk); err != nil {
 		return nil, nil, err
 	}
-	if nonce, err = cs.ExpandWithLabel(senderDataSecret, "nonce", sample, cs.nn); err != nil {
+	if nonce, err = cs.expandWithLabel(senderDataSecret, "nonce", sample, cs.nn); err != nil {
 		return nil, nil, err
 	}
 	return key, nonce, nil

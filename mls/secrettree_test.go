@@ -39,27 +39,27 @@ func TestSecretTreeVectors(t *testing.T) {
 		if err != nil || !bytes.Equal(k, sd.Key) || !bytes.Equal(n, sd.Nonce) {
 			t.Errorf("sender data key/nonce mismatch (%v)", err)
 		}
-		st, err := NewSecretTree(cs, v.EncryptionSecret, uint32(len(v.Leaves)))
+		st, err := newSecretTree(cs, v.EncryptionSecret, uint32(len(v.Leaves)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for leaf, gens := range v.Leaves {
 			for _, g := range gens {
-				hk, hn, err := st.KeyNonce(LeafIndex(leaf), true, g.Generation)
+				hk, hn, err := st.leafKeyNonce(LeafIndex(leaf), true, g.Generation)
 				if err != nil || !bytes.Equal(hk, g.HandshakeKey) || !bytes.Equal(hn, g.HandshakeNonce) {
 					t.Errorf("leaf %d gen %d: handshake mismatch (%v)", leaf, g.Generation, err)
 				}
-				ak, an, err := st.KeyNonce(LeafIndex(leaf), false, g.Generation)
+				ak, an, err := st.leafKeyNonce(LeafIndex(leaf), false, g.Generation)
 				if err != nil || !bytes.Equal(ak, g.ApplicationKey) || !bytes.Equal(an, g.ApplicationNonce) {
 					t.Errorf("leaf %d gen %d: application mismatch (%v)", leaf, g.Generation, err)
 				}
 				// A used key is deleted (RFC 9420 §9.2).
-				if _, _, err := st.KeyNonce(LeafIndex(leaf), false, g.Generation); !errors.Is(err, ErrGenerationExpired) {
+				if _, _, err := st.leafKeyNonce(LeafIndex(leaf), false, g.Generation); !errors.Is(err, ErrGenerationExpired) {
 					t.Errorf("leaf %d gen %d: reuse gave %v", leaf, g.Generation, err)
 				}
 			}
 		}
-		st.Zero()
+		st.zero()
 	}
 	if ran == 0 {
 		t.Fatal("no suite-1 vectors")
@@ -68,26 +68,26 @@ func TestSecretTreeVectors(t *testing.T) {
 
 func TestSecretTreeWindow(t *testing.T) {
 	cs, _ := CipherSuiteByID(X25519_AES128GCM_SHA256_Ed25519)
-	st, err := NewSecretTree(cs, make([]byte, 32), 4)
+	st, err := newSecretTree(cs, make([]byte, 32), 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.OutOfOrderTolerance = 2
 	st.MaxForwardDistance = 10
-	if _, _, err := st.KeyNonce(1, false, 11); !errors.Is(err, ErrGenerationTooFar) {
+	if _, _, err := st.leafKeyNonce(1, false, 11); !errors.Is(err, ErrGenerationTooFar) {
 		t.Fatalf("too far: %v", err)
 	}
-	if _, _, err := st.KeyNonce(1, false, 5); err != nil {
+	if _, _, err := st.leafKeyNonce(1, false, 5); err != nil {
 		t.Fatal(err)
 	}
 	// 3 and 4 are kept, 0..2 evicted.
-	if _, _, err := st.KeyNonce(1, false, 2); !errors.Is(err, ErrGenerationExpired) {
+	if _, _, err := st.leafKeyNonce(1, false, 2); !errors.Is(err, ErrGenerationExpired) {
 		t.Fatalf("evicted: %v", err)
 	}
-	if _, _, err := st.KeyNonce(1, false, 4); err != nil {
+	if _, _, err := st.leafKeyNonce(1, false, 4); err != nil {
 		t.Fatalf("skipped key: %v", err)
 	}
-	if _, _, err := st.KeyNonce(4, false, 0); !errors.Is(err, ErrInvalidLeafIndex) {
+	if _, _, err := st.leafKeyNonce(4, false, 0); !errors.Is(err, ErrInvalidLeafIndex) {
 		t.Fatalf("leaf out of range: %v", err)
 	}
 	// Deriving leaf 1 deleted the root and the nodes on its path.

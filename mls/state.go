@@ -115,7 +115,7 @@ const stateSecretCount = 8
 // stateSecrets returns pointers to the kept epoch secrets in wire order:
 // init, sender data, exporter, external, confirmation key, membership key,
 // resumption PSK, epoch authenticator.
-func stateSecrets(es *EpochSecrets) [stateSecretCount]*[]byte {
+func stateSecrets(es *epochSecrets) [stateSecretCount]*[]byte {
 	return [...]*[]byte{&es.InitSecret, &es.SenderDataSecret, &es.ExporterSecret, &es.ExternalSecret,
 		&es.ConfirmationKey, &es.MembershipKey, &es.ResumptionPSK, &es.EpochAuthenticator}
 }
@@ -159,7 +159,7 @@ func (g *Group) marshalSecrets(w *writer) {
 //	} SecretTreeState;
 //	struct { opaque secret<V>; uint32 next; Skipped skipped<V>; } Ratchet;
 //	struct { uint32 generation; opaque key<V>; opaque nonce<V>; } Skipped;
-func (st *SecretTree) marshalState(w *writer) {
+func (st *secretTree) marshalState(w *writer) {
 	w.u32(st.nLeaves)
 	w.u32(st.MaxForwardDistance)
 	w.u32(uint32(max(st.OutOfOrderTolerance, 0)))

@@ -212,14 +212,14 @@ func (d *decodedState) build(p RestoreParams) (*Group, error) {
 			return nil, stateErr("epoch secret length")
 		}
 	}
-	es := &EpochSecrets{}
+	es := &epochSecrets{}
 	for i, s := range stateSecrets(es) {
 		*s = d.secrets[i]
 	}
 	// The confirmation key must reproduce the tag that opened the epoch,
 	// and the interim hash must follow from it (RFC 9420 §8.2): a state
 	// whose secrets belong to another epoch is rejected here.
-	if err := VerifyConfirmationTag(cs, es.ConfirmationKey, d.ctx.ConfirmedTranscriptHash, d.confTag); err != nil {
+	if err := verifyConfirmationTag(cs, es.ConfirmationKey, d.ctx.ConfirmedTranscriptHash, d.confTag); err != nil {
 		return nil, err
 	}
 	interim, err := InterimTranscriptHash(cs, d.ctx.ConfirmedTranscriptHash, d.confTag)
@@ -277,9 +277,9 @@ func (d *decodedState) build(p RestoreParams) (*Group, error) {
 
 // pathKeysFor checks the private path keys: sorted, each on the member's
 // own direct path, the leaf key present and matching the leaf.
-func (d *decodedState) pathKeysFor(cs *CipherSuite, leaf *LeafNode) (*PathKeys, error) {
+func (d *decodedState) pathKeysFor(cs *CipherSuite, leaf *LeafNode) (*pathKeys, error) {
 	own := d.own.NodeIndex()
-	keys := &PathKeys{Leaf: d.own, keys: make(map[NodeIndex][]byte, len(d.pathKeys))}
+	keys := &pathKeys{Leaf: d.own, keys: make(map[NodeIndex][]byte, len(d.pathKeys))}
 	for i, k := range d.pathKeys {
 		if k.node >= 1<<31 || !k.node.IsAncestorOf(own) || (i > 0 && k.node <= d.pathKeys[i-1].node) {
 			return nil, stateErr("path key for node %d", k.node)
@@ -305,12 +305,12 @@ func (d *decodedState) pathKeysFor(cs *CipherSuite, leaf *LeafNode) (*PathKeys, 
 
 // secretTree rebuilds the secret tree with its unconsumed node secrets and
 // leaf ratchets, checking every index and length.
-func (d *decodedState) secretTree(cs *CipherSuite, leaves uint32) (*SecretTree, error) {
+func (d *decodedState) secretTree(cs *CipherSuite, leaves uint32) (*secretTree, error) {
 	if d.stLeaves != leaves {
 		return nil, stateErr("secret tree of %d leaves for a tree of %d", d.stLeaves, leaves)
 	}
 	// A placeholder root secret gives the right shape; it is replaced below.
-	st, err := NewSecretTree(cs, make([]byte, cs.nh), leaves)
+	st, err := newSecretTree(cs, make([]byte, cs.nh), leaves)
 	if err != nil {
 		return nil, err
 	}

@@ -321,7 +321,7 @@ func TestRestoreRejects(t *testing.T) {
 	// Inconsistent secrets are caught by the checks against public values.
 	cs, _ := CipherSuiteByID(X25519_AES128GCM_SHA256_Ed25519)
 	otherSign, _, _ := cs.GenerateSignatureKeyPair()
-	otherHPKE, _, _ := cs.GenerateHPKEKeyPair()
+	otherHPKE, _, _ := cs.generateHPKEKeyPair()
 	for name, corrupt := range map[string]func(g *Group){
 		"foreign signature key": func(g *Group) { g.signPriv = otherSign },
 		"foreign leaf key":      func(g *Group) { g.keys.keys[g.own.NodeIndex()] = otherHPKE },

@@ -37,15 +37,15 @@ func InterimTranscriptHash(cs *CipherSuite, confirmed, confirmationTag []byte) (
 	return cs.Hash(b), nil
 }
 
-// ConfirmationTag is MAC(confirmation_key, confirmed_transcript_hash)
+// confirmationTag is MAC(confirmation_key, confirmed_transcript_hash)
 // (RFC 9420 §6.1).
-func ConfirmationTag(cs *CipherSuite, confirmationKey, confirmedTranscriptHash []byte) []byte {
-	return cs.MAC(confirmationKey, confirmedTranscriptHash)
+func confirmationTag(cs *CipherSuite, confirmationKey, confirmedTranscriptHash []byte) []byte {
+	return cs.mac(confirmationKey, confirmedTranscriptHash)
 }
 
-// VerifyConfirmationTag compares in constant time and returns
+// verifyConfirmationTag compares in constant time and returns
 // ErrInvalidConfirmationTag on mismatch.
-func VerifyConfirmationTag(cs *CipherSuite, confirmationKey, confirmedTranscriptHash, tag []byte) error {
+func verifyConfirmationTag(cs *CipherSuite, confirmationKey, confirmedTranscriptHash, tag []byte) error {
 	if !cs.verifyMAC(confirmationKey, confirmedTranscriptHash, tag) {
 		return ErrInvalidConfirmationTag
 	}

@@ -35,12 +35,12 @@ func TestTranscriptHashVectors(t *testing.T) {
 		if err != nil || !bytes.Equal(confirmed, v.ConfirmedTranscriptHashAfter) {
 			t.Errorf("confirmed transcript hash mismatch (%v)", err)
 		}
-		if err := VerifyConfirmationTag(cs, v.ConfirmationKey, confirmed, ac.Auth.ConfirmationTag); err != nil {
+		if err := verifyConfirmationTag(cs, v.ConfirmationKey, confirmed, ac.Auth.ConfirmationTag); err != nil {
 			t.Errorf("confirmation tag: %v", err)
 		}
 		bad := bytes.Clone(ac.Auth.ConfirmationTag)
 		bad[len(bad)-1] ^= 1
-		if err := VerifyConfirmationTag(cs, v.ConfirmationKey, confirmed, bad); !errors.Is(err, ErrInvalidConfirmationTag) {
+		if err := verifyConfirmationTag(cs, v.ConfirmationKey, confirmed, bad); !errors.Is(err, ErrInvalidConfirmationTag) {
 			t.Errorf("forged confirmation tag: %v", err)
 		}
 		interim, err := InterimTranscriptHash(cs, confirmed, ac.Auth.ConfirmationTag)

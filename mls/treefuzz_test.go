@@ -87,11 +87,11 @@ func FuzzApplyUpdatePath(f *testing.F) {
 			if lp.Index == sender {
 				continue
 			}
-			k := NewPathKeys(LeafIndex(lp.Index), lp.EncryptionPriv)
+			k := newPathKeys(LeafIndex(lp.Index), lp.EncryptionPriv)
 			for _, ps := range lp.PathSecrets {
-				_ = k.SetPathSecret(cs, NodeIndex(ps.Node), ps.PathSecret)
+				_ = k.setPathSecret(cs, NodeIndex(ps.Node), ps.PathSecret)
 			}
-			_, _, _ = tree.DecryptUpdatePath(cs, k, LeafIndex(sender), &path, v.ctx(cs, th), nil)
+			_, _, _ = tree.decryptUpdatePath(cs, k, LeafIndex(sender), &path, v.ctx(cs, th), nil)
 		}
 	})
 }

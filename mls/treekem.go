@@ -79,22 +79,22 @@ func (t *RatchetTree) ApplyUpdatePath(cs *CipherSuite, groupID []byte, sender Le
 	return nil
 }
 
-// UpdatePathResult is what the committer keeps from GenerateUpdatePath.
-// Zero it once the Welcome is sent.
-type UpdatePathResult struct {
+// updatePathResult is what the committer keeps from generateUpdatePath.
+// Call zero once the Welcome is sent.
+type updatePathResult struct {
 	Path         *UpdatePath
 	CommitSecret []byte
-	Keys         *PathKeys // the committer's new leaf and path keys
+	Keys         *pathKeys // the committer's new leaf and path keys
 
 	sender  LeafIndex
 	fdp     []NodeIndex
 	secrets [][]byte // path secrets, parallel to fdp
 }
 
-// JoinerPathSecret returns the path secret a joiner at leaf gets in its
+// joinerPathSecret returns the path secret a joiner at leaf gets in its
 // GroupSecrets: that of the lowest node of the committer's filtered direct
 // path above the joiner (RFC 9420 §12.4.3.1). nil if there is none.
-func (r *UpdatePathResult) JoinerPathSecret(joiner LeafIndex) []byte {
+func (r *updatePathResult) joinerPathSecret(joiner LeafIndex) []byte {
 	for i, p := range r.fdp {
 		if p.IsAncestorOf(joiner.NodeIndex()) {
 			return append([]byte(nil), r.secrets[i]...)
@@ -103,30 +103,30 @@ func (r *UpdatePathResult) JoinerPathSecret(joiner LeafIndex) []byte {
 	return nil
 }
 
-// Zero deletes the commit secret and the path secrets.
-func (r *UpdatePathResult) Zero() {
+// zero deletes the commit secret and the path secrets.
+func (r *updatePathResult) zero() {
 	clear(r.CommitSecret)
 	for _, s := range r.secrets {
 		clear(s)
 	}
 }
 
-// GenerateUpdatePath refreshes sender's leaf and path (RFC 9420 §7.4-7.6,
+// generateUpdatePath refreshes sender's leaf and path (RFC 9420 §7.4-7.6,
 // §12.4.2). leaf is the new leaf's content (credential, capabilities,
 // extensions); its keys, source, parent hash and signature are set here.
 // The tree is updated in place; ctxFor builds the provisional GroupContext
 // from the new tree hash, and exclude lists leaves added by the same commit,
 // which receive the path secret through the Welcome instead.
-func (t *RatchetTree) GenerateUpdatePath(cs *CipherSuite, groupID []byte, sender LeafIndex, leaf LeafNode,
-	signPriv []byte, ctxFor func(treeHash []byte) *GroupContext, exclude []LeafIndex) (*UpdatePathResult, error) {
+func (t *RatchetTree) generateUpdatePath(cs *CipherSuite, groupID []byte, sender LeafIndex, leaf LeafNode,
+	signPriv []byte, ctxFor func(treeHash []byte) *GroupContext, exclude []LeafIndex) (*updatePathResult, error) {
 	if t.Leaf(sender) == nil {
 		return nil, ErrInvalidLeafIndex
 	}
-	leafPriv, leafPub, err := cs.GenerateHPKEKeyPair()
+	leafPriv, leafPub, err := cs.generateHPKEKeyPair()
 	if err != nil {
 		return nil, err
 	}
-	keys := NewPathKeys(sender, leafPriv)
+	keys := newPathKeys(sender, leafPriv)
 	clear(leafPriv)
 
 	fdp := t.FilteredDirectPath(sender)
@@ -146,14 +146,14 @@ func (t *RatchetTree) GenerateUpdatePath(cs *CipherSuite, groupID []byte, sender
 	}
 	for i, p := range fdp {
 		if i > 0 {
-			next, err := cs.DeriveSecret(ps, "path")
+			next, err := cs.deriveSecret(ps, "path")
 			if err != nil {
 				return nil, err
 			}
 			ps = next
 		}
 		secrets[i] = ps
-		priv, pub, err := cs.DeriveNodeKeyPair(ps)
+		priv, pub, err := cs.deriveNodeKeyPair(ps)
 		if err != nil {
 			return nil, err
 		}
@@ -164,9 +164,9 @@ func (t *RatchetTree) GenerateUpdatePath(cs *CipherSuite, groupID []byte, sender
 	// empty filtered path means the root is the leaf's only ancestor set.
 	var commitSecret []byte
 	if len(secrets) == 0 {
-		commitSecret, err = cs.DeriveSecret(ps, "path")
+		commitSecret, err = cs.deriveSecret(ps, "path")
 	} else {
-		commitSecret, err = cs.DeriveSecret(secrets[len(secrets)-1], "path")
+		commitSecret, err = cs.deriveSecret(secrets[len(secrets)-1], "path")
 	}
 	if err != nil {
 		return nil, err
@@ -212,7 +212,7 @@ func (t *RatchetTree) GenerateUpdatePath(cs *CipherSuite, groupID []byte, sender
 	}
 	t.nodes = work.nodes
 	done = true
-	return &UpdatePathResult{Path: path, CommitSecret: commitSecret, Keys: keys, sender: sender, fdp: fdp, secrets: secrets}, nil
+	return &updatePathResult{Path: path, CommitSecret: commitSecret, Keys: keys, sender: sender, fdp: fdp, secrets: secrets}, nil
 }
 
 // copathResolution is the resolution of p's child off x's path, minus the
@@ -238,13 +238,13 @@ func (t *RatchetTree) nodeEncryptionKey(x NodeIndex) ([]byte, error) {
 	}
 }
 
-// DecryptUpdatePath recovers the path secret a receiver is entitled to from
+// decryptUpdatePath recovers the path secret a receiver is entitled to from
 // an UpdatePath already merged with ApplyUpdatePath, derives the secrets of
 // the nodes above, checks them against the path's public keys, stores the
 // new private keys in keys and returns the commit secret and the path
 // secret at the lowest node shared with the sender (RFC 9420 §7.5, §12.4.2).
-// ctx is the provisional GroupContext; exclude as for GenerateUpdatePath.
-func (t *RatchetTree) DecryptUpdatePath(cs *CipherSuite, keys *PathKeys, sender LeafIndex, path *UpdatePath,
+// ctx is the provisional GroupContext; exclude as for generateUpdatePath.
+func (t *RatchetTree) decryptUpdatePath(cs *CipherSuite, keys *pathKeys, sender LeafIndex, path *UpdatePath,
 	ctx *GroupContext, exclude []LeafIndex) (commitSecret, pathSecret []byte, err error) {
 	if keys.Leaf == sender {
 		return nil, nil, fmt.Errorf("%w: receiver is the sender", ErrInvalidArgument)
@@ -283,7 +283,7 @@ func (t *RatchetTree) DecryptUpdatePath(cs *CipherSuite, keys *PathKeys, sender 
 		if !ok || !r.IsAncestorOf(me) {
 			continue
 		}
-		ps, err = cs.DecryptWithLabel(priv, "UpdatePathNode", gc, cts[i])
+		ps, err = cs.decryptWithLabel(priv, "UpdatePathNode", gc, cts[i])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -296,14 +296,14 @@ func (t *RatchetTree) DecryptUpdatePath(cs *CipherSuite, keys *PathKeys, sender 
 	newKeys := map[NodeIndex][]byte{}
 	for i := start; i < len(fdp); i++ {
 		if i > start {
-			next, err := cs.DeriveSecret(ps, "path")
+			next, err := cs.deriveSecret(ps, "path")
 			clear(ps)
 			if err != nil {
 				return nil, nil, err
 			}
 			ps = next
 		}
-		priv, pub, err := cs.DeriveNodeKeyPair(ps)
+		priv, pub, err := cs.deriveNodeKeyPair(ps)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -316,7 +316,7 @@ func (t *RatchetTree) DecryptUpdatePath(cs *CipherSuite, keys *PathKeys, sender 
 		}
 		newKeys[fdp[i]] = priv
 	}
-	commitSecret, err = cs.DeriveSecret(ps, "path")
+	commitSecret, err = cs.deriveSecret(ps, "path")
 	clear(ps)
 	if err != nil {
 		return nil, nil, err
@@ -335,11 +335,11 @@ func (t *RatchetTree) DecryptUpdatePath(cs *CipherSuite, keys *PathKeys, sender 
 	return commitSecret, pathSecret, nil
 }
 
-// ImportPathSecret is the joiner's step of RFC 9420 §12.4.3.1: given the
+// importPathSecret is the joiner's step of RFC 9420 §12.4.3.1: given the
 // path_secret from its GroupSecrets, derive the keys of the committer's
 // filtered direct path from the lowest node above the joiner up to the root,
 // check them against the tree's public keys and store them in keys.
-func (t *RatchetTree) ImportPathSecret(cs *CipherSuite, keys *PathKeys, committer LeafIndex, pathSecret []byte) error {
+func (t *RatchetTree) importPathSecret(cs *CipherSuite, keys *pathKeys, committer LeafIndex, pathSecret []byte) error {
 	fdp := t.FilteredDirectPath(committer)
 	me := keys.Leaf.NodeIndex()
 	ps := append([]byte(nil), pathSecret...)
@@ -352,14 +352,14 @@ func (t *RatchetTree) ImportPathSecret(cs *CipherSuite, keys *PathKeys, committe
 			}
 			found = true
 		} else {
-			next, err := cs.DeriveSecret(ps, "path")
+			next, err := cs.deriveSecret(ps, "path")
 			if err != nil {
 				return err
 			}
 			clear(ps)
 			ps = next
 		}
-		priv, pub, err := cs.DeriveNodeKeyPair(ps)
+		priv, pub, err := cs.deriveNodeKeyPair(ps)
 		if err != nil {
 			return err
 		}

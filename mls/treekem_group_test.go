@@ -13,7 +13,7 @@ import (
 type simMember struct {
 	signPriv []byte
 	tree     *RatchetTree
-	keys     *PathKeys
+	keys     *pathKeys
 }
 
 type simGroup struct {
@@ -63,7 +63,7 @@ func newSimGroup(t *testing.T) *simGroup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.members[0] = &simMember{signPriv: signPriv, tree: tree, keys: NewPathKeys(0, sec.EncryptionPriv)}
+	g.members[0] = &simMember{signPriv: signPriv, tree: tree, keys: newPathKeys(0, sec.EncryptionPriv)}
 	return g
 }
 
@@ -113,10 +113,10 @@ func (g *simGroup) commitPath(committer LeafIndex, removes []LeafIndex, adds int
 	tree := cloneTree(c.tree)
 	added := apply(tree)
 	g.epoch++
-	res := &UpdatePathResult{Keys: c.keys}
+	res := &updatePathResult{Keys: c.keys}
 	if withPath {
 		var err error
-		res, err = tree.GenerateUpdatePath(g.cs, g.groupID, committer, *tree.Leaf(committer), c.signPriv, g.ctx, added)
+		res, err = tree.generateUpdatePath(g.cs, g.groupID, committer, *tree.Leaf(committer), c.signPriv, g.ctx, added)
 		if err != nil {
 			t.Fatalf("epoch %d: generate: %v", g.epoch, err)
 		}
@@ -145,14 +145,14 @@ func (g *simGroup) commitPath(committer LeafIndex, removes []LeafIndex, adds int
 		if h, _ := mt.TreeHash(g.cs); !bytes.Equal(h, th) {
 			t.Fatalf("epoch %d: member %d: tree differs from committer's", g.epoch, leaf)
 		}
-		cs, _, err := mt.DecryptUpdatePath(g.cs, m.keys, committer, res.Path, ctx, added)
+		cs, _, err := mt.decryptUpdatePath(g.cs, m.keys, committer, res.Path, ctx, added)
 		if err != nil || !bytes.Equal(cs, res.CommitSecret) {
 			t.Fatalf("epoch %d: member %d: commit secret (%v)", g.epoch, leaf, err)
 		}
 		m.tree = mt
 	}
 	for _, r := range removes {
-		g.members[r].keys.Zero()
+		g.members[r].keys.zero()
 		delete(g.members, r)
 	}
 	c.tree, c.keys = tree, res.Keys
@@ -169,15 +169,15 @@ func (g *simGroup) commitPath(committer LeafIndex, removes []LeafIndex, adds int
 				g.unmerged += len(n.Parent.UnmergedLeaves)
 			}
 		}
-		keys := NewPathKeys(added[i], j.sec.EncryptionPriv)
-		if ps := res.JoinerPathSecret(added[i]); ps != nil {
-			if err := jt.ImportPathSecret(g.cs, keys, committer, ps); err != nil {
+		keys := newPathKeys(added[i], j.sec.EncryptionPriv)
+		if ps := res.joinerPathSecret(added[i]); ps != nil {
+			if err := jt.importPathSecret(g.cs, keys, committer, ps); err != nil {
 				t.Fatalf("epoch %d: joiner %d: %v", g.epoch, added[i], err)
 			}
 		}
 		g.members[added[i]] = &simMember{signPriv: j.sign, tree: jt, keys: keys}
 	}
-	res.Zero()
+	res.zero()
 }
 
 func (g *simGroup) leaves() []LeafIndex {

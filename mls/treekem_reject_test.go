@@ -73,7 +73,7 @@ func TestUpdatePathRejects(t *testing.T) {
 	p = fresh()
 	wrongCtx := v.ctx(cs, th)
 	wrongCtx.Epoch++
-	if _, _, err := tree.DecryptUpdatePath(cs, keys[recv], sender, p, wrongCtx, nil); !errors.Is(err, ErrDecrypt) {
+	if _, _, err := tree.decryptUpdatePath(cs, keys[recv], sender, p, wrongCtx, nil); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("wrong context: %v", err)
 	}
 	for i := range p.Nodes {
@@ -81,7 +81,7 @@ func TestUpdatePathRejects(t *testing.T) {
 			p.Nodes[i].EncryptedPathSecret[j].Ciphertext[0] ^= 1
 		}
 	}
-	if _, _, err := tree.DecryptUpdatePath(cs, keys[recv], sender, p, v.ctx(cs, th), nil); !errors.Is(err, ErrDecrypt) {
+	if _, _, err := tree.decryptUpdatePath(cs, keys[recv], sender, p, v.ctx(cs, th), nil); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("corrupted ciphertext: %v", err)
 	}
 }

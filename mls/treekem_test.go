@@ -36,16 +36,16 @@ func (v *treeKEMVector) ctx(cs *CipherSuite, treeHash []byte) *GroupContext {
 
 // privateKeys builds each listed member's private view and checks the
 // derived node keys against the tree's public keys.
-func (v *treeKEMVector) privateKeys(t *testing.T, cs *CipherSuite, tree *RatchetTree) map[LeafIndex]*PathKeys {
+func (v *treeKEMVector) privateKeys(t *testing.T, cs *CipherSuite, tree *RatchetTree) map[LeafIndex]*pathKeys {
 	t.Helper()
-	out := map[LeafIndex]*PathKeys{}
+	out := map[LeafIndex]*pathKeys{}
 	for _, lp := range v.LeavesPrivate {
-		k := NewPathKeys(LeafIndex(lp.Index), lp.EncryptionPriv)
+		k := newPathKeys(LeafIndex(lp.Index), lp.EncryptionPriv)
 		for _, ps := range lp.PathSecrets {
-			if err := k.SetPathSecret(cs, NodeIndex(ps.Node), ps.PathSecret); err != nil {
+			if err := k.setPathSecret(cs, NodeIndex(ps.Node), ps.PathSecret); err != nil {
 				t.Fatal(err)
 			}
-			_, pub, _ := cs.DeriveNodeKeyPair(ps.PathSecret)
+			_, pub, _ := cs.deriveNodeKeyPair(ps.PathSecret)
 			if want := tree.parent(NodeIndex(ps.Node)); want == nil || !bytes.Equal(want.EncryptionKey, pub) {
 				t.Fatalf("leaf %d: path secret for node %d does not match the tree", lp.Index, ps.Node)
 			}
@@ -89,7 +89,7 @@ func TestTreeKEMVectors(t *testing.T) {
 				if leaf == sender {
 					continue
 				}
-				commit, ps, err := tree.DecryptUpdatePath(cs, k, sender, &path, ctx, nil)
+				commit, ps, err := tree.decryptUpdatePath(cs, k, sender, &path, ctx, nil)
 				if err != nil {
 					t.Fatalf("vector %d path %d leaf %d: %v", vi, pi, leaf, err)
 				}
@@ -104,7 +104,7 @@ func TestTreeKEMVectors(t *testing.T) {
 		for _, lp := range v.LeavesPrivate {
 			sender := LeafIndex(lp.Index)
 			tree := &RatchetTree{nodes: append([]*Node(nil), base.nodes...)}
-			res, err := tree.GenerateUpdatePath(cs, v.GroupID, sender, *base.Leaf(sender), lp.SignaturePriv,
+			res, err := tree.generateUpdatePath(cs, v.GroupID, sender, *base.Leaf(sender), lp.SignaturePriv,
 				func(th []byte) *GroupContext { return v.ctx(cs, th) }, nil)
 			if err != nil {
 				t.Fatalf("vector %d: generate from %d: %v", vi, sender, err)
@@ -125,7 +125,7 @@ func TestTreeKEMVectors(t *testing.T) {
 				if leaf == sender {
 					continue
 				}
-				commit, _, err := recv.DecryptUpdatePath(cs, k, sender, res.Path, v.ctx(cs, th), nil)
+				commit, _, err := recv.decryptUpdatePath(cs, k, sender, res.Path, v.ctx(cs, th), nil)
 				if err != nil || !bytes.Equal(commit, res.CommitSecret) {
 					t.Fatalf("vector %d: leaf %d on path from %d: %v", vi, leaf, sender, err)
 				}

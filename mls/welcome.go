@@ -61,21 +61,21 @@ func (g *GroupInfo) VerifySignature(cs *CipherSuite, signerPub []byte) error {
 	return cs.VerifyWithLabel(signerPub, "GroupInfoTBS", tbs, g.Signature)
 }
 
-// PathSecret is struct { opaque path_secret<V>; } (RFC 9420 §12.4.3.1).
-type PathSecret struct {
+// groupPathSecret is struct { opaque path_secret<V>; } (RFC 9420 §12.4.3.1).
+type groupPathSecret struct {
 	Secret []byte
 }
 
-// GroupSecrets is the plaintext of an EncryptedGroupSecrets (RFC 9420 §12.4.3.1).
-type GroupSecrets struct {
+// groupSecrets is the plaintext of an EncryptedGroupSecrets (RFC 9420 §12.4.3.1).
+type groupSecrets struct {
 	JoinerSecret []byte
-	PathSecret   *PathSecret
+	PathSecret   *groupPathSecret
 	PSKs         []PreSharedKeyID
 }
 
-func (g *GroupSecrets) structName() string { return "GroupSecrets" }
+func (g *groupSecrets) structName() string { return "GroupSecrets" }
 
-func (g *GroupSecrets) marshal(w *writer) {
+func (g *groupSecrets) marshal(w *writer) {
 	w.opaque(g.JoinerSecret)
 	w.optional(g.PathSecret != nil)
 	if g.PathSecret != nil {
@@ -84,16 +84,16 @@ func (g *GroupSecrets) marshal(w *writer) {
 	marshalList(w, g.PSKs)
 }
 
-func (g *GroupSecrets) unmarshal(r *reader) {
+func (g *groupSecrets) unmarshal(r *reader) {
 	g.JoinerSecret = r.opaque()
 	if r.optional() {
-		g.PathSecret = &PathSecret{Secret: r.opaque()}
+		g.PathSecret = &groupPathSecret{Secret: r.opaque()}
 	}
 	g.PSKs = unmarshalList[PreSharedKeyID](r)
 }
 
-// Zero overwrites the secrets once they have been used.
-func (g *GroupSecrets) Zero() {
+// zero overwrites the secrets once they have been used.
+func (g *groupSecrets) zero() {
 	clear(g.JoinerSecret)
 	if g.PathSecret != nil {
 		clear(g.PathSecret.Secret)

@@ -28,7 +28,7 @@ func TestWelcomeVectors(t *testing.T) {
 		if kp == nil || w == nil {
 			t.Fatalf("vector %d: wrong wire formats", i)
 		}
-		opened, err := OpenWelcome(cs, w, kp, v.InitPriv, nil)
+		opened, err := openWelcome(cs, w, kp, v.InitPriv, nil)
 		if err != nil {
 			t.Fatalf("vector %d: %v", i, err)
 		}
@@ -38,7 +38,7 @@ func TestWelcomeVectors(t *testing.T) {
 		bad := *w
 		bad.EncryptedGroupInfo = bytes.Clone(w.EncryptedGroupInfo)
 		bad.EncryptedGroupInfo[0] ^= 1
-		if _, err := OpenWelcome(cs, &bad, kp, v.InitPriv, nil); !errors.Is(err, ErrDecrypt) {
+		if _, err := openWelcome(cs, &bad, kp, v.InitPriv, nil); !errors.Is(err, ErrDecrypt) {
 			t.Fatalf("vector %d: tampered Welcome: %v", i, err)
 		}
 	}
@@ -63,15 +63,15 @@ func TestWelcomeRoundTrip(t *testing.T) {
 	}
 	ctx := &GroupContext{Version: ProtocolVersionMLS10, CipherSuite: cs.ID(), GroupID: []byte("g"), Epoch: 3,
 		TreeHash: make([]byte, 32), ConfirmedTranscriptHash: bytes.Repeat([]byte{7}, 32)}
-	es, err := cs.DeriveEpochSecrets(make([]byte, 32), nil, nil, ctx)
+	es, err := cs.deriveEpochSecrets(make([]byte, 32), nil, nil, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gi := &GroupInfo{GroupContext: *ctx, ConfirmationTag: ConfirmationTag(cs, es.ConfirmationKey, ctx.ConfirmedTranscriptHash), Signer: 0}
+	gi := &GroupInfo{GroupContext: *ctx, ConfirmationTag: confirmationTag(cs, es.ConfirmationKey, ctx.ConfirmedTranscriptHash), Signer: 0}
 	if err := gi.Sign(cs, signPriv); err != nil {
 		t.Fatal(err)
 	}
-	w, err := SealWelcome(cs, gi, es, nil, []WelcomeRecipient{{KeyPackage: kp, PathSecret: []byte("ps")}})
+	w, err := sealWelcome(cs, gi, es, nil, []welcomeRecipient{{KeyPackage: kp, PathSecret: []byte("ps")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestWelcomeRoundTrip(t *testing.T) {
 	}
 	var back Welcome
 	roundTrip(t, "welcome", enc, &back)
-	opened, err := OpenWelcome(cs, &back, kp, sec.InitPriv, nil)
+	opened, err := openWelcome(cs, &back, kp, sec.InitPriv, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestWelcomeRoundTrip(t *testing.T) {
 		Credential: NewBasicCredential([]byte("eve")), Capabilities: DefaultCapabilities(cs),
 		NotBefore: now, NotAfter: now.Add(time.Hour),
 	})
-	if _, err := OpenWelcome(cs, &back, other, osec.InitPriv, nil); !errors.Is(err, ErrNotInvited) {
+	if _, err := openWelcome(cs, &back, other, osec.InitPriv, nil); !errors.Is(err, ErrNotInvited) {
 		t.Fatalf("uninvited: %v", err)
 	}
 }

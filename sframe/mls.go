@@ -10,7 +10,7 @@ import (
 // mls package; wrap it with ExporterFunc, e.g.
 //
 //	sframe.ExporterFunc(func(l string, c []byte, n int) ([]byte, error) {
-//		return epochSecrets.Export(suite, l, c, n)
+//		return group.Export(l, c, n) // group is an *mls.Group
 //	})
 type Exporter interface {
 	Export(label string, context []byte, length int) ([]byte, error)
