@@ -31,7 +31,9 @@ func (s *Server) signalConsent(ctx context.Context, ws *websocket.Conn, claims *
 		return nil
 	}
 	write := func(typ, id string, data any) error { return writeNow(ctx, ws, typ, id, data) }
-	refuse := func(id, code, msg string) { _ = write(signaling.TypeError, id, signaling.Error{Code: code, Message: msg}) }
+	refuse := func(id, code, msg string) {
+		_ = write(signaling.TypeError, id, signaling.Error{Code: code, Message: msg})
+	}
 	if err := write(signaling.TypeConsentRequired, "", signaling.ConsentRequired{NoticeVersion: pol.NoticeVersion, NoticeURL: pol.NoticeURL}); err != nil {
 		return err
 	}
