@@ -17,6 +17,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"go.uber.org/goleak"
+
 	"github.com/sealroom/sealroom/migrations"
 	"github.com/sealroom/sealroom/migrations/localpg"
 	"github.com/sealroom/sealroom/migrations/pgtest"
@@ -34,7 +36,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envChild) != "" {
 		os.Exit(childWriter())
 	}
-	os.Exit(m.Run())
+	// A test that leaves a goroutine behind (a writer, a checkpointer) fails the run.
+	goleak.VerifyTestMain(m)
 }
 
 // childWriter appends events from 32 goroutines as fast as it can and prints each
