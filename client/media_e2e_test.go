@@ -14,6 +14,7 @@ import (
 	"github.com/sealroom/sealroom/client"
 	"github.com/sealroom/sealroom/media"
 	"github.com/sealroom/sealroom/server"
+	"github.com/sealroom/sealroom/server/servertest/poll"
 	"github.com/sealroom/sealroom/sframe"
 )
 
@@ -67,17 +68,6 @@ type bot struct {
 	rec  *botRecord
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Three bots on a real server (Delivery Service, SFU, audit log on Postgres) publish
 // synthetic VP8 and Opus over real pion peers on loopback. Each decrypts every
 // other's frames and recovers the plaintext marker (MediaStats.Marked), which never appears in anything
@@ -106,7 +96,7 @@ func TestMediaThreeBotsEndToEnd(t *testing.T) {
 		b.c = f.dial(t, b.name)
 	}
 	var e0 uint64
-	waitUntil(t, 15*time.Second, "one epoch for all three", func() bool {
+	poll.Until(t, 15*time.Second, "one epoch for all three", func() bool {
 		var es []uint64
 		for _, b := range bots {
 			e, ok := b.c.Epoch()
@@ -157,7 +147,7 @@ func TestMediaThreeBotsEndToEnd(t *testing.T) {
 
 	// Phase 1: everyone decrypts everyone else's audio and video of epoch e0.
 	const want = 30
-	waitUntil(t, 20*time.Second, "every bot decrypting every other's audio and video", func() bool {
+	poll.Until(t, 20*time.Second, "every bot decrypting every other's audio and video", func() bool {
 		for _, rx := range bots {
 			for _, tx := range bots {
 				if rx == tx {
@@ -182,7 +172,7 @@ func TestMediaThreeBotsEndToEnd(t *testing.T) {
 	}
 	e1 := e0 + 1
 	var switched time.Duration
-	waitUntil(t, 10*time.Second, "alice and bob in the next epoch", func() bool {
+	poll.Until(t, 10*time.Second, "alice and bob in the next epoch", func() bool {
 		for _, b := range []*bot{alice, bob} {
 			if k, err := b.c.Keys().Epoch(); err != nil || k < e1 {
 				return false
@@ -191,7 +181,7 @@ func TestMediaThreeBotsEndToEnd(t *testing.T) {
 		switched = time.Since(left)
 		return true
 	})
-	waitUntil(t, 10*time.Second, "alice and bob decrypting each other in the new epoch", func() bool {
+	poll.Until(t, 10*time.Second, "alice and bob decrypting each other in the new epoch", func() bool {
 		return alice.rec.count(bob.c.ParticipantID(), e1&mask, sframe.CodecVP8) >= want &&
 			alice.rec.count(bob.c.ParticipantID(), e1&mask, sframe.CodecOpus) >= want &&
 			bob.rec.count(alice.c.ParticipantID(), e1&mask, sframe.CodecVP8) >= want &&

@@ -16,6 +16,7 @@ import (
 	"github.com/sealroom/sealroom/client"
 	"github.com/sealroom/sealroom/media"
 	"github.com/sealroom/sealroom/server"
+	"github.com/sealroom/sealroom/server/servertest/poll"
 	"github.com/sealroom/sealroom/sframe"
 )
 
@@ -102,7 +103,7 @@ func TestMediaRecordingEndToEnd(t *testing.T) {
 	f := newFixture(t, func(d *server.Deps) { d.Media = sfu })
 	alice, bob := f.dial(t, "alice"), f.dial(t, "bob")
 	var e0 uint64
-	waitUntil(t, 15*time.Second, "alice and bob in one epoch with keys", func() bool {
+	poll.Until(t, 15*time.Second, "alice and bob in one epoch with keys", func() bool {
 		ea, oka := alice.Epoch()
 		eb, okb := bob.Epoch()
 		ka, erra := alice.Keys().Epoch()
@@ -163,7 +164,7 @@ func TestMediaRecordingEndToEnd(t *testing.T) {
 		return n
 	}
 	const want = 30
-	waitUntil(t, 20*time.Second, "bob decrypting alice's recorded video and audio", func() bool {
+	poll.Until(t, 20*time.Second, "bob decrypting alice's recorded video and audio", func() bool {
 		return count(sframe.CodecVP8, e0) >= want && count(sframe.CodecOpus, e0) >= want
 	})
 
@@ -172,7 +173,7 @@ func TestMediaRecordingEndToEnd(t *testing.T) {
 		t.Fatalf("update: %v", err)
 	}
 	e1, _ := alice.Epoch()
-	waitUntil(t, 20*time.Second, "bob decrypting alice's frames of the new epoch", func() bool {
+	poll.Until(t, 20*time.Second, "bob decrypting alice's frames of the new epoch", func() bool {
 		return count(sframe.CodecVP8, e1) >= 10 && count(sframe.CodecOpus, e1) >= 10
 	})
 	am.Close()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/server/servertest/poll"
 )
 
 func TestCreateJoinChatLeave(t *testing.T) {
@@ -15,7 +16,7 @@ func TestCreateJoinChatLeave(t *testing.T) {
 	defer cancel()
 	alice := h.joined(ctx, 0, "alice", client.Config{})
 	bob := h.joined(ctx, 0, "bob", client.Config{})
-	waitFor(t, 10*time.Second, "same epoch", func() bool {
+	poll.Until(t, 10*time.Second, "same epoch", func() bool {
 		ea, _ := alice.Epoch()
 		eb, _ := bob.Epoch()
 		return ea == eb && ea == 1
@@ -42,7 +43,7 @@ func TestCreateJoinChatLeave(t *testing.T) {
 	if err := bob.Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "alice alone at epoch 2", func() bool {
+	poll.Until(t, 10*time.Second, "alice alone at epoch 2", func() bool {
 		e, _ := alice.Epoch()
 		return e == 2
 	})

@@ -188,17 +188,6 @@ func (h *harness) dbState() (epoch uint64, members int, pending int, ok bool) {
 	return uint64(e), members, pending, true
 }
 
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // proposalsOf returns the server proposals the room's members received in epoch, from the
 // fan-out queue (server proposals are external senders' PublicMessages).
 func (h *harness) proposalsOf(epoch uint64) [][]byte {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/server/servertest/poll"
 )
 
 // TestCommitRace has two members, on two server processes sharing one database, commit
@@ -37,7 +38,7 @@ func TestCommitRace(t *testing.T) {
 	for i, c := range []*client.Client{alice, bob} {
 		wg.Go(func() { errs[i] = c.Update(ctx) })
 	}
-	waitFor(t, 10*time.Second, "both commits waiting for the room", func() bool {
+	poll.Until(t, 10*time.Second, "both commits waiting for the room", func() bool {
 		var n int
 		_ = h.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&n)
 		return n >= 2

@@ -9,6 +9,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/server/servertest/poll"
 )
 
 // rogueTrack is a TrackLocal that can write packets under any SSRC on the
@@ -66,7 +68,7 @@ func TestUnannouncedSSRCDropped(t *testing.T) {
 	}
 	pub.offer()
 	pub.waitConnected()
-	waitFor(t, 5*time.Second, "rogue bound", rogue.bound)
+	poll.Until(t, 5*time.Second, "rogue bound", rogue.bound)
 
 	const n = 50
 	for i := range n {
@@ -75,7 +77,7 @@ func TestUnannouncedSSRCDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "drops counted", func() bool {
+	poll.Until(t, 5*time.Second, "drops counted", func() bool {
 		return pub.part.Counters().DroppedUnannouncedSSRC >= n
 	})
 	for i := range 20 {
@@ -112,7 +114,7 @@ func TestObserverCannotPublish(t *testing.T) {
 	obs.waitConnected()
 	snd.start(5 * time.Millisecond)
 	defer snd.halt()
-	waitFor(t, 5*time.Second, "observer drops", func() bool {
+	poll.Until(t, 5*time.Second, "observer drops", func() bool {
 		return obs.part.Counters().DroppedUnannouncedSSRC >= 20
 	})
 	select {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sealroom/sealroom/server/servertest/poll"
 	"github.com/sealroom/sealroom/server/signaling"
 )
 
@@ -36,7 +37,7 @@ func joinerRenegotiates(t *testing.T, cross bool) {
 	audio.start(20 * time.Millisecond)
 	defer video.halt()
 	defer audio.halt()
-	waitFor(t, 10*time.Second, "alice's publications", func() bool {
+	poll.Until(t, 10*time.Second, "alice's publications", func() bool {
 		alice.part.pubMu.Lock()
 		defer alice.part.pubMu.Unlock()
 		return len(alice.part.pubs) == 2
@@ -67,7 +68,7 @@ func joinerRenegotiates(t *testing.T, cross bool) {
 	}
 	bob := joinClientHook(t, s, "r", "bob", Grants{CanPublish: true, CanSubscribe: true}, nil, loopbackAPI(t), hook)
 	if !cross {
-		waitFor(t, 10*time.Second, "bob answered the SFU's second offer", func() bool {
+		poll.Until(t, 10*time.Second, "bob answered the SFU's second offer", func() bool {
 			bob.part.negMu.Lock()
 			defer bob.part.negMu.Unlock()
 			return bob.part.offerID >= 2 && bob.part.offer == nil

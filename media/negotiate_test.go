@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sealroom/sealroom/server/servertest/poll"
 	"github.com/sealroom/sealroom/server/signaling"
 )
 
@@ -48,14 +49,14 @@ func TestRenegotiationOnTrackRemovalAndLeave(t *testing.T) {
 		}
 		return len(ssrcs)
 	}
-	waitFor(t, 5*time.Second, "two receiving transceivers", func() bool { return sending() == 2 })
+	poll.Until(t, 5*time.Second, "two receiving transceivers", func() bool { return sending() == 2 })
 
 	v.halt()
 	if err := pub.pc.RemoveTrack(vs); err != nil {
 		t.Fatal(err)
 	}
 	pub.offer()
-	waitFor(t, 10*time.Second, "video withdrawn from subscriber", func() bool { return sending() == 1 })
+	poll.Until(t, 10*time.Second, "video withdrawn from subscriber", func() bool { return sending() == 1 })
 
 	// A third participant joining sees only the audio.
 	late := joinClient(t, s, "r", "late", Grants{CanSubscribe: true})
@@ -64,7 +65,7 @@ func TestRenegotiationOnTrackRemovalAndLeave(t *testing.T) {
 	}
 
 	_ = pub.part.Close()
-	waitFor(t, 10*time.Second, "publisher's tracks withdrawn on leave", func() bool { return sending() == 0 })
+	poll.Until(t, 10*time.Second, "publisher's tracks withdrawn on leave", func() bool { return sending() == 0 })
 	if _, err := s.Join(t.Context(), "r", "sub", Grants{}, func(signaling.Media) {}); err != ErrDuplicateParticipant {
 		t.Fatalf("duplicate join: %v", err)
 	}
@@ -86,7 +87,7 @@ func TestGlareSFUYields(t *testing.T) {
 	pub.waitConnected()
 	a.start(20 * time.Millisecond)
 	defer a.halt()
-	waitFor(t, 10*time.Second, "SFU offer outstanding", func() bool {
+	poll.Until(t, 10*time.Second, "SFU offer outstanding", func() bool {
 		sub.part.negMu.Lock()
 		defer sub.part.negMu.Unlock()
 		return sub.part.offer != nil

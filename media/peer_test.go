@@ -11,6 +11,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sealroom/sealroom/server/servertest/poll"
 	"github.com/sealroom/sealroom/server/signaling"
 )
 
@@ -208,7 +209,7 @@ func (c *client) offer() {
 
 func (c *client) waitConnected() {
 	c.t.Helper()
-	waitFor(c.t, 10*time.Second, "client connected", func() bool {
+	poll.Until(c.t, 10*time.Second, "client connected", func() bool {
 		return c.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
 	})
 }
@@ -232,15 +233,4 @@ func (c *client) noticeTypes() []string {
 		out = append(out, m.Type)
 	}
 	return out
-}
-
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

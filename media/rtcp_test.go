@@ -8,6 +8,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/server/servertest/poll"
 )
 
 // onRTCP hands every RTCP packet the publisher's sender receives to fn, on
@@ -64,7 +66,7 @@ func TestPLIForwardedAndRateLimited(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "PLIs coalesced", func() bool {
+	poll.Until(t, 5*time.Second, "PLIs coalesced", func() bool {
 		return pub.part.Counters().PLIRateLimited >= before.PLIRateLimited+10
 	})
 	select {
@@ -89,7 +91,7 @@ func TestPLIDeferredNotDropped(t *testing.T) {
 	video.start(10 * time.Millisecond)
 	defer video.halt()
 	var l *layer
-	waitFor(t, 5*time.Second, "the publication's first layer", func() bool {
+	poll.Until(t, 5*time.Second, "the publication's first layer", func() bool {
 		pub.part.pubMu.Lock()
 		defer pub.part.pubMu.Unlock()
 		for _, p := range pub.part.pubs {
@@ -103,7 +105,7 @@ func TestPLIDeferredNotDropped(t *testing.T) {
 	if want < 1 {
 		t.Fatalf("the first request was not sent: %+v", pub.part.Counters())
 	}
-	waitFor(t, 5*time.Second, "the deferred PLI", func() bool { return pub.part.Counters().PLIForwarded >= want+1 })
+	poll.Until(t, 5*time.Second, "the deferred PLI", func() bool { return pub.part.Counters().PLIForwarded >= want+1 })
 }
 
 // A subscriber's NACK is answered by the SFU from its cache of the

@@ -9,6 +9,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sealroom/sealroom/server/servertest/poll"
 	"github.com/sealroom/sealroom/server/signaling"
 )
 
@@ -165,12 +166,12 @@ func TestSimulcastLayersAndAudioFirst(t *testing.T) {
 	}
 	rv, ra := recs[rich][webrtc.RTPCodecTypeVideo], recs[rich][webrtc.RTPCodecTypeAudio]
 	pv := recs[poor][webrtc.RTPCodecTypeVideo]
-	waitFor(t, 10*time.Second, "rich on the high layer", func() bool { return rv.lastAre("h", 20) })
-	waitFor(t, 10*time.Second, "poor on the low layer", func() bool { return pv.lastAre("l", 20) })
+	poll.Until(t, 10*time.Second, "rich on the high layer", func() bool { return rv.lastAre("h", 20) })
+	poll.Until(t, 10*time.Second, "poor on the low layer", func() bool { return pv.lastAre("l", 20) })
 
 	// Estimate collapses below audio + lowest layer: audio only.
 	rich.part.estimate.Store(60_000)
-	waitFor(t, 10*time.Second, "video_paused notice", func() bool { return rich.hasNotice(signaling.MediaVideoPaused) })
+	poll.Until(t, 10*time.Second, "video_paused notice", func() bool { return rich.hasNotice(signaling.MediaVideoPaused) })
 	time.Sleep(200 * time.Millisecond)
 	v0, a0 := rv.len(), ra.len()
 	time.Sleep(500 * time.Millisecond)
@@ -183,8 +184,8 @@ func TestSimulcastLayersAndAudioFirst(t *testing.T) {
 
 	// Recovery: video resumes, on a keyframe, without a sequence gap.
 	rich.part.estimate.Store(10_000_000)
-	waitFor(t, 10*time.Second, "video_resumed notice", func() bool { return rich.hasNotice(signaling.MediaVideoResumed) })
-	waitFor(t, 10*time.Second, "video back on high", func() bool { return rv.len() > v0+20 && rv.lastAre("h", 10) })
+	poll.Until(t, 10*time.Second, "video_resumed notice", func() bool { return rich.hasNotice(signaling.MediaVideoResumed) })
+	poll.Until(t, 10*time.Second, "video back on high", func() bool { return rv.len() > v0+20 && rv.lastAre("h", 10) })
 	if !rv.contiguous() {
 		t.Fatal("subscriber saw a sequence gap across layer switches and pause")
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sealroom/sealroom/server/servertest/poll"
 )
 
 // A client (the controlling ICE agent) may move its media to another pair
@@ -46,7 +48,7 @@ func TestPublisherMovesToOtherValidPair(t *testing.T) {
 	}
 
 	tn.cut.Store(true)
-	waitFor(t, 10*time.Second, "alice's media on her other pair", func() bool {
+	poll.Until(t, 10*time.Second, "alice's media on her other pair", func() bool {
 		cp, err := alice.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
 		return err == nil && cp != nil && cp.Local.Address == "127.0.0.2"
 	})

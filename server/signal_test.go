@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/sealroom/sealroom/server/auth"
 	"github.com/sealroom/sealroom/server/signaling"
@@ -175,7 +176,7 @@ func TestSignalRoom(t *testing.T) {
 }
 
 func TestSignalAuthFailures(t *testing.T) {
-	f, ts := signalFixture(t, func(c *Config) { c.SignalAuthTimeout = 300 * time.Millisecond })
+	f, ts := signalFixture(t, nil)
 	adminTok, _, err := f.signer.Mint(auth.Grant{Identity: "root", Admin: true}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +197,6 @@ func TestSignalAuthFailures(t *testing.T) {
 		{"unknown field in auth", func(c *wsClient) {
 			c.send("auth", "", map[string]string{"token": f.roomToken(t, "alice", time.Hour), "jwk": "x"})
 		}, signaling.CloseProtocol},
-		{"silence", func(*wsClient) {}, signaling.CloseAuthTimeout},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,13 +247,43 @@ func TestSignalBadMessages(t *testing.T) {
 	c.expectClose(websocket.StatusMessageTooBig)
 }
 
+// fakeClockFixture is a signaling fixture whose timers run on a fake clock that starts
+// now: tests advance it instead of sleeping.
+func fakeClockFixture(t *testing.T) (*fixture, *httptest.Server, *clockwork.FakeClock) {
+	clock := clockwork.NewFakeClockAt(time.Now())
+	f, ts := signalFixture(t, func(c *Config) { c.Clock = clock })
+	return f, ts, clock
+}
+
+// waitTimers waits until n timers are armed on the clock: a seated connection arms
+// three (token expiry, idle logoff, revocation check).
+func waitTimers(t *testing.T, clock *clockwork.FakeClock, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := clock.BlockUntilContext(ctx, n); err != nil {
+		t.Fatalf("%d timers never armed: %v", n, err)
+	}
+}
+
+// A client that never authenticates is closed with 4408 once the auth timeout passes.
+func TestSignalAuthTimeout(t *testing.T) {
+	_, ts, clock := fakeClockFixture(t)
+	c := dialSignal(t, ts)
+	waitTimers(t, clock, 1)
+	clock.Advance(DefaultConfig().SignalAuthTimeout)
+	c.expectClose(signaling.CloseAuthTimeout)
+}
+
 // Automatic logoff: the connection ends when its token expires, and the room hears why.
 func TestSignalTokenExpiry(t *testing.T) {
-	f, ts := signalFixture(t, nil)
+	f, ts, clock := fakeClockFixture(t)
 	alice := dialSignal(t, ts)
 	alice.join(f.roomToken(t, "alice", time.Hour))
 	bob := dialSignal(t, ts)
 	bob.join(f.roomToken(t, "bob", 2*time.Second))
+	waitTimers(t, clock, 6)
+	clock.Advance(3 * time.Second)
 	var bye signaling.Bye
 	_ = json.Unmarshal(bob.expect("bye").Data, &bye)
 	if bye.Reason != signaling.ReasonExpired {
@@ -268,7 +298,7 @@ func TestSignalTokenExpiry(t *testing.T) {
 }
 
 func TestSignalRefresh(t *testing.T) {
-	f, ts := signalFixture(t, nil)
+	f, ts, clock := fakeClockFixture(t)
 	c := dialSignal(t, ts)
 	c.join(f.roomToken(t, "carol", 2*time.Second))
 
@@ -280,10 +310,13 @@ func TestSignalRefresh(t *testing.T) {
 		t.Fatalf("refresh with another identity: %q", e.Code)
 	}
 	c.send("refresh", "r1", signaling.Auth{Token: f.roomToken(t, "carol", time.Hour)})
-	c.expect("ack")
-	time.Sleep(3 * time.Second)
-	c.send("ping", "", nil)
-	c.expect("pong")
+	c.expect("ack") // the expiry has moved before the ack is sent
+	waitTimers(t, clock, 3)
+	clock.Advance(3 * time.Second) // past the first token's expiry
+	c.send("ping", "p1", nil)
+	if env, closed := c.next(); closed != 0 || env.Type != "pong" {
+		t.Fatalf("after the first token's expiry: %q, closed %d", env.Type, closed)
+	}
 }
 
 func TestSignalReplaced(t *testing.T) {
@@ -307,14 +340,19 @@ func TestSignalReplaced(t *testing.T) {
 
 // Automatic logoff after inactivity; any client message keeps the session alive.
 func TestSignalIdleLogoff(t *testing.T) {
-	f, ts := signalFixture(t, func(c *Config) { c.SignalIdleTimeout = 600 * time.Millisecond })
+	f, ts, clock := fakeClockFixture(t)
+	idle := DefaultConfig().SignalIdleTimeout
 	c := dialSignal(t, ts)
 	c.join(f.roomToken(t, "erin", time.Hour))
-	for range 4 {
-		time.Sleep(300 * time.Millisecond)
+	waitTimers(t, clock, 3)
+	for range 3 {
+		clock.Advance(idle * 2 / 3)
 		c.send("ping", "", nil)
-		c.expect("pong")
+		if env, closed := c.next(); closed != 0 || env.Type != "pong" {
+			t.Fatalf("a live session got %q, closed %d", env.Type, closed)
+		}
 	}
+	clock.Advance(idle)
 	var bye signaling.Bye
 	_ = json.Unmarshal(c.expect("bye").Data, &bye)
 	if bye.Reason != signaling.ReasonIdle {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sealroom/sealroom/client"
 	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/server/servertest/poll"
 )
 
 // chromiumPath is Debian's Chromium. Without it the browser test fails in CI (CI=true) and
@@ -22,6 +23,10 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 var codePattern = regexp.MustCompile(`^\d\d( \d\d){5}$`)
+
+// browserPoll checks conditions that evaluate script in a browser: each check is a
+// DevTools round trip, so they run every 100 ms rather than the default 10.
+var browserPoll = poll.Every(100 * time.Millisecond)
 
 func needChromium(t *testing.T) {
 	t.Helper()
@@ -124,27 +129,6 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 		t.Fatalf("evaluate %q: %v", expr, err)
 	}
 	return out
-}
-
-// waitUntil polls cond until it holds or d passes.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	waitOr(t, d, what, cond, nil)
-}
-
-// waitOr is waitUntil that, on a timeout, adds what diag returns to the failure.
-func waitOr(t *testing.T, d time.Duration, what string, cond func() bool, diag func() any) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			if diag != nil {
-				t.Fatalf("timed out after %v waiting for %s: %v", d, what, diag())
-			}
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func securityCodeOf(t *testing.T, ctx context.Context) string {
@@ -291,7 +275,7 @@ func TestBrowserMeeting(t *testing.T) {
 	if u := eval[string](t, alice, `location.href`); strings.Contains(u, "token") {
 		t.Fatalf("the token stayed in the address bar: %s", u)
 	}
-	waitUntil(t, 20*time.Second, "alice's security code", func() bool { return codePattern.MatchString(securityCodeOf(t, alice)) })
+	browserPoll.Until(t, 20*time.Second, "alice's security code", func() bool { return codePattern.MatchString(securityCodeOf(t, alice)) })
 	if n := eval[int](t, alice, `document.querySelectorAll('#participants li').length`); n != 1 {
 		t.Fatalf("alice sees %d participants, want 1", n)
 	}
@@ -300,7 +284,7 @@ func TestBrowserMeeting(t *testing.T) {
 	bobJoined := time.Now()
 	bob := tab(t, browser, srv.url+"/join#token="+srv.token(t, "patient-7", "Pat", auth.RoleParticipant))
 	var code string
-	waitUntil(t, 20*time.Second, "the same security code in both tabs", func() bool {
+	browserPoll.Until(t, 20*time.Second, "the same security code in both tabs", func() bool {
 		a, b := securityCodeOf(t, alice), securityCodeOf(t, bob)
 		code = a
 		return codePattern.MatchString(a) && a == b && eval[int](t, alice, `document.querySelectorAll('#participants li').length`) == 2
@@ -311,22 +295,17 @@ func TestBrowserMeeting(t *testing.T) {
 		t.Fatalf("bob's participant list: %q", roster)
 	}
 	sendChat(t, alice, "hello from the clinician")
-	waitUntil(t, 10*time.Second, "bob to read alice's chat", func() bool { return strings.Contains(chatText(t, bob), "hello from the clinician") })
+	browserPoll.Until(t, 10*time.Second, "bob to read alice's chat", func() bool { return strings.Contains(chatText(t, bob), "hello from the clinician") })
 	sendChat(t, bob, "hello from the patient")
-	waitUntil(t, 10*time.Second, "alice to read bob's chat", func() bool { return strings.Contains(chatText(t, alice), "hello from the patient") })
+	browserPoll.Until(t, 10*time.Second, "alice to read bob's chat", func() bool { return strings.Contains(chatText(t, alice), "hello from the patient") })
 
 	// (c) Decrypted, non-black video both ways. Bob joins a room that already has tracks and
 	// publishes right after the SFU's first offer; he must render Alice's video too.
 	mediaStart := time.Now()
-	waitUntil(t, 30*time.Second, "decrypted video at alice", func() bool { return bright(t, alice) })
+	browserPoll.Until(t, 30*time.Second, "decrypted video at alice", func() bool { return bright(t, alice) })
 	t.Logf("alice renders Bob's decrypted video %v after Bob joined", time.Since(bobJoined).Round(time.Millisecond))
-	bobSees := false
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !bobSees; time.Sleep(100 * time.Millisecond) {
-		bobSees = bright(t, bob)
-	}
-	if !bobSees {
-		t.Fatalf("bob does not render Alice's decrypted video: %v", mediaState(t, bob))
-	}
+	browserPoll.UntilOr(t, 10*time.Second, "decrypted video at bob", func() bool { return bright(t, bob) },
+		func() any { return mediaState(t, bob) })
 	t.Logf("bob renders Alice's decrypted video too (%v)", time.Since(mediaStart).Round(time.Millisecond))
 	stats := statsOf(t, alice)
 	if stats.Decrypted == 0 || stats.Encrypted == 0 {
@@ -337,10 +316,10 @@ func TestBrowserMeeting(t *testing.T) {
 	// transform, Bob sees it decrypted, and her camera comes back when she stops.
 	aliceID := eval[string](t, alice, `window.sealroomMe()`)
 	run(t, alice, "share the screen", js(shareCanvas))
-	waitOr(t, 15*time.Second, "bob to see alice's shared screen", func() bool { return reddish(colorOf(t, bob, aliceID)) },
+	browserPoll.UntilOr(t, 15*time.Second, "bob to see alice's shared screen", func() bool { return reddish(colorOf(t, bob, aliceID)) },
 		func() any { return fmt.Sprint(colorOf(t, bob, aliceID), mediaState(t, bob)) })
 	run(t, alice, "stop sharing", press("#share"))
-	waitUntil(t, 15*time.Second, "bob to see alice's camera again", func() bool {
+	browserPoll.Until(t, 15*time.Second, "bob to see alice's camera again", func() bool {
 		return !reddish(colorOf(t, bob, aliceID)) && brightFrom(t, bob, aliceID)
 	})
 	t.Logf("screen share shown decrypted at bob, camera back after it")
@@ -370,7 +349,7 @@ func TestBrowserMeeting(t *testing.T) {
 	defer gm.Close()
 	botID, bobID := gc.ParticipantID(), eval[string](t, bob, `window.sealroomMe()`)
 	var withBot string
-	waitUntil(t, 20*time.Second, "the code with the Go participant", func() bool {
+	browserPoll.Until(t, 20*time.Second, "the code with the Go participant", func() bool {
 		want := goCode(gc.EpochAuthenticator())
 		withBot = want
 		return securityCodeOf(t, alice) == want && securityCodeOf(t, bob) == want
@@ -384,13 +363,13 @@ func TestBrowserMeeting(t *testing.T) {
 			others = map[string]string{"bot": botID, "alice": aliceID}
 		}
 		for from, id := range others {
-			waitOr(t, 30*time.Second, name+" to render "+from+"'s decrypted video", func() bool { return brightFrom(t, page, id) },
+			browserPoll.UntilOr(t, 30*time.Second, name+" to render "+from+"'s decrypted video", func() bool { return brightFrom(t, page, id) },
 				func() any { return mediaState(t, page) })
 		}
 		// Audio: the browser's decoder turns each participant's decrypted Opus into
 		// samples with energy (a tone, the fake microphone's beeps) while it plays.
 		first := eval[map[string]audioStats](t, page, `window.sealroomAudio()`)
-		waitOr(t, 15*time.Second, name+" to play both others' audio", func() bool {
+		browserPoll.UntilOr(t, 15*time.Second, name+" to play both others' audio", func() bool {
 			now := eval[map[string]audioStats](t, page, `window.sealroomAudio()`)
 			for _, id := range others {
 				if now[id].Samples <= first[id].Samples || now[id].Energy <= 0 {
@@ -405,7 +384,7 @@ func TestBrowserMeeting(t *testing.T) {
 			t.Logf("%s plays %s's audio: %.0f samples, %.1f%% concealed, energy %.3g", name, from, a.Samples, 100*a.Concealed/max(a.Samples, 1), a.Energy)
 		}
 	}
-	waitOr(t, 20*time.Second, "the Go participant to decrypt both browsers' audio and video", func() bool {
+	browserPoll.UntilOr(t, 20*time.Second, "the Go participant to decrypt both browsers' audio and video", func() bool {
 		src := gm.Stats().Sources
 		return src[aliceID].Video > 0 && src[aliceID].Audio > 0 && src[bobID].Video > 0 && src[bobID].Audio > 0
 	}, func() any { return gm.Stats() })
@@ -426,7 +405,7 @@ func TestBrowserMeeting(t *testing.T) {
 	if err := gc.SendChat(ctx, []byte("hello from Go")); err != nil {
 		t.Fatalf("go chat: %v", err)
 	}
-	waitUntil(t, 10*time.Second, "both browsers to read the Go chat", func() bool {
+	browserPoll.Until(t, 10*time.Second, "both browsers to read the Go chat", func() bool {
 		return strings.Contains(chatText(t, alice), "hello from Go") && strings.Contains(chatText(t, bob), "hello from Go")
 	})
 	sendChat(t, bob, "hello Go, from the patient")
@@ -437,13 +416,13 @@ func TestBrowserMeeting(t *testing.T) {
 	if err := gc.Leave(ctx); err != nil {
 		t.Fatalf("go leave: %v", err)
 	}
-	waitUntil(t, 20*time.Second, "a new code after the Go participant left", func() bool {
+	browserPoll.Until(t, 20*time.Second, "a new code after the Go participant left", func() bool {
 		a, b := securityCodeOf(t, alice), securityCodeOf(t, bob)
 		return codePattern.MatchString(a) && a == b && a != withBot && a != code
 	})
 	afterBot := securityCodeOf(t, alice)
 	a0, b0 := statsOf(t, alice), statsOf(t, bob)
-	waitUntil(t, 15*time.Second, "both browsers to decrypt each other's video under the new keys", func() bool {
+	browserPoll.Until(t, 15*time.Second, "both browsers to decrypt each other's video under the new keys", func() bool {
 		a1, b1 := statsOf(t, alice), statsOf(t, bob)
 		return a1.Video.Decrypted > a0.Video.Decrypted+10 && b1.Video.Decrypted > b0.Video.Decrypted+10 &&
 			brightFrom(t, alice, bobID) && brightFrom(t, bob, aliceID)
@@ -455,14 +434,14 @@ func TestBrowserMeeting(t *testing.T) {
 
 	// The host removes the patient: the patient is told, the list and the code change.
 	run(t, alice, "kick", press(`#participants li[data-sub="patient-7"] button`))
-	waitUntil(t, 20*time.Second, "bob to be told he was removed", func() bool {
+	browserPoll.Until(t, 20*time.Second, "bob to be told he was removed", func() bool {
 		return strings.Contains(eval[string](t, bob, `document.getElementById('status').textContent`), "removed")
 	})
-	waitUntil(t, 20*time.Second, "a new code at alice once the patient's leaf is removed", func() bool {
+	browserPoll.Until(t, 20*time.Second, "a new code at alice once the patient's leaf is removed", func() bool {
 		a := securityCodeOf(t, alice)
 		return codePattern.MatchString(a) && a != afterBot
 	})
-	waitUntil(t, 10*time.Second, "the patient gone from alice's participant list", func() bool {
+	browserPoll.Until(t, 10*time.Second, "the patient gone from alice's participant list", func() bool {
 		return eval[int](t, alice, `document.querySelectorAll('#participants li[data-sub="patient-7"]').length`) == 0
 	})
 	if s := eval[string](t, bob, `document.getElementById('status').textContent`); !strings.Contains(s, "removed from the meeting by Dr Ada") {

@@ -47,20 +47,20 @@ func TestBrowserChurn(t *testing.T) {
 	// Leaves 1..5: Go, browser, Go, Go, Go, each admitted before the next arrives so the
 	// leaf order is the joining order.
 	leaver1 := dial("go-1", 0)
-	waitUntil(t, 20*time.Second, "go-1 in the committer's epoch", epochIs(committer, 1))
+	browserPoll.Until(t, 20*time.Second, "go-1 in the committer's epoch", epochIs(committer, 1))
 	want := next(committer)
 	host := tab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, "dr-churn", "Dr Churn", auth.RoleHost))
-	waitUntil(t, 20*time.Second, "the browser at leaf 2", func() bool {
+	browserPoll.Until(t, 20*time.Second, "the browser at leaf 2", func() bool {
 		return epochIs(committer, want)() && securityCodeOf(t, host) == goCode(committer.EpochAuthenticator())
 	})
 	var stay []*client.Client
 	for _, sub := range []string{"go-3", "go-4", "go-5"} {
 		want := next(committer)
 		stay = append(stay, dial(sub, 0))
-		waitUntil(t, 20*time.Second, sub+" in the committer's epoch", epochIs(committer, want))
+		browserPoll.Until(t, 20*time.Second, sub+" in the committer's epoch", epochIs(committer, want))
 	}
 	leaver4 := stay[1]
-	waitUntil(t, 20*time.Second, "six members at the browser", func() bool {
+	browserPoll.Until(t, 20*time.Second, "six members at the browser", func() bool {
 		return securityCodeOf(t, host) == goCode(committer.EpochAuthenticator())
 	})
 
@@ -71,7 +71,7 @@ func TestBrowserChurn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, 20*time.Second, "the Removes committed", func() bool {
+	browserPoll.Until(t, 20*time.Second, "the Removes committed", func() bool {
 		e, _ := committer.Epoch()
 		return e > before && securityCodeOf(t, host) == goCode(committer.EpochAuthenticator())
 	})
@@ -80,7 +80,7 @@ func TestBrowserChurn(t *testing.T) {
 	// Two new browser participants arrive together; one commit admits both.
 	j1 := tab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, "patient-j1", "Jo", auth.RoleParticipant))
 	j2 := tab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, "patient-j2", "Jay", auth.RoleParticipant))
-	waitOr(t, 30*time.Second, "both joiners in the group with the room's code", func() bool {
+	browserPoll.UntilOr(t, 30*time.Second, "both joiners in the group with the room's code", func() bool {
 		code := goCode(committer.EpochAuthenticator())
 		return securityCodeOf(t, j1) == code && securityCodeOf(t, j2) == code && securityCodeOf(t, host) == code
 	}, func() any {
@@ -108,13 +108,13 @@ func TestBrowserChurn(t *testing.T) {
 		froms []string
 	}{{"j1", j1, []string{"host", "j2"}}, {"j2", j2, []string{"host", "j1"}}, {"host", host, []string{"j1", "j2"}}} {
 		for _, from := range c.froms {
-			waitOr(t, 30*time.Second, fmt.Sprintf("%s to render %s's decrypted video", c.name, from),
+			browserPoll.UntilOr(t, 30*time.Second, fmt.Sprintf("%s to render %s's decrypted video", c.name, from),
 				func() bool { return brightFrom(t, c.page, ids[from]) },
 				func() any { return mediaState(t, c.page) })
 		}
 	}
 	sendChat(t, j2, "hello after churn")
-	waitUntil(t, 10*time.Second, "j1 and the host to read j2's chat", func() bool {
+	browserPoll.Until(t, 10*time.Second, "j1 and the host to read j2's chat", func() bool {
 		return strings.Contains(chatText(t, j1), "hello after churn") && strings.Contains(chatText(t, host), "hello after churn")
 	})
 	expectChat(t, committer, "patient-j2", "hello after churn")

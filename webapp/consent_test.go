@@ -39,7 +39,7 @@ func TestBrowserConsent(t *testing.T) {
 		t.Fatal("the meeting is shown before the notice was accepted")
 	}
 	run(t, ctx, "accept", press("#accept"), chromedp.WaitVisible(chromedp.CSS("#meeting-view")))
-	waitUntil(t, 20*time.Second, "a security code after consent", func() bool { return codePattern.MatchString(securityCodeOf(t, ctx)) })
+	browserPoll.Until(t, 20*time.Second, "a security code after consent", func() bool { return codePattern.MatchString(securityCodeOf(t, ctx)) })
 	if roster := eval[string](t, ctx, `document.getElementById('participants').textContent`); !strings.Contains(roster, "Sam") {
 		t.Fatalf("participant list after consent: %q", roster)
 	}
@@ -60,7 +60,7 @@ func TestBrowserRefresh(t *testing.T) {
 		return tok
 	}
 	page := tab(t, browser, srv.url+"/join#token="+mint("patient-r", 4*time.Minute))
-	waitUntil(t, 10*time.Second, "the expiry notice", func() bool {
+	browserPoll.Until(t, 10*time.Second, "the expiry notice", func() bool {
 		return !eval[bool](t, page, `document.getElementById('expiry').hidden`)
 	})
 	if text := eval[string](t, page, `document.getElementById('expiry-text').textContent`); !strings.Contains(text, "access ends at") {
@@ -71,18 +71,18 @@ func TestBrowserRefresh(t *testing.T) {
 		run(t, page, "paste a new code", chromedp.SetValue(chromedp.CSS("#refresh-token"), token), press("#refresh-form button"))
 	}
 	refresh(mint("someone-else", time.Hour))
-	waitUntil(t, 10*time.Second, "the other person's code refused", func() bool {
+	browserPoll.Until(t, 10*time.Second, "the other person's code refused", func() bool {
 		return strings.Contains(eval[string](t, page, `document.getElementById('status').textContent`), "not accepted (unauthorized)")
 	})
 	// The new code's own expiry counts from then on: another short one keeps the notice,
 	// a long one puts it away.
 	refresh(mint("patient-r", 4*time.Minute+30*time.Second))
-	waitUntil(t, 10*time.Second, "the notice for the new short code", func() bool {
+	browserPoll.Until(t, 10*time.Second, "the notice for the new short code", func() bool {
 		return strings.Contains(eval[string](t, page, `document.getElementById('status').textContent`), "Access extended") &&
 			!eval[bool](t, page, `document.getElementById('expiry').hidden`)
 	})
 	refresh(mint("patient-r", time.Hour))
-	waitUntil(t, 10*time.Second, "the session extended", func() bool {
+	browserPoll.Until(t, 10*time.Second, "the session extended", func() bool {
 		return eval[bool](t, page, `document.getElementById('expiry').hidden`)
 	})
 }

@@ -76,7 +76,7 @@ func TestBrowserFigures(t *testing.T) {
 
 	host := tab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, "dr-hd", "Dr HD", auth.RoleHost), highQuality)
 	hostID := eval[string](t, host, `window.sealroomMe()`)
-	waitUntil(t, 20*time.Second, "the host's security code", func() bool { return codePattern.MatchString(securityCodeOf(t, host)) })
+	browserPoll.Until(t, 20*time.Second, "the host's security code", func() bool { return codePattern.MatchString(securityCodeOf(t, host)) })
 
 	var joins []time.Duration
 	var last context.Context
@@ -84,7 +84,7 @@ func TestBrowserFigures(t *testing.T) {
 		sub := fmt.Sprintf("viewer-%d", i)
 		ctx, closeTab := openTab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, sub, sub, auth.RoleParticipant))
 		var ms float64
-		waitOr(t, 30*time.Second, sub+"'s first decrypted frame of the host", func() bool {
+		browserPoll.UntilOr(t, 30*time.Second, sub+"'s first decrypted frame of the host", func() bool {
 			m := eval[map[string]float64](t, ctx, `window.sealroomMetrics().firstFrameMs`)
 			ms = m[hostID]
 			return ms > 0
