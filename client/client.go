@@ -37,6 +37,12 @@ type Config struct {
 	// well below the server's commit timeout (keyservice Config.CommitTimeout, 3 s by
 	// default): a committer that takes longer loses the duty to the next member.
 	CommitBatch time.Duration
+	// CommitWhen, when set, gates the designated committer instead of CommitBatch: it
+	// commits the pending proposals only once CommitWhen(number pending in the epoch)
+	// returns true, and asks again as each proposal arrives. Tests use it to admit an
+	// expected burst of joins in one commit without betting on timing; keep the server's
+	// commit timeout above the longest wait. Updates are not gated.
+	CommitWhen func(pending int) bool
 	// OnEpoch, if set, runs on the client's goroutine after every change of epoch (join
 	// included), once the new SFrame keys are installed. It must not block; it may call
 	// c's read methods (Epoch, EpochAuthenticator, Export).

@@ -230,7 +230,11 @@ func (c *Client) maybeCommit() {
 	if !(c.state.designated && c.state.proposals > 0) && len(c.state.updates) == 0 {
 		return
 	}
-	if len(c.state.updates) == 0 && c.cfg.CommitBatch > 0 {
+	if len(c.state.updates) == 0 && c.cfg.CommitWhen != nil {
+		if !c.cfg.CommitWhen(c.state.proposals) {
+			return
+		}
+	} else if len(c.state.updates) == 0 && c.cfg.CommitBatch > 0 {
 		if wait := c.batchWait(time.Now()); wait > 0 {
 			c.armBatch(wait)
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,17 +19,24 @@ import (
 // show the room's code and decrypt the others' video and chat.
 func TestBrowserChurn(t *testing.T) {
 	needChromium(t)
-	srv := startServer(t)
+	// The committer below waits for the proposals each step expects; the duty must not
+	// pass to another member meanwhile, however slowly a browser starts.
+	srv := startServer(t, time.Minute)
 	browser := newBrowser(t)
 	const room = "churn"
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	// The Go member at leaf 0 creates the group and is the designated committer; it gathers
-	// proposals for a second, so that joins arriving together are admitted together.
-	dial := func(sub string, batch time.Duration) *client.Client {
+	// The Go member at leaf 0 creates the group and is the designated committer; it
+	// commits once as many proposals are pending as the step expects (expect), so that
+	// leaves and joins the test makes together are committed together, whatever the
+	// timing.
+	var expect atomic.Int32
+	expect.Store(1)
+	gate := func(pending int) bool { return pending >= int(expect.Load()) }
+	dial := func(sub string, gate func(int) bool) *client.Client {
 		t.Helper()
-		c, err := client.Dial(ctx, client.Config{URL: srv.url, Token: srv.roomToken(t, room, sub, sub, auth.RoleParticipant), CommitBatch: batch})
+		c, err := client.Dial(ctx, client.Config{URL: srv.url, Token: srv.roomToken(t, room, sub, sub, auth.RoleParticipant), CommitWhen: gate})
 		if err != nil {
 			t.Fatalf("%s: %v", sub, err)
 		}
@@ -38,7 +46,7 @@ func TestBrowserChurn(t *testing.T) {
 		}
 		return c
 	}
-	committer := dial("go-0", time.Second)
+	committer := dial("go-0", gate)
 	epochIs := func(c *client.Client, want uint64) func() bool {
 		return func() bool { e, in := c.Epoch(); return in && e == want }
 	}
@@ -46,7 +54,7 @@ func TestBrowserChurn(t *testing.T) {
 
 	// Leaves 1..5: Go, browser, Go, Go, Go, each admitted before the next arrives so the
 	// leaf order is the joining order.
-	leaver1 := dial("go-1", 0)
+	leaver1 := dial("go-1", nil)
 	browserPoll.Until(t, 20*time.Second, "go-1 in the committer's epoch", epochIs(committer, 1))
 	want := next(committer)
 	host := tab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, "dr-churn", "Dr Churn", auth.RoleHost))
@@ -56,7 +64,7 @@ func TestBrowserChurn(t *testing.T) {
 	var stay []*client.Client
 	for _, sub := range []string{"go-3", "go-4", "go-5"} {
 		want := next(committer)
-		stay = append(stay, dial(sub, 0))
+		stay = append(stay, dial(sub, nil))
 		browserPoll.Until(t, 20*time.Second, sub+" in the committer's epoch", epochIs(committer, want))
 	}
 	leaver4 := stay[1]
@@ -65,6 +73,7 @@ func TestBrowserChurn(t *testing.T) {
 	})
 
 	// Leaves 1 and 4 go, removed by one commit.
+	expect.Store(2)
 	before, _ := committer.Epoch()
 	for _, c := range []*client.Client{leaver1, leaver4} {
 		if err := c.Leave(ctx); err != nil {
@@ -76,6 +85,9 @@ func TestBrowserChurn(t *testing.T) {
 		return e > before && securityCodeOf(t, host) == goCode(committer.EpochAuthenticator())
 	})
 	afterRemoves, _ := committer.Epoch()
+	if afterRemoves != before+1 {
+		t.Fatalf("the two leaves took %d commits (epoch %d -> %d), want one", afterRemoves-before, before, afterRemoves)
+	}
 
 	// Two new browser participants arrive together; one commit admits both.
 	j1 := tab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, "patient-j1", "Jo", auth.RoleParticipant))
