@@ -55,9 +55,12 @@ type signalConn struct {
 	// closeCode and closeReason are set once, before done closes.
 	closeCode   websocket.StatusCode
 	closeReason string
-	// removedBy is the host who removed this participant (kick), stored before done
+	// removedBy is the host who removed this participant (kick), stored before removed
 	// closes; nil otherwise.
-	removedBy atomic.Pointer[string]
+	removedBy   atomic.Pointer[string]
+	removed     chan struct{}
+	removedOnce sync.Once
+	revokeOnce  sync.Once
 }
 
 var _ keyservice.Conn = (*signalConn)(nil)
@@ -95,6 +98,7 @@ func (s *Server) signal(c echo.Context) error {
 		},
 		out:       make(chan []byte, 256),
 		done:      make(chan struct{}),
+		removed:   make(chan struct{}),
 		requestID: requestID(c),
 		remoteIP:  c.RealIP(),
 	}
@@ -182,6 +186,14 @@ func (sc *signalConn) loop(ctx context.Context) string {
 				sc.bye(signaling.ReasonRevoked, signaling.CloseUnauthorized, "token revoked")
 				return signaling.ReasonRevoked
 			}
+		case <-sc.removed:
+			// The token is revoked before the socket closes, so a client that redials
+			// the moment it sees the close finds it revoked.
+			by := *sc.removedBy.Load()
+			sc.revokeRemoved(ctx, by)
+			sc.send(signaling.TypeRemoved, "", signaling.Removed{By: by})
+			sc.bye(signaling.ReasonRemoved, signaling.CloseRemoved, "removed by a host")
+			return signaling.ReasonRemoved
 		case <-idle.Chan():
 			sc.logoff(ctx, "idle")
 			sc.bye(signaling.ReasonIdle, signaling.CloseIdle, "idle timeout")

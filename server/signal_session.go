@@ -110,21 +110,27 @@ func (sc *signalConn) Send(typ string, data any) { sc.send(typ, "", data) }
 
 // Removed ends the connection of a participant a host removed (keyservice.Conn): the
 // Delivery Service has proposed the Remove already, and a removed participant must not
-// stay in the roster or keep receiving media. Its token is revoked as the connection
-// ends (seat's undo), so reloading the invite link does not bring it back.
+// stay in the roster or keep receiving media. It runs on the fan-out's goroutine and
+// must not block, so the connection's own loop revokes the token (so that reloading
+// the invite link does not bring the participant back) and then closes.
 func (sc *signalConn) Removed(by string) {
 	if by == "" {
 		by = "service:signaling"
 	}
-	sc.removedBy.Store(&by)
-	sc.send(signaling.TypeRemoved, "", signaling.Removed{By: by})
-	sc.bye(signaling.ReasonRemoved, signaling.CloseRemoved, "removed by a host")
+	sc.removedOnce.Do(func() {
+		sc.removedBy.Store(&by)
+		close(sc.removed)
+	})
 }
 
-// revokeRemoved revokes the token of a removed participant; the host can invite them
-// again with a new token. It runs on the connection's goroutine, after the Remove was
-// proposed.
+// revokeRemoved revokes the token of a removed participant, once; the host can invite
+// them again with a new token. It runs on the connection's goroutine, after the Remove
+// was proposed.
 func (sc *signalConn) revokeRemoved(ctx context.Context, by string) {
+	sc.revokeOnce.Do(func() { sc.revokeToken(ctx, by) })
+}
+
+func (sc *signalConn) revokeToken(ctx context.Context, by string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	err := sc.s.audit.Record(ctx, audit.Event{
