@@ -61,148 +61,180 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 	if bad != nil {
 		return s.rejectCommit(ctx, m, pc.epoch(), bad)
 	}
-	d, msg, giMsg, welcome := pc.data, pc.msg, pc.groupInfo, pc.welcome
-	content := &msg.PublicMessage.Content
-	digest := sha256.Sum256(d.Commit)
-
 	var out outcome
-	var newEpoch uint64
 	err := s.inRoom(ctx, m.Room, &out, func(tx pgx.Tx) error {
 		rr, err := loadRoom(ctx, tx, m.Room)
 		if err != nil {
 			return err
 		}
-		if rr == nil {
-			return refuse(signaling.CodeNoGroup, "the room has no group")
-		}
-		if !bytes.Equal(content.GroupID, rr.groupID) {
-			return refuse(signaling.CodeStaleEpoch, "the commit is for another group of this room: rebase")
-		}
-		switch {
-		case content.Epoch < rr.epoch:
-			if bytes.Equal(rr.lastCommit, digest[:]) {
-				return refuse(signaling.CodeReplayedCommit, "this commit was already accepted")
-			}
-			return refuse(signaling.CodeStaleEpoch, fmt.Sprintf("epoch %d is closed; the group is at %d: process the winning commit and rebase", content.Epoch, rr.epoch))
-		case content.Epoch > rr.epoch:
-			return refuse(signaling.CodeFutureEpoch, fmt.Sprintf("the group is at epoch %d", rr.epoch))
-		}
-		sender := content.Sender
-		if sender.Type != mls.SenderTypeMember || rr.roster[uint32(sender.LeafIndex)].Conn != m.ConnID {
-			return refuse(signaling.CodeNotMember, "the commit's sender is not this connection's leaf")
-		}
-		pendingRefs, err := s.pendingProposals(ctx, tx, rr)
-		if err != nil {
+		if err := checkCommitTarget(rr, m, pc); err != nil {
 			return err
 		}
-		included := map[string]bool{}
-		for _, p := range content.Commit.Proposals {
-			if p.Type == mls.ProposalOrRefTypeReference {
-				included[string(p.Reference)] = true
-			}
-		}
-		for _, p := range pendingRefs {
-			if !included[string(p.ref)] {
-				return refuse(signaling.CodeMissingProposals, fmt.Sprintf("the commit omits the server's %s proposal for %s", p.kind, p.subject))
-			}
-		}
-
-		pg, err := s.view(rr)
+		pg, res, err := s.applyCommit(ctx, tx, rr, pc)
 		if err != nil {
 			return err
-		}
-		for _, p := range pendingRefs {
-			if _, err := pg.Process(p.msg); err != nil {
-				return internal("replay server proposal", err)
-			}
-		}
-		res, err := pg.Process(msg)
-		if err != nil {
-			return commitError(err)
 		}
 		// From here pg is advanced: any refusal drops it (it is out of the cache).
-		seats, err := loadSeats(ctx, tx, rr.room)
+		next, err := nextRoster(ctx, tx, rr, pg, res)
 		if err != nil {
 			return err
 		}
-		granted := map[string]string{} // subject -> live connection
-		for _, st := range seats {
-			if st.disconnected == nil && !st.kicked {
-				granted[st.subject] = st.conn
-			}
-		}
-		next := roster{}
-		for l, e := range rr.roster {
-			next[l] = e
-		}
-		for _, l := range res.Removed {
-			delete(next, uint32(l))
-		}
-		for _, l := range res.Added {
-			leaf := pg.Tree().Leaf(l)
-			if leaf == nil || leaf.Credential.Type != mls.CredentialTypeBasic {
-				return refuse(signaling.CodeForbiddenAdd, "an added leaf has no basic credential")
-			}
-			sub := string(leaf.Credential.Identity)
-			conn, ok := granted[sub]
-			if !ok {
-				return refuse(signaling.CodeForbiddenAdd, "the commit adds an identity without a grant for this room")
-			}
-			next[uint32(l)] = rosterEntry{Sub: sub, Conn: conn}
-		}
-		if len(res.Added) > 0 && welcome == nil {
+		if len(res.Added) > 0 && pc.welcome == nil {
 			return refuse(signaling.CodeBadMessage, "a commit that adds members needs a welcome")
 		}
-		if err := s.checkGroupInfo(pg, giMsg, msg.PublicMessage.Auth.ConfirmationTag); err != nil {
+		if err := s.checkGroupInfo(pg, pc.groupInfo, pc.msg.PublicMessage.Auth.ConfirmationTag); err != nil {
 			return err
 		}
-		rosterJSON, err := marshalRoster(next)
-		if err != nil {
-			return internal("encode roster", err)
-		}
-		newEpoch = rr.epoch + 1
-		// The compare-and-set of record: exactly one commit moves the epoch.
-		tag, err := tx.Exec(ctx, `UPDATE ks_rooms SET epoch = epoch + 1, group_info = $3, roster = $4, last_commit = $5,
-			committer_leaf = NULL, committer_deadline = NULL, updated_at = now() WHERE room = $1 AND epoch = $2`,
-			rr.room, int64(rr.epoch), d.GroupInfo, rosterJSON, digest[:])
-		if err != nil {
-			return internal("advance epoch", err)
-		}
-		if tag.RowsAffected() != 1 {
-			return refuse(signaling.CodeStaleEpoch, "another commit won the epoch: rebase")
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM ks_proposals WHERE room = $1 AND epoch <= $2`, rr.room, int64(rr.epoch)); err != nil {
-			return internal("clear proposals", err)
-		}
-		if err := emit(ctx, tx, rr.room, signaling.TypeHandshake, "", m.ConnID, signaling.Handshake{Epoch: rr.epoch, Message: d.Commit}); err != nil {
+		if err := advanceEpoch(ctx, tx, rr, m, pc, res, next, &out); err != nil {
 			return err
 		}
-		if welcome != nil {
-			for _, l := range res.Added {
-				if err := emit(ctx, tx, rr.room, signaling.TypeWelcome, next[uint32(l)].Conn, "", signaling.Welcome{Epoch: newEpoch, Welcome: d.Welcome}); err != nil {
-					return err
-				}
-			}
-		}
-		out.add(audit.Event{Actor: m.Subject, ActorRole: m.Role, Action: audit.ActionCommitAccepted, Target: audit.Target{Kind: audit.TargetCommit, ID: hexRef(digest[:16])},
-			Room: m.Room, Outcome: audit.OutcomeSuccess, RequestID: m.RequestID,
-			Details: map[string]string{"epoch": itoa(rr.epoch), "new_epoch": itoa(newEpoch), "added": itoa(uint64(len(res.Added))), "removed": itoa(uint64(len(res.Removed)))}})
-
-		rr.epoch, rr.roster, rr.committer, rr.deadline = newEpoch, next, nil, nil
 		if err := s.reconcile(ctx, tx, rr, false, &out); err != nil {
 			return err
 		}
-		s.keepView(rr, newEpoch, pg)
+		s.keepView(rr, rr.epoch, pg)
 		return nil
 	})
 	if err != nil {
 		s.dropView(m.Room)
 		var ke *Error
 		if errors.As(err, &ke) {
-			return s.rejectCommit(ctx, m, content.Epoch, ke)
+			return s.rejectCommit(ctx, m, pc.epoch(), ke)
 		}
 		return err
 	}
+	return nil
+}
+
+// checkCommitTarget accepts a commit only for the room's current group and epoch, sent
+// from the leaf of the connection that sent it.
+func checkCommitTarget(rr *roomRow, m Member, pc *parsedCommit) error {
+	if rr == nil {
+		return refuse(signaling.CodeNoGroup, "the room has no group")
+	}
+	content := &pc.msg.PublicMessage.Content
+	if !bytes.Equal(content.GroupID, rr.groupID) {
+		return refuse(signaling.CodeStaleEpoch, "the commit is for another group of this room: rebase")
+	}
+	switch {
+	case content.Epoch < rr.epoch:
+		if bytes.Equal(rr.lastCommit, pc.digest[:]) {
+			return refuse(signaling.CodeReplayedCommit, "this commit was already accepted")
+		}
+		return refuse(signaling.CodeStaleEpoch, fmt.Sprintf("epoch %d is closed; the group is at %d: process the winning commit and rebase", content.Epoch, rr.epoch))
+	case content.Epoch > rr.epoch:
+		return refuse(signaling.CodeFutureEpoch, fmt.Sprintf("the group is at epoch %d", rr.epoch))
+	}
+	sender := content.Sender
+	if sender.Type != mls.SenderTypeMember || rr.roster[uint32(sender.LeafIndex)].Conn != m.ConnID {
+		return refuse(signaling.CodeNotMember, "the commit's sender is not this connection's leaf")
+	}
+	return nil
+}
+
+// applyCommit checks that the commit covers every pending server proposal, then runs
+// the epoch's proposals and the commit through the room's public view (RFC 9420 §12.4.2).
+func (s *Service) applyCommit(ctx context.Context, tx pgx.Tx, rr *roomRow, pc *parsedCommit) (*mls.PublicGroup, *mls.PublicResult, error) {
+	pendingRefs, err := s.pendingProposals(ctx, tx, rr)
+	if err != nil {
+		return nil, nil, err
+	}
+	included := map[string]bool{}
+	for _, p := range pc.msg.PublicMessage.Content.Commit.Proposals {
+		if p.Type == mls.ProposalOrRefTypeReference {
+			included[string(p.Reference)] = true
+		}
+	}
+	for _, p := range pendingRefs {
+		if !included[string(p.ref)] {
+			return nil, nil, refuse(signaling.CodeMissingProposals, fmt.Sprintf("the commit omits the server's %s proposal for %s", p.kind, p.subject))
+		}
+	}
+	pg, err := s.view(rr)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range pendingRefs {
+		if _, err := pg.Process(p.msg); err != nil {
+			return nil, nil, internal("replay server proposal", err)
+		}
+	}
+	res, err := pg.Process(pc.msg)
+	if err != nil {
+		return nil, nil, commitError(err)
+	}
+	return pg, res, nil
+}
+
+// nextRoster is the room's roster after the commit: removed leaves go, and each added
+// leaf must be the basic credential of a subject that holds a live seat in the room.
+func nextRoster(ctx context.Context, tx pgx.Tx, rr *roomRow, pg *mls.PublicGroup, res *mls.PublicResult) (roster, error) {
+	seats, err := loadSeats(ctx, tx, rr.room)
+	if err != nil {
+		return nil, err
+	}
+	granted := map[string]string{} // subject -> live connection
+	for _, st := range seats {
+		if st.disconnected == nil && !st.kicked {
+			granted[st.subject] = st.conn
+		}
+	}
+	next := roster{}
+	for l, e := range rr.roster {
+		next[l] = e
+	}
+	for _, l := range res.Removed {
+		delete(next, uint32(l))
+	}
+	for _, l := range res.Added {
+		leaf := pg.Tree().Leaf(l)
+		if leaf == nil || leaf.Credential.Type != mls.CredentialTypeBasic {
+			return nil, refuse(signaling.CodeForbiddenAdd, "an added leaf has no basic credential")
+		}
+		sub := string(leaf.Credential.Identity)
+		conn, ok := granted[sub]
+		if !ok {
+			return nil, refuse(signaling.CodeForbiddenAdd, "the commit adds an identity without a grant for this room")
+		}
+		next[uint32(l)] = rosterEntry{Sub: sub, Conn: conn}
+	}
+	return next, nil
+}
+
+// advanceEpoch is the compare-and-set of record (exactly one commit moves the epoch),
+// then the fan-out of the commit and its Welcomes, and the audit event. rr moves to the
+// new epoch.
+func advanceEpoch(ctx context.Context, tx pgx.Tx, rr *roomRow, m Member, pc *parsedCommit, res *mls.PublicResult, next roster, out *outcome) error {
+	rosterJSON, err := marshalRoster(next)
+	if err != nil {
+		return internal("encode roster", err)
+	}
+	newEpoch := rr.epoch + 1
+	tag, err := tx.Exec(ctx, `UPDATE ks_rooms SET epoch = epoch + 1, group_info = $3, roster = $4, last_commit = $5,
+		committer_leaf = NULL, committer_deadline = NULL, updated_at = now() WHERE room = $1 AND epoch = $2`,
+		rr.room, int64(rr.epoch), pc.data.GroupInfo, rosterJSON, pc.digest[:])
+	if err != nil {
+		return internal("advance epoch", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return refuse(signaling.CodeStaleEpoch, "another commit won the epoch: rebase")
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM ks_proposals WHERE room = $1 AND epoch <= $2`, rr.room, int64(rr.epoch)); err != nil {
+		return internal("clear proposals", err)
+	}
+	if err := emit(ctx, tx, rr.room, signaling.TypeHandshake, "", m.ConnID, signaling.Handshake{Epoch: rr.epoch, Message: pc.data.Commit}); err != nil {
+		return err
+	}
+	if pc.welcome != nil {
+		for _, l := range res.Added {
+			if err := emit(ctx, tx, rr.room, signaling.TypeWelcome, next[uint32(l)].Conn, "", signaling.Welcome{Epoch: newEpoch, Welcome: pc.data.Welcome}); err != nil {
+				return err
+			}
+		}
+	}
+	out.add(audit.Event{Actor: m.Subject, ActorRole: m.Role, Action: audit.ActionCommitAccepted, Target: audit.Target{Kind: audit.TargetCommit, ID: hexRef(pc.digest[:16])},
+		Room: m.Room, Outcome: audit.OutcomeSuccess, RequestID: m.RequestID,
+		Details: map[string]string{"epoch": itoa(rr.epoch), "new_epoch": itoa(newEpoch), "added": itoa(uint64(len(res.Added))), "removed": itoa(uint64(len(res.Removed)))}})
+	rr.epoch, rr.roster, rr.committer, rr.deadline = newEpoch, next, nil, nil
 	return nil
 }
 
@@ -296,6 +328,7 @@ func (s *Service) rejectCommit(ctx context.Context, m Member, epoch uint64, e *E
 // parsedCommit is a commit message decoded, before any check against the group.
 type parsedCommit struct {
 	data      signaling.Commit
+	digest    [sha256.Size]byte // of the commit's bytes: replay detection and the audit target
 	msg       *mls.MLSMessage
 	groupInfo *mls.GroupInfo
 	welcome   *mls.Welcome
@@ -324,6 +357,7 @@ func decodeCommit(raw []byte) (*parsedCommit, *Error) {
 		return p, refuse(signaling.CodeBadMessage, "a commit must be a PublicMessage Commit")
 	}
 	p.msg = &msg
+	p.digest = sha256.Sum256(p.data.Commit)
 	var gi mls.MLSMessage
 	if err := mls.Unmarshal(p.data.GroupInfo, &gi); err != nil || gi.GroupInfo == nil {
 		return p, refuse(signaling.CodeBadMessage, "group_info is not an MLSMessage GroupInfo")
