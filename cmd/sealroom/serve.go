@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/keyservice"
@@ -29,183 +30,194 @@ import (
 	"github.com/sealroom/sealroom/webapp"
 )
 
+// serveOptions are serve's flags and environment, kept apart from the wiring (serve)
+// that uses them.
+type serveOptions struct {
+	common
+	addr      string
+	migrate   bool
+	proxies   []string
+	cfg       server.Config
+	maxBody   int64
+	ratePerS  float64
+	tlsCert   string
+	tlsKey    string
+	mediaAddr string
+}
+
 func newServeCmd(e *env) *cobra.Command {
-	var (
-		c         common
-		addr      string
-		migrate   bool
-		proxies   []string
-		cfg       = server.DefaultConfig()
-		maxBody   int64
-		ratePerS  float64
-		tlsCert   string
-		tlsKey    string
-		mediaAddr string
-	)
+	o := &serveOptions{cfg: server.DefaultConfig()}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the sealroom server",
 		Long: "Run the HTTP API. Without DATABASE_URL, --dev starts a throwaway local Postgres under the data\n" +
 			"folder. SIGTERM or SIGINT starts a graceful shutdown: /readyz fails first, in-flight requests finish.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			log := e.logger()
-			pool, err := c.connect(ctx, e, log)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			m, err := migrations.New(pool, log)
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			if migrate {
-				applied, err := m.Up(ctx)
-				if err != nil {
-					return err
-				}
-				log.Info("migrations applied", "versions", applied)
-			}
-			auditLog, err := c.openAudit(ctx, e, log, pool, "audit-spool")
-			if err != nil {
-				return err
-			}
-			defer auditLog.Close()
-			key, err := c.signingKey(e, log)
-			if err != nil {
-				return err
-			}
-			keys, err := c.verifyKeys(e, key.Public().(ed25519.PublicKey))
-			if err != nil {
-				return err
-			}
-			for _, p := range proxies {
-				pfx, err := netip.ParsePrefix(strings.TrimSpace(p))
-				if err != nil {
-					return fmt.Errorf("--trusted-proxy: %w", err)
-				}
-				cfg.TrustedProxies = append(cfg.TrustedProxies, pfx)
-			}
-			cfg.MaxBodyBytes = maxBody
-			cfg.RatePerSecond = ratePerS
-			dm, err := compliance.LoadDataMap()
-			if err != nil {
-				return err
-			}
-			months, err := retentionMonths(e)
-			if err != nil {
-				return err
-			}
-			subjects := compliance.NewSubjects(pool, auditLog, dm)
-			retCtx, stopRetention := context.WithCancel(ctx)
-			defer stopRetention()
-			go subjects.RunRetention(retCtx, time.Hour, months, func(err error) { log.Error("retention", "err", err) })
-			dsKey, err := c.dsKey(e, log)
-			if err != nil {
-				return err
-			}
-			ks, err := keyservice.New(keyservice.Config{Pool: pool, SignerKey: dsKey, Audit: auditLog, Log: log})
-			if err != nil {
-				return err
-			}
-			if err := ks.Start(ctx); err != nil {
-				return err
-			}
-			defer ks.Close()
-			var publicIPs []string
-			if v := e.getenv("SEALROOM_MEDIA_PUBLIC_IPS"); v != "" {
-				publicIPs = strings.Split(v, ",")
-			}
-			sfu, err := media.New(media.Config{ListenAddr: mediaAddr, PublicIPs: publicIPs, Logger: log})
-			if err != nil {
-				return err
-			}
-			defer sfu.Close()
-			log.Info("SFU listening", "addr", sfu.Addr().String())
-			rev, err := server.NewRevocations(ctx, pool, log)
-			if err != nil {
-				return err
-			}
-			relay, relayURLs, err := startTURN(e, log, sfu, rev.TURNRevoked)
-			if err != nil {
-				return err
-			}
-			if relay != nil {
-				defer relay.Close()
-			}
-			assets, err := webapp.Assets()
-			if err != nil {
-				log.Warn("the browser client is not built (make build); serving the API only", "err", err)
-			}
-			srv, err := server.New(cfg, server.Deps{
-				Pool:           pool,
-				Migrations:     m,
-				Verifier:       auth.NewVerifier(c.issuer, c.audience, keys, auth.WithRevocations(rev)),
-				Revocations:    rev,
-				Rooms:          ks,
-				Media:          sfu,
-				Assets:         assets,
-				TURN:           relay,
-				TURNURLs:       relayURLs,
-				Signer:         auth.NewSigner(key, c.issuer, c.audience),
-				Audit:          auditLog,
-				Subjects:       subjects,
-				Consents:       compliance.NewConsents(pool, auditLog),
-				BreakGlassHook: webhook(e.getenv("SEALROOM_BREAKGLASS_WEBHOOK")),
-				Log:            log,
-			})
-			if err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return err
-			}
-			scheme := "http"
-			if tlsCert != "" || tlsKey != "" {
-				tcfg, info, err := server.LoadTLS(tlsCert, tlsKey, time.Now())
-				if err != nil {
-					ln.Close()
-					return err
-				}
-				if time.Until(info.NotAfter) < 14*24*time.Hour {
-					log.Warn("the TLS certificate expires soon", "not_after", info.NotAfter)
-				}
-				ln = tls.NewListener(ln, tcfg)
-				scheme = "https"
-				log.Info("terminating TLS", "subject", info.Subject, "not_after", info.NotAfter, "min_version", info.MinVersion)
-			}
-			log.Info("serving", "addr", ln.Addr().String())
-			mint := "bin/sealroom token"
-			if c.dev {
-				mint += " --dev" // so the mint is audited in the same local database
-			}
-			fmt.Fprintf(e.stderr, "\nsealroom is serving on "+scheme+"://%s\n"+
-				"Mint a token:   TOKEN=$(%s --room demo --identity alice --name Alice --role host)\n"+
-				"Call the API:   curl -H \"Authorization: Bearer $TOKEN\" "+scheme+"://%s/v1/whoami\n\n",
-				ln.Addr(), mint, ln.Addr())
-			return srv.Serve(ctx, ln)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), e, o) },
 	}
-	fs := cmd.Flags()
-	c.flags(fs, e)
-	fs.StringVar(&addr, "addr", e.getenvOr("SEALROOM_ADDR", "127.0.0.1:8080"), "listen address (env SEALROOM_ADDR)")
-	fs.BoolVar(&migrate, "migrate", e.getenv("SEALROOM_MIGRATE") == "1", "apply pending migrations before serving (env SEALROOM_MIGRATE=1)")
-	fs.StringSliceVar(&proxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For is trusted (repeatable)")
-	fs.Int64Var(&maxBody, "max-body", cfg.MaxBodyBytes, "largest accepted request body in bytes")
-	fs.DurationVar(&cfg.DrainDelay, "drain-delay", cfg.DrainDelay, "how long /readyz fails before the listener closes on shutdown")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
-	fs.Float64Var(&ratePerS, "rate", cfg.RatePerSecond, "sustained requests per second allowed per IP and per identity")
-	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst allowed per IP and per identity")
-	fs.DurationVar(&cfg.SignalIdleTimeout, "idle-timeout", envDuration(e, "SEALROOM_IDLE_TIMEOUT", cfg.SignalIdleTimeout), "automatic logoff: close a signaling connection after this long without a client message (env SEALROOM_IDLE_TIMEOUT)")
-	fs.StringVar(&mediaAddr, "media-addr", e.getenvOr("SEALROOM_MEDIA_ADDR", "127.0.0.1:7882"), "UDP address of the SFU (all media on one port); env SEALROOM_MEDIA_ADDR, public IPs in SEALROOM_MEDIA_PUBLIC_IPS")
-	fs.StringVar(&tlsCert, "tls-cert", e.getenv("SEALROOM_TLS_CERT"), "PEM certificate chain: terminate TLS here (env SEALROOM_TLS_CERT)")
-	fs.StringVar(&tlsKey, "tls-key", e.getenv("SEALROOM_TLS_KEY"), "PEM private key for --tls-cert (env SEALROOM_TLS_KEY)")
-	fs.BoolVar(&cfg.RequireMFA, "require-mfa", e.getenv("SEALROOM_REQUIRE_MFA") == "1", "administrative endpoints need a token whose amr claim asserts a second factor (env SEALROOM_REQUIRE_MFA=1)")
-	fs.StringSliceVar(&cfg.AllowedOrigins, "allowed-origin", nil, "extra browser origin (host pattern) allowed to open the signaling WebSocket (repeatable)")
+	o.register(cmd.Flags(), e)
 	return cmd
+}
+
+// register declares serve's flags, with defaults from the environment.
+func (o *serveOptions) register(fs *pflag.FlagSet, e *env) {
+	o.common.flags(fs, e)
+	fs.StringVar(&o.addr, "addr", e.getenvOr("SEALROOM_ADDR", "127.0.0.1:8080"), "listen address (env SEALROOM_ADDR)")
+	fs.BoolVar(&o.migrate, "migrate", e.getenv("SEALROOM_MIGRATE") == "1", "apply pending migrations before serving (env SEALROOM_MIGRATE=1)")
+	fs.StringSliceVar(&o.proxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For is trusted (repeatable)")
+	fs.Int64Var(&o.maxBody, "max-body", o.cfg.MaxBodyBytes, "largest accepted request body in bytes")
+	fs.DurationVar(&o.cfg.DrainDelay, "drain-delay", o.cfg.DrainDelay, "how long /readyz fails before the listener closes on shutdown")
+	fs.DurationVar(&o.cfg.ShutdownTimeout, "shutdown-timeout", o.cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
+	fs.Float64Var(&o.ratePerS, "rate", o.cfg.RatePerSecond, "sustained requests per second allowed per IP and per identity")
+	fs.IntVar(&o.cfg.RateBurst, "rate-burst", o.cfg.RateBurst, "burst allowed per IP and per identity")
+	fs.DurationVar(&o.cfg.SignalIdleTimeout, "idle-timeout", envDuration(e, "SEALROOM_IDLE_TIMEOUT", o.cfg.SignalIdleTimeout), "automatic logoff: close a signaling connection after this long without a client message (env SEALROOM_IDLE_TIMEOUT)")
+	fs.StringVar(&o.mediaAddr, "media-addr", e.getenvOr("SEALROOM_MEDIA_ADDR", "127.0.0.1:7882"), "UDP address of the SFU (all media on one port); env SEALROOM_MEDIA_ADDR, public IPs in SEALROOM_MEDIA_PUBLIC_IPS")
+	fs.StringVar(&o.tlsCert, "tls-cert", e.getenv("SEALROOM_TLS_CERT"), "PEM certificate chain: terminate TLS here (env SEALROOM_TLS_CERT)")
+	fs.StringVar(&o.tlsKey, "tls-key", e.getenv("SEALROOM_TLS_KEY"), "PEM private key for --tls-cert (env SEALROOM_TLS_KEY)")
+	fs.BoolVar(&o.cfg.RequireMFA, "require-mfa", e.getenv("SEALROOM_REQUIRE_MFA") == "1", "administrative endpoints need a token whose amr claim asserts a second factor (env SEALROOM_REQUIRE_MFA=1)")
+	fs.StringSliceVar(&o.cfg.AllowedOrigins, "allowed-origin", nil, "extra browser origin (host pattern) allowed to open the signaling WebSocket (repeatable)")
+}
+
+// serve wires the parts by hand (database, audit log, Delivery Service, SFU, TURN,
+// revocations, HTTP server) and serves until ctx ends.
+func serve(ctx context.Context, e *env, o *serveOptions) error {
+	log := e.logger()
+	pool, err := o.connect(ctx, e, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	m, err := migrations.New(pool, log)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if o.migrate {
+		applied, err := m.Up(ctx)
+		if err != nil {
+			return err
+		}
+		log.Info("migrations applied", "versions", applied)
+	}
+	auditLog, err := o.openAudit(ctx, e, log, pool, "audit-spool")
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close()
+	key, err := o.signingKey(e, log)
+	if err != nil {
+		return err
+	}
+	keys, err := o.verifyKeys(e, key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return err
+	}
+	for _, p := range o.proxies {
+		pfx, err := netip.ParsePrefix(strings.TrimSpace(p))
+		if err != nil {
+			return fmt.Errorf("--trusted-proxy: %w", err)
+		}
+		o.cfg.TrustedProxies = append(o.cfg.TrustedProxies, pfx)
+	}
+	o.cfg.MaxBodyBytes = o.maxBody
+	o.cfg.RatePerSecond = o.ratePerS
+	dm, err := compliance.LoadDataMap()
+	if err != nil {
+		return err
+	}
+	months, err := retentionMonths(e)
+	if err != nil {
+		return err
+	}
+	subjects := compliance.NewSubjects(pool, auditLog, dm)
+	retCtx, stopRetention := context.WithCancel(ctx)
+	defer stopRetention()
+	go subjects.RunRetention(retCtx, time.Hour, months, func(err error) { log.Error("retention", "err", err) })
+	dsKey, err := o.dsKey(e, log)
+	if err != nil {
+		return err
+	}
+	ks, err := keyservice.New(keyservice.Config{Pool: pool, SignerKey: dsKey, Audit: auditLog, Log: log})
+	if err != nil {
+		return err
+	}
+	if err := ks.Start(ctx); err != nil {
+		return err
+	}
+	defer ks.Close()
+	var publicIPs []string
+	if v := e.getenv("SEALROOM_MEDIA_PUBLIC_IPS"); v != "" {
+		publicIPs = strings.Split(v, ",")
+	}
+	sfu, err := media.New(media.Config{ListenAddr: o.mediaAddr, PublicIPs: publicIPs, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer sfu.Close()
+	log.Info("SFU listening", "addr", sfu.Addr().String())
+	rev, err := server.NewRevocations(ctx, pool, log)
+	if err != nil {
+		return err
+	}
+	relay, relayURLs, err := startTURN(e, log, sfu, rev.TURNRevoked)
+	if err != nil {
+		return err
+	}
+	if relay != nil {
+		defer relay.Close()
+	}
+	assets, err := webapp.Assets()
+	if err != nil {
+		log.Warn("the browser client is not built (make build); serving the API only", "err", err)
+	}
+	srv, err := server.New(o.cfg, server.Deps{
+		Pool:           pool,
+		Migrations:     m,
+		Verifier:       auth.NewVerifier(o.issuer, o.audience, keys, auth.WithRevocations(rev)),
+		Revocations:    rev,
+		Rooms:          ks,
+		Media:          sfu,
+		Assets:         assets,
+		TURN:           relay,
+		TURNURLs:       relayURLs,
+		Signer:         auth.NewSigner(key, o.issuer, o.audience),
+		Audit:          auditLog,
+		Subjects:       subjects,
+		Consents:       compliance.NewConsents(pool, auditLog),
+		BreakGlassHook: webhook(e.getenv("SEALROOM_BREAKGLASS_WEBHOOK")),
+		Log:            log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if o.tlsCert != "" || o.tlsKey != "" {
+		tcfg, info, err := server.LoadTLS(o.tlsCert, o.tlsKey, time.Now())
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		if time.Until(info.NotAfter) < 14*24*time.Hour {
+			log.Warn("the TLS certificate expires soon", "not_after", info.NotAfter)
+		}
+		ln = tls.NewListener(ln, tcfg)
+		scheme = "https"
+		log.Info("terminating TLS", "subject", info.Subject, "not_after", info.NotAfter, "min_version", info.MinVersion)
+	}
+	log.Info("serving", "addr", ln.Addr().String())
+	mint := "bin/sealroom token"
+	if o.dev {
+		mint += " --dev" // so the mint is audited in the same local database
+	}
+	fmt.Fprintf(e.stderr, "\nsealroom is serving on "+scheme+"://%s\n"+
+		"Mint a token:   TOKEN=$(%s --room demo --identity alice --name Alice --role host)\n"+
+		"Call the API:   curl -H \"Authorization: Bearer $TOKEN\" "+scheme+"://%s/v1/whoami\n\n",
+		ln.Addr(), mint, ln.Addr())
+	return srv.Serve(ctx, ln)
 }
 
 // webhook returns a break-glass hook that POSTs the notice as JSON to url, or nil (the
