@@ -22,7 +22,10 @@ type Config struct {
 	// Key signs checkpoints. Its public half is published in the compliance report.
 	Key ed25519.PrivateKey
 	// CheckpointEvery and CheckpointInterval: a checkpoint is signed once this many
-	// events, or this much time, have passed since the last one (defaults 10000, 30s).
+	// events, or this much time, have passed since the last one (defaults 10000, 10s).
+	// Every CheckpointInterval the writer also signs whatever is chained but unsigned,
+	// and Close signs the tail, so no row stays unsigned for longer than about one
+	// interval.
 	CheckpointEvery    int64
 	CheckpointInterval time.Duration
 	// MaxBatch bounds the events chained in one transaction (default 8192).
@@ -33,8 +36,8 @@ type Config struct {
 	// unreachable (default 250ms).
 	RetryInterval time.Duration
 	Logger        *slog.Logger
-	// Now replaces the clock, for tests of retention. When nil, event times default to
-	// time.Now and chained_at comes from Postgres's clock.
+	// Now replaces the clock, for tests of retention and checkpoint cadence. When nil,
+	// event times default to time.Now and chained_at comes from Postgres's clock.
 	Now func() time.Time
 }
 
@@ -81,7 +84,7 @@ func New(cfg Config) (*Log, error) {
 		cfg.CheckpointEvery = 10000
 	}
 	if cfg.CheckpointInterval <= 0 {
-		cfg.CheckpointInterval = 30 * time.Second
+		cfg.CheckpointInterval = 10 * time.Second
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 8192

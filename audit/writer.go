@@ -21,7 +21,7 @@ type writer struct {
 	open        *openTx      // a transaction already begun for next
 	chain       chainer
 	nextDrain   time.Time // earliest next attempt to drain the spool
-	nextTick    time.Time // next time-based checkpoint check
+	nextTick    time.Time // next time-based checkpoint, on the Log's clock
 	nextEnsure  time.Time // next creation of the coming month's partition
 	drainBudget time.Duration
 	rnd         []byte
@@ -32,7 +32,7 @@ func newWriter(l *Log, sp *spool) *writer {
 		l:           l,
 		spool:       sp,
 		parts:       make(map[int]bool),
-		nextTick:    time.Now().Add(l.cfg.CheckpointInterval),
+		nextTick:    l.now().Add(l.cfg.CheckpointInterval),
 		nextEnsure:  time.Now().Add(time.Hour),
 		drainBudget: 200 * time.Millisecond,
 	}
@@ -71,13 +71,15 @@ func (w *writer) take() *segment {
 	return w.l.queue.take()
 }
 
-// wake is how long the loop may sleep without missing a drain retry or checkpoint check.
+// wake is how long the loop may sleep without missing a drain retry or checkpoint tick.
+// It never sleeps longer than one interval, so a replaced clock (Config.Now) is looked
+// at again at least that often.
 func (w *writer) wake() time.Duration {
-	next := w.nextTick
-	if w.spool.pending() && w.nextDrain.Before(next) {
-		next = w.nextDrain
+	d := min(w.nextTick.Sub(w.l.now()), w.l.cfg.CheckpointInterval)
+	if w.spool.pending() {
+		d = min(d, time.Until(w.nextDrain))
 	}
-	return max(time.Until(next), time.Millisecond)
+	return max(d, time.Millisecond)
 }
 
 // handle makes the collected batch durable and acknowledges it: chained directly when
@@ -130,7 +132,9 @@ func (w *writer) ack(err, forceErr error) {
 	w.seg = nil
 }
 
-// housekeeping drains the spool when due and signs time-based checkpoints.
+// housekeeping drains the spool when due and, every CheckpointInterval, signs whatever
+// is chained but not yet signed, so no row waits longer than about one interval for its
+// checkpoint (and the witness).
 func (w *writer) housekeeping() {
 	now := time.Now()
 	if w.spool.pending() && !now.Before(w.nextDrain) {
@@ -138,10 +142,10 @@ func (w *writer) housekeeping() {
 	}
 	// With a transaction already open for the next batch the writer is busy, and that
 	// batch's commit signs a checkpoint if one is due.
-	if !w.spool.pending() && w.open == nil && !now.Before(w.nextTick) {
-		w.nextTick = now.Add(w.l.cfg.CheckpointInterval)
-		if err := w.commit(nil, false, nil); err != nil {
-			w.l.log.Warn("audit: checkpoint check failed", "err", err)
+	if tick := w.l.now(); !w.spool.pending() && w.open == nil && !tick.Before(w.nextTick) {
+		w.nextTick = tick.Add(w.l.cfg.CheckpointInterval)
+		if err := w.commit(nil, true, nil); err != nil {
+			w.l.log.Warn("audit: checkpoint tick failed", "err", err)
 		}
 	}
 	// Create next month's partition well ahead, outside any batch transaction, so the
@@ -194,6 +198,12 @@ func (w *writer) shutdown() {
 	}
 	if w.spool.pending() {
 		w.drain(time.Now().Add(w.l.cfg.CommitTimeout))
+	}
+	// Sign the tail, so a stopped process leaves no row unsigned and unwitnessed.
+	if !w.spool.pending() {
+		if err := w.commit(nil, true, nil); err != nil {
+			w.l.log.Warn("audit: final checkpoint failed", "err", err)
+		}
 	}
 }
 
