@@ -162,9 +162,10 @@ func (w *writer) commit(entries []entry, force bool, next []entry) error {
 
 	cpSeq, cpAt := t.checkpointSeq, t.checkpointAt
 	batch := &pgx.Batch{}
+	var cp *checkpoint
 	if newSeq > t.checkpointSeq && (force || newSeq-t.checkpointSeq >= cfg.CheckpointEvery ||
 		now.Sub(t.checkpointAt) >= cfg.CheckpointInterval) {
-		cp := checkpoint{seq: newSeq, head: head, signedAt: now.UnixMicro()}
+		cp = &checkpoint{seq: newSeq, head: head, signedAt: now.UnixMicro()}
 		cp.sign(cfg.Key)
 		cpSeq, cpAt = newSeq, time.UnixMicro(cp.signedAt)
 		batch.Queue(insertCPSQL, cp.seq, cp.head[:], cpAt, cp.keyID[:], cp.signature)
@@ -193,6 +194,11 @@ func (w *writer) commit(entries []entry, force bool, next []entry) error {
 	}
 	if ensured {
 		w.parts[month] = true
+	}
+	// Only a committed checkpoint is witnessed: a witness line always names a
+	// checkpoint that existed in the database.
+	if cp != nil && w.l.pump != nil {
+		w.l.pump.add(cp.public())
 	}
 	if n != nil && err == nil {
 		w.open, handedOver = n, true

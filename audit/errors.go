@@ -35,6 +35,27 @@ var (
 	ErrNoLegalHold = errors.New("audit: no such active legal hold")
 	// ErrNoSubjectKey means a subject key vanished between insert and read-back.
 	ErrNoSubjectKey = errors.New("audit: subject key missing after insert")
+	// ErrBadWitnessLine means a witness file holds a complete line that is not a
+	// well-formed checkpoint record; see *WitnessLineError.
+	ErrBadWitnessLine = errors.New("audit: malformed witness line")
+)
+
+// Findings of VerifyWitness: how the database departs from the checkpoints its witness
+// kept. Each comes as a *WitnessError carrying the first bad sequence number.
+var (
+	// ErrWitnessTruncated means the chain no longer reaches, or no longer passes through,
+	// a witnessed head: rows at or before a witnessed sequence number were deleted or
+	// replaced (a truncated tail, or a rewound chain appended to again).
+	ErrWitnessTruncated = errors.New("audit: chain truncated or replaced after a witnessed head")
+	// ErrWitnessTipRewound means audit_tip is behind a witnessed checkpoint.
+	ErrWitnessTipRewound = errors.New("audit: tip rewound behind a witnessed checkpoint")
+	// ErrWitnessCheckpointDeleted means a witnessed checkpoint is missing from
+	// audit_checkpoints, or a different one stands at its sequence number.
+	ErrWitnessCheckpointDeleted = errors.New("audit: witnessed checkpoint missing from the database")
+	// ErrWitnessSignature means a witness record does not verify under the audit public
+	// key: the witness was altered, or belongs to another key or deployment. Such a
+	// record is not used for the other checks.
+	ErrWitnessSignature = errors.New("audit: witness record signature does not verify")
 )
 
 // Internal errors, wrapped into the errors callers see.
@@ -57,3 +78,33 @@ func (e *FieldError) Error() string {
 
 // Is makes errors.Is(err, ErrInvalidEvent) true.
 func (e *FieldError) Is(target error) bool { return target == ErrInvalidEvent }
+
+// WitnessError is one finding of VerifyWitness. It matches its kind (ErrWitnessTruncated,
+// ErrWitnessTipRewound, ErrWitnessCheckpointDeleted or ErrWitnessSignature) with
+// errors.Is.
+type WitnessError struct {
+	Kind error
+	// Seq is the first sequence number at which the database departs from the witness.
+	Seq    int64
+	Reason string
+}
+
+func (e *WitnessError) Error() string {
+	return fmt.Sprintf("%v: first bad sequence number %d: %s", e.Kind, e.Seq, e.Reason)
+}
+
+func (e *WitnessError) Unwrap() error { return e.Kind }
+
+// WitnessLineError says which line of a witness file is malformed. It matches
+// ErrBadWitnessLine.
+type WitnessLineError struct {
+	Line   int
+	Reason string
+}
+
+func (e *WitnessLineError) Error() string {
+	return fmt.Sprintf("audit: malformed witness line %d: %s", e.Line, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrBadWitnessLine) true.
+func (e *WitnessLineError) Is(target error) bool { return target == ErrBadWitnessLine }

@@ -24,10 +24,15 @@ type Config struct {
 	// CheckpointEvery and CheckpointInterval: a checkpoint is signed once this many
 	// events, or this much time, have passed since the last one (defaults 10000, 10s).
 	// Every CheckpointInterval the writer also signs whatever is chained but unsigned,
-	// and Close signs the tail, so no row stays unsigned for longer than about one
-	// interval.
+	// and Close signs the tail, so no row stays unsigned (and unwitnessed) for longer
+	// than about one interval.
 	CheckpointEvery    int64
 	CheckpointInterval time.Duration
+	// WitnessPath, when set, names a file outside the database to which every checkpoint
+	// this process signs is appended once committed: one JSON line, fdatasync'd
+	// (README "Witness"). Start creates it (mode 0600) and fails if it cannot open it. A
+	// failing witness never blocks appends; it is retried and counted in Stats.
+	WitnessPath string
 	// MaxBatch bounds the events chained in one transaction (default 8192).
 	MaxBatch int
 	// CommitTimeout bounds one batch transaction (default 5s).
@@ -39,6 +44,9 @@ type Config struct {
 	// Now replaces the clock, for tests of retention and checkpoint cadence. When nil,
 	// event times default to time.Now and chained_at comes from Postgres's clock.
 	Now func() time.Time
+
+	// witness replaces the file witness (tests inject failures through it).
+	witness witness
 }
 
 // Log is the audit log of one process: Append hands events to a single writer goroutine
@@ -55,6 +63,8 @@ type Log struct {
 	done   chan struct{}
 	stats  counters
 	writer *writer // owned by the writer goroutine
+	pump   *pump   // nil without a witness
+	sink   witness
 }
 
 type counters struct {
@@ -67,6 +77,12 @@ type Stats struct {
 	Spooled   int64 // events written to the spool (Postgres unreachable)
 	Drained   int64 // spooled events since chained
 	Failed    int64 // events not recorded at all (ErrNotRecorded)
+	// Witnessed counts checkpoints appended to the witness; WitnessFailures failed
+	// attempts (each retried); WitnessDropped checkpoints given up on because too many
+	// waited while the witness failed.
+	Witnessed       int64
+	WitnessFailures int64
+	WitnessDropped  int64
 }
 
 // New checks cfg and returns a Log that is not yet started.
@@ -97,6 +113,9 @@ func New(cfg Config) (*Log, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.WitnessPath != "" && cfg.witness != nil {
+		return nil, fmt.Errorf("%w: two witnesses", ErrConfig)
 	}
 	l := &Log{
 		cfg:   cfg,
@@ -130,9 +149,22 @@ func (l *Log) Start(ctx context.Context) error {
 	if l.state != 0 {
 		return fmt.Errorf("%w: Start called twice", ErrConfig)
 	}
+	l.sink = l.cfg.witness
+	if l.cfg.WitnessPath != "" {
+		fw, err := openFileWitness(l.cfg.WitnessPath)
+		if err != nil {
+			return err
+		}
+		l.sink = fw
+	}
 	sp, err := openSpool(l.cfg.SpoolDir, l.log)
 	if err != nil {
+		l.closeSink()
 		return err
+	}
+	if l.sink != nil {
+		l.pump = newPump(l.sink, l.log, 4*l.cfg.RetryInterval)
+		go l.pump.run()
 	}
 	l.writer = newWriter(l, sp)
 	if err := l.writer.ensureAhead(ctx); err != nil {
@@ -157,17 +189,35 @@ func (l *Log) Close() error {
 	close(l.stop)
 	l.mu.Unlock()
 	<-l.done
+	if l.pump != nil && l.pump.close(l.cfg.CommitTimeout) {
+		l.closeSink()
+	}
 	return nil
+}
+
+func (l *Log) closeSink() {
+	if c, ok := l.sink.(interface{ Close() error }); ok {
+		if err := c.Close(); err != nil {
+			l.log.Error("audit: closing the witness", "err", err)
+		}
+	}
 }
 
 // Stats returns the counters.
 func (l *Log) Stats() Stats {
-	return Stats{
+	s := Stats{
 		Committed: l.stats.committed.Load(),
 		Spooled:   l.stats.spooled.Load(),
 		Drained:   l.stats.drained.Load(),
 		Failed:    l.stats.failed.Load(),
 	}
+	l.mu.RLock()
+	p := l.pump
+	l.mu.RUnlock()
+	if p != nil {
+		s.Witnessed, s.WitnessFailures, s.WitnessDropped = p.witnessed.Load(), p.failures.Load(), p.dropped.Load()
+	}
+	return s
 }
 
 // Append validates ev and returns once it is durable: chained in Postgres, or fsync'd in

@@ -72,18 +72,9 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, pub ed25519.PublicKey) (Ver
 		return rep, fmt.Errorf("audit: verify: tip: %w", err)
 	}
 
-	// Where the stored chain starts: after the last expired partition, if any.
-	start := int64(1)
-	var prev [32]byte
-	var lastSeq *int64
-	var lastHash []byte
-	err = tx.QueryRow(ctx, `SELECT last_seq, last_hash FROM audit_expiries
-		WHERE last_seq IS NOT NULL ORDER BY last_seq DESC LIMIT 1`).Scan(&lastSeq, &lastHash)
-	if err == nil && lastSeq != nil {
-		start = *lastSeq + 1
-		copy(prev[:], lastHash)
-	} else if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return rep, fmt.Errorf("audit: verify: expiries: %w", err)
+	start, prev, err := chainStart(ctx, tx)
+	if err != nil {
+		return rep, err
 	}
 	rep.FirstSeq = start
 
@@ -183,6 +174,27 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, pub ed25519.PublicKey) (Ver
 	}
 	rep.Unsigned = last - max(rep.SignedHead.Seq, start-1)
 	return rep, nil
+}
+
+// chainStart returns where the stored chain starts, after the last partition expired
+// by retention, if any, and the hash of the row before it.
+func chainStart(ctx context.Context, tx pgx.Tx) (start int64, prev [32]byte, err error) {
+	start = 1
+	var lastSeq *int64
+	var lastHash []byte
+	err = tx.QueryRow(ctx, `SELECT last_seq, last_hash FROM audit_expiries
+		WHERE last_seq IS NOT NULL ORDER BY last_seq DESC LIMIT 1`).Scan(&lastSeq, &lastHash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return start, prev, nil
+	}
+	if err != nil {
+		return start, prev, fmt.Errorf("audit: verify: expiries: %w", err)
+	}
+	if lastSeq != nil {
+		start = *lastSeq + 1
+		copy(prev[:], lastHash)
+	}
+	return start, prev, nil
 }
 
 func loadCheckpoints(ctx context.Context, tx pgx.Tx) ([]checkpoint, error) {
