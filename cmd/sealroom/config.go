@@ -188,7 +188,9 @@ func envDuration(e *env, key string, def time.Duration) time.Duration {
 
 // openAudit starts the audit log writer. Its spool (where events wait, fsync'd, while
 // Postgres is unreachable) lives under SEALROOM_AUDIT_SPOOL or the data folder; each
-// process needs its own, so serve and the CLI use different folders.
+// process needs its own, so serve and the CLI use different folders. Checkpoints it signs
+// (every SEALROOM_AUDIT_CHECKPOINT_INTERVAL, default 10s) are also appended to the
+// witness file SEALROOM_AUDIT_WITNESS when set (audit/README.md "Witness").
 func (c *common) openAudit(ctx context.Context, e *env, log *slog.Logger, pool *pgxpool.Pool, spool string) (*audit.Log, error) {
 	key, err := c.auditKey(e, log)
 	if err != nil {
@@ -198,7 +200,9 @@ func (c *common) openAudit(ctx context.Context, e *env, log *slog.Logger, pool *
 	if d := e.getenv("SEALROOM_AUDIT_SPOOL"); d != "" && spool == "audit-spool" {
 		dir = d
 	}
-	l, err := audit.New(audit.Config{Pool: pool, SpoolDir: dir, Key: key, Logger: log})
+	l, err := audit.New(audit.Config{Pool: pool, SpoolDir: dir, Key: key, Logger: log,
+		WitnessPath:        e.getenv("SEALROOM_AUDIT_WITNESS"),
+		CheckpointInterval: envDuration(e, "SEALROOM_AUDIT_CHECKPOINT_INTERVAL", 0)})
 	if err != nil {
 		return nil, err
 	}
