@@ -114,6 +114,9 @@ func TestRejectedTokens(t *testing.T) {
 		{"unknown role", signEd(claims(func(c *jwt.MapClaims) { (*c)["role"] = "superuser" }), f.key, nil)},
 		{"observer publishing", signEd(claims(func(c *jwt.MapClaims) { (*c)["role"] = "observer" }), f.key, nil)},
 		{"empty sub", signEd(claims(func(c *jwt.MapClaims) { (*c)["sub"] = "" }), f.key, nil)},
+		{"1-year lifetime", signEd(claims(func(c *jwt.MapClaims) { (*c)["exp"] = now.Add(365 * 24 * time.Hour).Unix() }), f.key, nil)},
+		{"10-year lifetime", signEd(claims(func(c *jwt.MapClaims) { (*c)["exp"] = now.Add(10 * 365 * 24 * time.Hour).Unix() }), f.key, nil)},
+		{"no iat, exp 25 h ahead", signEd(claims(func(c *jwt.MapClaims) { delete(*c, "iat"); (*c)["exp"] = now.Add(25 * time.Hour).Unix() }), f.key, nil)},
 		{"not a JWT", "hello"},
 		{"empty", ""},
 	}

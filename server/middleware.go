@@ -150,6 +150,8 @@ func authReason(err error) (reason string, ok bool) {
 		return "claims", true
 	case errors.Is(err, auth.ErrRevoked):
 		return "revoked", true
+	case errors.Is(err, auth.ErrLifetime): // before ErrInvalid, which it also matches
+		return "lifetime", true
 	case errors.Is(err, auth.ErrInvalid):
 		return "invalid", true
 	}

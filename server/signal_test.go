@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/jonboulle/clockwork"
 
 	"github.com/sealroom/sealroom/server/auth"
@@ -359,4 +361,28 @@ func TestSignalIdleLogoff(t *testing.T) {
 		t.Fatalf("bye reason %q", bye.Reason)
 	}
 	c.expectClose(signaling.CloseIdle)
+}
+
+// Tokens living longer than auth.MaxTTL are refused on signaling as on the API, however
+// correctly signed.
+func TestSignalLifetimeCap(t *testing.T) {
+	f, ts := signalFixture(t, nil)
+	now := time.Now()
+	for name, exp := range map[string]time.Time{"1 year": now.AddDate(1, 0, 0), "10 years": now.AddDate(10, 0, 0)} {
+		t.Run(name, func(t *testing.T) {
+			tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
+				"iss": testIssuer, "aud": testAudience, "sub": "mallory", "jti": "long-" + name,
+				"room": "visit-1", "role": "participant", "iat": now.Unix(), "exp": exp.Unix(),
+			})
+			tok.Header["kid"] = auth.KeyID(f.key.Public().(ed25519.PublicKey))
+			s, err := tok.SignedString(f.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := dialSignal(t, ts)
+			c.t = t
+			c.send("auth", "", signaling.Auth{Token: s})
+			c.expectClose(signaling.CloseUnauthorized)
+		})
+	}
 }
