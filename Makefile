@@ -27,9 +27,15 @@ webapp/dist/index.html: webapp/node_modules/.installed $(wildcard webapp/app/*) 
 run: deps build
 	$(BIN) serve --dev --migrate
 
+# The packages whose long-lived goroutines (connection loops, fan-out, forwarding, the
+# audit writer) share state run under the race detector; their TestMain checks for leaked
+# goroutines. Everything else runs without it.
+RACE_PKGS := ./server/... ./keyservice/... ./media/... ./client/... ./audit/...
+
 ## test: every Go test against a real Postgres (a local throwaway cluster unless DATABASE_URL is set)
 test: deps browser-deps webapp
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 30m -race $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -vE '/(server|keyservice|media|client|audit)(/|$$)')
 	node --test webapp/
 
 ## bench: the Go benchmarks, each reporting its ratio to a baseline measured in the same run
