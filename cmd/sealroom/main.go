@@ -1,5 +1,7 @@
 // Command sealroom is the sealroom server and its operator tools: serve, migrate,
-// token, version, and the development database helper.
+// token, audit (verify, public-key), compliance (report, record of processing, export,
+// erase, holds), bot (a headless participant), loadtest (the SFU against a bare
+// forwarder), version, and devdb (the development database helper).
 package main
 
 import (
