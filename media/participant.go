@@ -55,6 +55,12 @@ type Participant struct {
 	closeOnce sync.Once
 	closed    atomic.Bool
 	done      chan struct{}
+	// loops are the goroutines the participant starts (control, reads of its tracks,
+	// RTCP of its downtracks); Close waits for them. goMu orders starting one against
+	// Close's wait.
+	goMu    sync.Mutex
+	stopped bool
+	loops   sync.WaitGroup
 }
 
 func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(signaling.Media)) (*Participant, error) {
@@ -81,8 +87,19 @@ func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(signa
 			_ = p.Close()
 		}
 	})
-	go p.controlLoop()
+	p.spawn(p.controlLoop)
 	return p, nil
+}
+
+// spawn runs f on a goroutine Close waits for; after Close it does nothing.
+func (p *Participant) spawn(f func()) bool {
+	p.goMu.Lock()
+	defer p.goMu.Unlock()
+	if p.stopped {
+		return false
+	}
+	p.loops.Go(f)
+	return true
 }
 
 // ID is the participant's identity in the room.
@@ -223,7 +240,9 @@ func (p *Participant) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRec
 		return
 	}
 	p.addBound(l.ssrc)
-	go pub.readLoop(l)
+	if !p.spawn(func() { pub.readLoop(l) }) {
+		return
+	}
 	if isNew {
 		p.room.publish(pub)
 	}
@@ -261,7 +280,9 @@ func (p *Participant) subscribe(pub *publication) {
 		p.unsubscribe(dt)
 		return
 	}
-	go p.rtcpLoop(dt)
+	if !p.spawn(func() { p.rtcpLoop(dt) }) {
+		return
+	}
 	p.negotiate()
 }
 
@@ -348,6 +369,13 @@ func (p *Participant) Close() error {
 		err = p.pc.Close()
 		p.signals.close()
 		close(p.done)
+		// The closed connection ends the reads, done ends the control loop; what a read
+		// loop does as its track ends (unpublishing) happens before Close returns.
+		p.goMu.Lock()
+		p.stopped = true
+		p.goMu.Unlock()
+		p.loops.Wait()
+		p.signals.wait()
 		p.sfu.retire(p.counters.snapshot())
 		p.sfu.dropRoomIfEmpty(p.room)
 	})

@@ -59,6 +59,9 @@ func (q *signalQueue) run(signal func(signaling.Media)) {
 	}
 }
 
+// wait returns once the queue's goroutine has delivered what was queued and stopped.
+func (q *signalQueue) wait() { <-q.done }
+
 // close drains what is queued, then stops. It does not wait.
 func (q *signalQueue) close() {
 	q.mu.Lock()
