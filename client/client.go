@@ -75,6 +75,7 @@ type Client struct {
 	in       chan signaling.Envelope
 	done     chan struct{}
 	loopDone chan struct{}
+	readDone chan struct{}
 	closeErr error
 	once     sync.Once
 
@@ -112,7 +113,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	ws.SetReadLimit(1 << 20)
 	c := &Client{cfg: cfg, ws: ws, cs: cs, chats: make(chan Chat, 256), reqs: make(chan func(), 64),
-		in: make(chan signaling.Envelope, 4096), done: make(chan struct{}), loopDone: make(chan struct{}), waits: map[string]chan error{}}
+		in: make(chan signaling.Envelope, 4096), done: make(chan struct{}), loopDone: make(chan struct{}), readDone: make(chan struct{}), waits: map[string]chan error{}}
 	if err := c.write(ctx, signaling.TypeAuth, "", signaling.Auth{Token: cfg.Token}); err != nil {
 		_ = ws.CloseNow()
 		return nil, err
@@ -153,7 +154,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.state.kps = map[string]*ownKeyPackage{}
-	go c.read()
+	go func() { defer close(c.readDone); c.read() }()
 	go c.run()
 	c.do(func() { c.uploadKeyPackages(cfg.KeyPackages) })
 	return c, nil
@@ -301,8 +302,13 @@ func (c *Client) Leave(ctx context.Context) error {
 // Close drops the connection (without goodbye, the server sees a disconnect) and
 // zeroes the member's secrets.
 func (c *Client) Close() error {
+	m := c.media.Load() // before shutdown, which makes a running media plane stop itself
 	c.shutdown(ErrClosed)
+	if m != nil {
+		m.Close()
+	}
 	<-c.loopDone
+	<-c.readDone
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.group != nil {

@@ -177,8 +177,15 @@ func (m *Media) Stats() MediaStats { return m.stats.snapshot() }
 // Done is closed when the media plane has stopped.
 func (m *Media) Done() <-chan struct{} { return m.done }
 
-// Close stops publishing and receiving and closes the PeerConnection.
+// Close stops publishing and receiving, closes the PeerConnection and waits for the
+// media plane's goroutines.
 func (m *Media) Close() {
+	m.stop()
+	m.wg.Wait()
+}
+
+// stop is Close without the wait, for the media plane's own goroutines.
+func (m *Media) stop() {
 	m.once.Do(func() {
 		m.trackMu.Lock()
 		m.closed = true
@@ -187,7 +194,6 @@ func (m *Media) Close() {
 		m.c.media.CompareAndSwap(m, nil)
 		_ = m.pc.Close()
 	})
-	m.wg.Wait()
 }
 
 // deliver hands an SFU message to the media goroutine; called on the client's
@@ -222,7 +228,7 @@ func (m *Media) run() {
 		case <-m.done:
 			return
 		case <-m.c.done:
-			go m.Close()
+			m.stop() // Client.Close waits for the rest
 			return
 		case msg := <-m.in:
 			if err := m.handle(msg); err != nil {
