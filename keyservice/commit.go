@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/keyservice/policy"
 	"github.com/sealroom/sealroom/mls"
 	"github.com/sealroom/sealroom/server/signaling"
 )
@@ -42,6 +43,7 @@ func (s *Service) view(rr *roomRow) (*mls.PublicGroup, error) {
 	if err != nil {
 		return nil, internal("rebuild public group", err)
 	}
+	pg.SetPolicy(policy.Room{})
 	return pg, nil
 }
 
@@ -307,7 +309,10 @@ func (s *Service) checkGroupInfo(pg *mls.PublicGroup, gi *mls.GroupInfo, confTag
 // commitError maps a PublicGroup refusal to a signaling code; the message names the
 // check, never key material.
 func commitError(err error) *Error {
+	var v *policy.Violation
 	switch {
+	case errors.As(err, &v):
+		return refuse(signaling.CodeForbiddenCommit, "the commit breaks the room's group policy: "+v.Reason)
 	case errors.Is(err, mls.ErrInvalidSignature):
 		return refuse(signaling.CodeInvalidSignature, "the commit's signature does not verify")
 	case errors.Is(err, mls.ErrWrongGroup):

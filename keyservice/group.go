@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/keyservice/policy"
 	"github.com/sealroom/sealroom/mls"
 	"github.com/sealroom/sealroom/server/signaling"
 )
@@ -27,6 +28,9 @@ func (s *Service) groupInit(ctx context.Context, m Member, raw json.RawMessage) 
 	}
 	gi := msg.GroupInfo
 	pg, err := mls.NewPublicGroup(s.cs, gi, nil, s.cfg.Now)
+	if err == nil {
+		pg.SetPolicy(policy.Room{})
+	}
 	if err != nil {
 		return s.rejectInit(ctx, m, refuse(signaling.CodeInvalidGroupInfo, "the GroupInfo or its ratchet tree does not validate"))
 	}

@@ -134,3 +134,7 @@ var ErrInvalidState = errors.New("mls: invalid group state")
 // ErrInvalidExternalCommit means an external commit (RFC 9420 §12.4.3.2)
 // breaks the rules for its proposals, or a GroupInfo cannot be joined by one.
 var ErrInvalidExternalCommit = fmt.Errorf("%w: external commit", ErrInvalidProposal)
+
+// ErrPolicy wraps a refusal of the group's Policy (SetPolicy): the message is valid
+// under RFC 9420 but the application does not allow it.
+var ErrPolicy = errors.New("mls: refused by the group's policy")

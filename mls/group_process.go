@@ -70,6 +70,9 @@ func (g *Group) Process(m *MLSMessage) (*Received, error) {
 	case ContentTypeApplication:
 		return &Received{Content: ac, ApplicationData: ac.Content.ApplicationData}, nil
 	case ContentTypeProposal:
+		if err := g.allowProposal(ProposalInfo{Proposal: ac.Content.Proposal, Sender: ac.Content.Sender}); err != nil {
+			return nil, err
+		}
 		ref, err := ProposalRef(g.cs, ac)
 		if err != nil {
 			return nil, err

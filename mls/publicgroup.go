@@ -20,6 +20,8 @@ type publicState struct {
 	pending map[string]pendingProposal
 	// now is the clock for KeyPackage lifetimes.
 	now func() time.Time
+	// policy, if set, is asked about every proposal and Commit (SetPolicy).
+	policy Policy
 }
 
 // commitEffects is what a Commit does to the public state.
@@ -49,6 +51,9 @@ func (s *publicState) commitPublic(ac *AuthenticatedContent) (*commitEffects, er
 		}
 	default:
 		return nil, fmt.Errorf("%w: commit from sender type %d", ErrInvalidSender, committer.Type)
+	}
+	if err := s.allowCommit(ac); err != nil {
+		return nil, err
 	}
 	list, err := s.resolveProposals(c, committer)
 	if err != nil {
@@ -179,6 +184,9 @@ func (pg *PublicGroup) Process(m *MLSMessage) (*PublicResult, error) {
 	}
 	switch ac.Content.ContentType {
 	case ContentTypeProposal:
+		if err := pg.allowProposal(ProposalInfo{Proposal: ac.Content.Proposal, Sender: ac.Content.Sender}); err != nil {
+			return nil, err
+		}
 		ref, err := ProposalRef(pg.cs, ac)
 		if err != nil {
 			return nil, err

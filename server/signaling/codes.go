@@ -28,7 +28,9 @@ const (
 	CodeInvalidCommit     = "invalid_commit"     // the commit breaks RFC 9420 against the public view
 	CodeMissingProposals  = "missing_proposals"  // the commit omits a pending server proposal
 	CodeForbiddenAdd      = "forbidden_add"      // an Add of an identity without a grant for the room
+	CodeForbiddenCommit   = "forbidden_commit"   // the commit breaks the room's group policy (keyservice/policy)
 	CodeInvalidGroupInfo  = "invalid_group_info" // the GroupInfo does not match the new public state
+	CodeBarred            = "barred"             // a host removed the subject from the room; only a host's readmit lets it back
 
 	// Media.
 	CodeBadSDP           = "bad_sdp"           // the session description was refused
