@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sealroom/sealroom/keyservice/policy"
 	"github.com/sealroom/sealroom/mls"
 	"github.com/sealroom/sealroom/server/signaling"
 	"github.com/sealroom/sealroom/sframe"
@@ -405,6 +406,7 @@ func (c *Client) createGroup(raw json.RawMessage) {
 		g.Close()
 		return
 	}
+	g.SetPolicy(policy.Room{}) // a client never relies on the server having checked
 	c.state.creating = g
 	c.state.initID = c.request(signaling.TypeGroupInit, signaling.GroupInit{GroupInfo: b}, nil)
 }
@@ -442,6 +444,7 @@ func (c *Client) welcome(raw json.RawMessage) {
 			c.cfg.Log.Error("client: join", "err", err)
 			return
 		}
+		g.SetPolicy(policy.Room{}) // a client never relies on the server having checked
 		delete(c.state.kps, hex.EncodeToString(s.NewMember))
 		own.secrets.Zero()
 		c.mu.Lock()
