@@ -53,11 +53,13 @@ type Config struct {
 	Log      *slog.Logger
 }
 
-// Chat is a received chat message; From is the sender's subject as the server
-// authenticated it, Text what the sender's MLS leaf signed and encrypted.
+// Chat is a received chat message: From is the identity in the credential of the MLS
+// leaf that signed and encrypted Text; RelayedFrom is who the server said sent it, which
+// an honest server makes the same.
 type Chat struct {
-	From string
-	Text []byte
+	From        string
+	RelayedFrom string
+	Text        []byte
 }
 
 // Client is one participant. Its methods are safe for concurrent use.
@@ -180,6 +182,24 @@ func (c *Client) Epoch() (uint64, bool) {
 		return 0, false
 	}
 	return c.group.Epoch(), true
+}
+
+// Members are the identities in the credentials of the group's leaves, in leaf order:
+// who holds the room's keys, whatever the server announces; nil before joining.
+func (c *Client) Members() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.group == nil || c.state.removed {
+		return nil
+	}
+	var out []string
+	t := c.group.Tree()
+	for i := range t.LeafCount() {
+		if leaf := t.Leaf(mls.LeafIndex(i)); leaf != nil {
+			out = append(out, string(leaf.Credential.Identity))
+		}
+	}
+	return out
 }
 
 // EpochAuthenticator is the current epoch's authenticator (RFC 9420 §8.7), the basis of
@@ -398,5 +418,13 @@ func (c *Client) request(typ string, data any, ch chan error) string {
 func (c *Client) Kick(ctx context.Context, sub string) error {
 	ch := make(chan error, 1)
 	c.do(func() { c.request(signaling.TypeKick, signaling.Kick{Subject: sub}, ch) })
+	return c.wait(ctx, ch)
+}
+
+// Readmit asks the server to lift the bar a Kick put on sub (hosts only); sub then
+// needs a new token, since the kick revoked the one it used.
+func (c *Client) Readmit(ctx context.Context, sub string) error {
+	ch := make(chan error, 1)
+	c.do(func() { c.request(signaling.TypeReadmit, signaling.Readmit{Subject: sub}, ch) })
 	return c.wait(ctx, ch)
 }

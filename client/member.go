@@ -471,12 +471,20 @@ func (c *Client) receiveChat(raw json.RawMessage) {
 	}
 	c.mu.Lock()
 	res, err := c.group.Process(&m)
+	var from string
+	if err == nil && res.Content.Content.Sender.Type == mls.SenderTypeMember {
+		// The sender is named by its leaf's credential, which the MLS message
+		// authenticates, not by the server's from.
+		if leaf := c.group.Tree().Leaf(res.Content.Content.Sender.LeafIndex); leaf != nil {
+			from = string(leaf.Credential.Identity)
+		}
+	}
 	c.mu.Unlock()
-	if err != nil || res.ApplicationData == nil {
+	if err != nil || res.ApplicationData == nil || from == "" {
 		return
 	}
 	select {
-	case c.chats <- Chat{From: ch.From, Text: res.ApplicationData}:
+	case c.chats <- Chat{From: from, RelayedFrom: ch.From, Text: res.ApplicationData}:
 	default:
 	}
 }

@@ -16,6 +16,9 @@ const app = {
   me: null,
   participants: new Map(), // connection id -> P
   leaves: new Map(), // leaf index -> sub, of the current epoch
+  announced: new Map(), // sub -> true while present, or the time (ms) it left presence
+  unkeyedSince: new Map(), // sub announced but holding no leaf -> since when (ms)
+  violations: [], // handshakes the room's policy refused
   status: new Map(), // connection id -> {state, reason} from the SFrame worker
   inGroup: false,
   audioMuted: false,
@@ -117,6 +120,7 @@ function onClose(code) {
   };
   say(reasons[code] ?? (app.left ? 'You left the meeting.' : 'Disconnected from the meeting.'));
   clearTimeout(app.expiryTimer);
+  clearInterval(app.rosterTimer);
   $('expiry').hidden = true;
   app.media?.close();
   app.sharing?.stop();
@@ -137,10 +141,12 @@ function onSignal(env) {
     case 'participant_joined':
     case 'participant_updated':
       app.participants.set(d.id, d);
+      app.announced.set(d.sub, true);
       render();
       break;
     case 'participant_left':
       app.participants.delete(d.participant?.id);
+      if (![...app.participants.values()].some((p) => p.sub === d.participant?.sub)) app.announced.set(d.participant?.sub, Date.now());
       $(`tile-${d.participant?.id}`)?.remove();
       render();
       break;
@@ -184,6 +190,8 @@ function ready(d) {
   app.me = d.participant;
   scheduleExpiry(d.expires_at);
   app.participants = new Map(d.participants.map((p) => [p.id, p]));
+  for (const p of d.participants) app.announced.set(p.sub, true);
+  app.rosterTimer = setInterval(checkRoster, 1000);
   show('meeting-view');
   say(`Joined as ${app.me.name || app.me.sub}.`);
   const send = (type, data) => app.signal.request(type, data);
@@ -192,6 +200,10 @@ function ready(d) {
     onEpoch,
     onChat: addChat,
     onError: (text) => say(`Encryption: ${text}`),
+    onViolation: (why) => {
+      app.violations.push(why);
+      checkRoster();
+    },
   });
   app.member.run(() => app.member.init());
   app.member.uploadKeyPackages(3);
@@ -221,12 +233,61 @@ function onEpoch(info) {
     return;
   }
   app.inGroup = true;
+  keyEvents(app.leaves, info.leaves);
   app.leaves = info.leaves;
   const code = securityCode(info.authenticator);
   $('security-code').textContent = code;
   document.body.dataset.epoch = String(info.epoch);
   app.media?.setKeys(info.epoch, info.leaf, info.baseKey);
   render();
+  checkRoster();
+}
+
+// The room as the MLS group has it, next to the room as the server announces it. The
+// server is the one party that can add a member, so the page shows who holds the keys
+// (from each leaf's credential), logs each leaf's arrival and departure, and raises an
+// alarm when the two disagree: a key holder the server never announced, or one that left
+// the announced room longer ago than the server's reconnection grace; someone announced
+// who holds no keys after a join's usual time; a handshake the room's policy refused.
+const LEFT_GRACE_MS = 45_000; // the Delivery Service keeps a dropped member's leaf 30 s
+const UNKEYED_GRACE_MS = 30_000;
+
+function keyEvents(before, after) {
+  const was = new Set(before.values());
+  const now = new Set(after.values());
+  const log = (text) => {
+    const li = document.createElement('li');
+    li.textContent = text;
+    $('key-events').append(li);
+  };
+  for (const sub of now) if (!was.has(sub) && sub !== app.me?.sub) log(`${nameOf(sub)} now holds the room's keys.`);
+  for (const sub of was) if (!now.has(sub) && sub !== app.me?.sub) log(`${nameOf(sub)} no longer holds the room's keys.`);
+}
+
+function checkRoster() {
+  if (!app.me) return;
+  const now = Date.now();
+  const holders = [...new Set(app.leaves.values())];
+  $('keyholders').textContent = app.inGroup ? `Holding the keys (from the encryption group): ${holders.join(', ')}` : '';
+  const problems = [];
+  for (const sub of holders) {
+    const a = app.announced.get(sub);
+    if (a === undefined) problems.push(`${sub} holds this room's keys but was never announced by the server`);
+    else if (a !== true && now - a > LEFT_GRACE_MS) problems.push(`${sub} left the meeting but still holds its keys`);
+  }
+  for (const p of app.participants.values()) {
+    if (!app.inGroup || holders.includes(p.sub)) {
+      app.unkeyedSince.delete(p.sub);
+      continue;
+    }
+    if (!app.unkeyedSince.has(p.sub)) app.unkeyedSince.set(p.sub, now);
+    else if (now - app.unkeyedSince.get(p.sub) > UNKEYED_GRACE_MS) problems.push(`${p.name || p.sub} is announced but holds no keys`);
+  }
+  for (const why of app.violations) problems.push(`the server relayed a change the room does not allow (${why})`);
+  const alarm = $('alarm');
+  const text = problems.length ? `Security alarm: ${problems.join('; ')}. Do not share anything sensitive until your host has checked.` : '';
+  if (alarm.textContent !== text) alarm.textContent = text;
+  alarm.hidden = !text;
 }
 
 function lockOf(p) {
@@ -325,10 +386,12 @@ function addTile(id, stream) {
   if (video.srcObject !== stream) video.srcObject = stream;
 }
 
-function addChat(from, text, ok) {
+// addChat shows a message under the name its MLS sender's credential carries; relayedFrom is
+// who the server said sent it, shown when the two differ.
+function addChat(from, text, ok, relayedFrom = from) {
   const li = document.createElement('li');
   const who = document.createElement('strong');
-  who.textContent = `${nameOf(from)}: `;
+  who.textContent = relayedFrom !== from ? `${nameOf(from)} (the server said ${relayedFrom}): ` : `${nameOf(from)}: `;
   const body = document.createElement('span');
   body.textContent = ok ? text : '(a message that could not be decrypted)';
   if (!ok) body.className = 'lock-failed';

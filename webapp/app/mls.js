@@ -2,7 +2,6 @@
 // to the Delivery Service as docs/protocol.md "MLS Delivery Service messages" describes.
 // It never logs a key, a secret or a chat plaintext.
 import {
-  acceptAll,
   createApplicationMessage,
   createCommit,
   createGroup,
@@ -20,7 +19,9 @@ import {
   zeroOutUint8Array,
 } from 'ts-mls';
 import { createGroupInfoWithRatchetTree } from 'ts-mls/createCommit.js';
+import { decryptSenderData } from 'ts-mls/privateMessage.js';
 import { b64decode, b64encode } from './b64.js';
+import { roomPolicy } from './policy.js';
 
 const SUITE = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
 const enc = new TextEncoder();
@@ -57,7 +58,8 @@ function wipe(consumed) {
  * Member is one participant's MLS state. Every handler runs in order on one queue, so a state is
  * never processed twice; on an error the previous state is kept (ts-mls returns new states).
  * hooks: send(type, data) → Promise (resolves on ack, rejects with {code}), onEpoch(info),
- * onChat(from, text), onError(text).
+ * onChat(from, text, ok, relayedFrom), onError(text), onViolation(reason): a handshake the
+ * room's policy (policy.js) refused, which only a misbehaving server would relay.
  */
 export class Member {
   constructor(sub, hooks) {
@@ -138,12 +140,12 @@ export class Member {
       if (!msg) continue;
       let out;
       try {
-        out = await processMessage(msg, this.state, emptyPskIndex, acceptAll, this.impl);
+        out = await processMessage(msg, this.state, emptyPskIndex, this.policy(msg), this.impl);
       } catch (e) {
         this.hooks.onError(`handshake refused: ${e?.message ?? e}`);
         continue;
       }
-      if (out.kind !== 'newState') continue;
+      if (out.kind !== 'newState' || out.actionTaken === 'reject') continue;
       wipe(out.consumed);
       const changed = out.newState.groupContext.epoch !== cur;
       if (changed && !this.isMember(out.newState)) {
@@ -154,6 +156,24 @@ export class Member {
       if (changed) await this.setState(out.newState);
       else this.state = out.newState;
     }
+  }
+
+  policy(msg) {
+    return roomPolicy(msg, this.state, (why) => this.hooks.onViolation?.(why));
+  }
+
+  // senderOf names the member who sent a PrivateMessage: the identity in the credential of
+  // the leaf its sender data names (RFC 9420 §6.3.2), in the epoch it was sent in. Trust it
+  // only once the message has been authenticated.
+  async senderOf(pm) {
+    const s = this.state;
+    const src = pm.epoch === s.groupContext.epoch
+      ? { secret: s.keySchedule.senderDataSecret, tree: s.ratchetTree }
+      : ((h) => h && { secret: h.senderDataSecret, tree: h.ratchetTree })(s.historicalReceiverData.get(pm.epoch));
+    if (!src) return null;
+    const sd = await decryptSenderData(pm, src.secret, this.impl);
+    const node = sd && src.tree[sd.leafIndex * 2];
+    return node?.nodeType === 'leaf' ? dec.decode(node.leaf.credential.identity) : null;
   }
 
   isMember(state) {
@@ -223,13 +243,15 @@ export class Member {
       const msg = decodeMlsMessage(b64decode(d.message), 0)?.[0];
       if (!msg) return;
       try {
-        const out = await processMessage(msg, this.state, emptyPskIndex, acceptAll, this.impl);
+        const sender = msg.privateMessage ? await this.senderOf(msg.privateMessage) : null;
+        const out = await processMessage(msg, this.state, emptyPskIndex, this.policy(msg), this.impl);
         if (out.kind !== 'applicationMessage') return;
         this.state = out.newState;
         wipe(out.consumed);
-        this.hooks.onChat(d.from, dec.decode(out.message), true);
+        // The name shown is the one the MLS sender's credential carries, not the server's.
+        this.hooks.onChat(sender ?? d.from, dec.decode(out.message), true, d.from);
       } catch {
-        this.hooks.onChat(d.from, '', false);
+        this.hooks.onChat(d.from, '', false, d.from);
       }
     });
   }
