@@ -22,6 +22,9 @@ const (
 	ActionRoomLeave Action = "room.leave"
 	// ActionRoomKick: a host removed a participant. Actor: the host; Target: the user.
 	ActionRoomKick Action = "room.kick"
+	// ActionRoomReadmit: a host lifted the bar a kick put on a subject. Actor: the host;
+	// Target: the user.
+	ActionRoomReadmit Action = "room.readmit"
 	// ActionKeyPackageUpload: an MLS KeyPackage was uploaded (accepted or rejected).
 	ActionKeyPackageUpload Action = "keypackage.upload"
 	// ActionCommitAccepted: the Delivery Service accepted an MLS commit for an epoch.
@@ -66,7 +69,7 @@ const (
 func Actions() []Action {
 	return []Action{
 		ActionTokenMinted, ActionAuthSucceeded, ActionAuthDenied, ActionSessionExpired,
-		ActionRoomJoin, ActionRoomLeave, ActionRoomKick, ActionKeyPackageUpload,
+		ActionRoomJoin, ActionRoomLeave, ActionRoomKick, ActionRoomReadmit, ActionKeyPackageUpload,
 		ActionCommitAccepted, ActionCommitRejected, ActionGDPRExport, ActionGDPRErasure,
 		ActionBreakGlassGranted, ActionBreakGlassEnded, ActionConfigChanged,
 		ActionAuditQuery, ActionAuditVerify, ActionAuditCheckpoint, ActionAuditExpired,
@@ -78,7 +81,7 @@ func Actions() []Action {
 func (a Action) Valid() bool {
 	switch a {
 	case ActionTokenMinted, ActionAuthSucceeded, ActionAuthDenied, ActionSessionExpired,
-		ActionRoomJoin, ActionRoomLeave, ActionRoomKick, ActionKeyPackageUpload,
+		ActionRoomJoin, ActionRoomLeave, ActionRoomKick, ActionRoomReadmit, ActionKeyPackageUpload,
 		ActionCommitAccepted, ActionCommitRejected, ActionGDPRExport, ActionGDPRErasure,
 		ActionBreakGlassGranted, ActionBreakGlassEnded, ActionConfigChanged,
 		ActionAuditQuery, ActionAuditVerify, ActionAuditCheckpoint, ActionAuditExpired,

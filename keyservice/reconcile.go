@@ -21,10 +21,17 @@ type outcome struct {
 func (o *outcome) add(ev audit.Event) { o.events = append(o.events, ev) }
 
 // seat records the member's grant for the room and reports whether the room has no
-// group yet (the member is asked to create it).
+// group yet (the member is asked to create it). A subject a host barred is refused
+// (audited as a denied room.join): the kicked flag below belongs to one connection and
+// is reset here, the bar is what outlasts it.
 func (s *Service) seat(ctx context.Context, m Member) (create bool, err error) {
 	var out outcome
 	err = s.inRoom(ctx, m.Room, &out, func(tx pgx.Tx) error {
+		if b, err := barred(ctx, tx, m.Room, m.Subject); err != nil {
+			return err
+		} else if b {
+			return refuse(signaling.CodeBarred, "a host removed you from this room; only a host can readmit you")
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO ks_seats (room, subject, conn_id, role) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (room, subject) DO UPDATE SET conn_id = EXCLUDED.conn_id, role = EXCLUDED.role,
 			joined_at = now(), disconnected_at = NULL, kicked = false`, m.Room, m.Subject, m.ConnID, m.Role); err != nil {
@@ -40,6 +47,10 @@ func (s *Service) seat(ctx context.Context, m Member) (create bool, err error) {
 		}
 		return s.reconcile(ctx, tx, rr, false, &out)
 	})
+	if ke, ok := err.(*Error); ok {
+		s.audit(ctx, []audit.Event{{Actor: m.Subject, ActorRole: m.Role, Action: audit.ActionRoomJoin, Target: audit.Target{Kind: audit.TargetRoom, ID: m.Room},
+			Room: m.Room, Outcome: audit.OutcomeDenied, RequestID: m.RequestID, Details: map[string]string{"reason": ke.Code}}})
+	}
 	return create, err
 }
 

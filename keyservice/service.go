@@ -178,6 +178,9 @@ func (s *Service) Join(ctx context.Context, m Member, c Conn) error {
 	s.mu.Unlock()
 	create, err := s.seat(ctx, m)
 	if err != nil {
+		// A refused connection must not go on receiving the room's fan-out until
+		// signaling gets round to Leave.
+		s.forget(m)
 		return err
 	}
 	if create {
@@ -189,17 +192,22 @@ func (s *Service) Join(ctx context.Context, m Member, c Conn) error {
 // Leave forgets the connection and proposes the member's removal: at once when it left,
 // was replaced or logged off; after DisconnectTimeout when the connection dropped.
 func (s *Service) Leave(ctx context.Context, m Member, reason string) {
+	s.forget(m)
+	if err := s.unseat(ctx, m, reason); err != nil {
+		s.cfg.Log.Error("keyservice: leave", "room", m.Room, "request_id", m.RequestID, "err", err)
+	}
+}
+
+// forget drops the connection from this process's fan-out.
+func (s *Service) forget(m Member) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if conns := s.local[m.Room]; conns != nil {
 		delete(conns, m.ConnID)
 		if len(conns) == 0 {
 			delete(s.local, m.Room)
 			delete(s.lastByRoom, m.Room)
 		}
-	}
-	s.mu.Unlock()
-	if err := s.unseat(ctx, m, reason); err != nil {
-		s.cfg.Log.Error("keyservice: leave", "room", m.Room, "request_id", m.RequestID, "err", err)
 	}
 }
 
@@ -216,6 +224,8 @@ func (s *Service) Handle(ctx context.Context, m Member, typ string, data json.Ra
 		return s.chat(ctx, m, data)
 	case signaling.TypeKick:
 		return s.kick(ctx, m, data)
+	case signaling.TypeReadmit:
+		return s.readmit(ctx, m, data)
 	}
 	return refuse(signaling.CodeUnknownType, "unknown message type")
 }

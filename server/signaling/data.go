@@ -109,8 +109,14 @@ type ChatOut struct {
 	Message []byte `json:"message"`
 }
 
-// Kick asks the server to remove a participant (hosts only).
+// Kick asks the server to remove a participant and bar its subject from the room
+// (hosts only).
 type Kick struct {
+	Subject string `json:"sub"`
+}
+
+// Readmit asks the server to lift the bar a kick put on a subject (hosts only).
+type Readmit struct {
 	Subject string `json:"sub"`
 }
 

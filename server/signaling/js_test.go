@@ -17,7 +17,7 @@ func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 	for _, s := range []string{
 		TypeAuth, TypeReady, TypePing, TypePong, TypeAck, TypeError, TypeBye, TypeMute, TypeRefresh,
 		TypeLeave, TypeJoined, TypeUpdated, TypeLeft, TypeConsentRequired, TypeConsent, TypeMedia,
-		TypeKeyPackages, TypeGroupInit, TypeCommit, TypeChat, TypeKick, TypeGroupCreate, TypeHandshake,
+		TypeKeyPackages, TypeGroupInit, TypeCommit, TypeChat, TypeKick, TypeReadmit, TypeGroupCreate, TypeHandshake,
 		TypeWelcome, TypeCommitNeeded, TypeKeyPackageLow, TypeRemoved,
 		MediaOffer, MediaAnswer, MediaCandidate, MediaVideoPaused, MediaVideoResumed,
 		CodeBadMessage, CodeUnsupportedVersion, CodeUnknownType, CodeUnauthorized, CodeForbidden,
@@ -25,7 +25,7 @@ func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 		CodeIdentityMismatch, CodeKeyPackageReused, CodeKeyPackageQuota, CodeGroupExists, CodeNoGroup,
 		CodeNotMember, CodeStaleEpoch, CodeFutureEpoch, CodeReplayedCommit, CodeInvalidSignature,
 		CodeInvalidCommit, CodeMissingProposals, CodeForbiddenAdd, CodeInvalidGroupInfo, CodeBadSDP,
-		CodeStaleAnswer, CodeUnexpectedAnswer, CodeBadCandidate, CodeMediaClosed,
+		CodeStaleAnswer, CodeUnexpectedAnswer, CodeBadCandidate, CodeMediaClosed, CodeBarred,
 	} {
 		declared[s] = true
 	}

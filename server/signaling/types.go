@@ -26,7 +26,8 @@ const (
 	TypeGroupInit     = "group_init"        // client: GroupInit; the first member's epoch-0 GroupInfo
 	TypeCommit        = "commit"            // client: Commit
 	TypeChat          = "chat"              // client: ChatIn; server: ChatOut
-	TypeKick          = "kick"              // client: Kick; a host removes a participant
+	TypeKick          = "kick"              // client: Kick; a host removes a participant and bars its subject
+	TypeReadmit       = "readmit"           // client: Readmit; a host lifts a subject's bar
 	TypeGroupCreate   = "group_create"      // server: GroupCreate; create the room's group
 	TypeHandshake     = "mls"               // server: Handshake; a server proposal or an accepted commit
 	TypeWelcome       = "welcome"           // server: Welcome
