@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/coder/websocket"
@@ -38,7 +39,14 @@ func (sc *signalConn) seat(ctx context.Context) (leave func(reason string), ok b
 		})
 		if err := s.rooms.Join(ctx, sc.member(), sc); err != nil {
 			sc.sendDomainError("", err)
-			sc.close(websocket.StatusInternalError, "could not join the room's group")
+			// A barred subject is sent away like the kick that barred it, so a client
+			// shows the removal and does not retry as it would after a server fault.
+			var ke *keyservice.Error
+			if errors.As(err, &ke) && ke.Code == signaling.CodeBarred {
+				sc.bye(signaling.ReasonRemoved, signaling.CloseRemoved, "removed by a host")
+			} else {
+				sc.close(websocket.StatusInternalError, "could not join the room's group")
+			}
 			return leave, false
 		}
 	}
