@@ -2,11 +2,14 @@ package loadtest
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -76,6 +79,26 @@ func cpuNanos() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
+// maxRSS is the child's peak resident set size in bytes: VmHWM of
+// /proc/self/status (proc(5)). getrusage's ru_maxrss would not do: Linux
+// carries it across fork and execve, so it starts at the parent's RSS.
+func maxRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 // serveSFU runs a media.SFU and relays signaling for the parent's peers.
 func serveSFU(w *wire) error {
 	sfu, err := media.New(media.Config{
@@ -131,7 +154,7 @@ func serveSFU(w *wire) error {
 		case "usage":
 			prof.stop()
 			if err := w.send(frame{Op: "usage", CPUNanos: cpuNanos() - mark.cpu,
-				Forwarded: sfu.Counters().ForwardedPackets - mark.fwd}); err != nil {
+				Forwarded: sfu.Counters().ForwardedPackets - mark.fwd, MaxRSS: maxRSS()}); err != nil {
 				return err
 			}
 		}
@@ -139,8 +162,9 @@ func serveSFU(w *wire) error {
 }
 
 // bareForwarder is the baseline: receive a datagram, copy it into each
-// subscriber's buffer, rewrite the SSRC like an SFU would, send. No
-// encryption, no RTCP, no congestion control.
+// subscriber's buffer, rewrite the SSRC like an SFU would (the subscriber's
+// index in its top byte), send with one sendto per datagram. No encryption,
+// no RTCP, no congestion control, no batching.
 type bareForwarder struct {
 	conn      *net.UDPConn
 	mu        sync.Mutex
@@ -166,7 +190,7 @@ func (b *bareForwarder) run() {
 			out := bufs[i][:n]
 			copy(out, in[:n])
 			if n >= 12 {
-				out[8], out[9], out[10], out[11] = 0, 0, 0, byte(i)
+				binary.BigEndian.PutUint32(out[8:], binary.BigEndian.Uint32(in[8:])&0xffffff|uint32(i)<<24)
 			}
 			if _, err := b.conn.WriteToUDPAddrPort(out, s); err == nil {
 				b.forwarded.Add(1)
@@ -224,7 +248,7 @@ func serveBare(w *wire) error {
 		case "usage":
 			prof.stop()
 			if err := w.send(frame{Op: "usage", CPUNanos: cpuNanos() - mark.cpu,
-				Forwarded: b.forwarded.Load() - mark.fwd}); err != nil {
+				Forwarded: b.forwarded.Load() - mark.fwd, MaxRSS: maxRSS()}); err != nil {
 				return err
 			}
 		}

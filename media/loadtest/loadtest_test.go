@@ -21,7 +21,7 @@ func TestRunSmall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, Config{Publishers: 1, Subscribers: 2, Duration: 500 * time.Millisecond,
-		Warmup: 300 * time.Millisecond, PacketRate: 50, PayloadSize: 200})
+		Warmup: 300 * time.Millisecond, VideoBitrate: 500_000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,10 +37,18 @@ func TestRunSmall(t *testing.T) {
 	if rep.CPURatio <= 0 {
 		t.Fatalf("no CPU ratio: %+v", rep)
 	}
+	// Both tracks flowed: video packets, and audio packets beside them.
+	if tr := rep.Traffic; tr.VideoPackets == 0 || tr.Packets <= tr.VideoPackets || tr.Bitrate <= 0 {
+		t.Fatalf("traffic %+v", tr)
+	}
+	if rep.SFU.MaxRSS == 0 || rep.Bare.MaxRSS == 0 {
+		t.Fatalf("no RSS: %+v", rep)
+	}
 }
 
 func TestConfigRejected(t *testing.T) {
-	for _, c := range []Config{{}, {Publishers: 1}, {Publishers: 1, Subscribers: 1, PayloadSize: 5}} {
+	for _, c := range []Config{{}, {Publishers: 1}, {Publishers: 1, Subscribers: 1, VideoBitrate: 5},
+		{Publishers: 1, Subscribers: 1, Duration: time.Hour}, {Publishers: 101, Subscribers: 1}} {
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Fatalf("config %+v accepted", c)
 		}

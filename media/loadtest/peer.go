@@ -3,11 +3,14 @@ package loadtest
 import (
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sealroom/sealroom/server/signaling"
@@ -21,6 +24,8 @@ type peer struct {
 	in     chan signaling.Media
 	tracks atomic.Int32 // tracks that delivered a packet
 	errs   chan error
+	done   chan struct{} // closed by close: run stops
+	wg     sync.WaitGroup
 }
 
 func loopbackAPI() (*webrtc.API, error) {
@@ -45,29 +50,27 @@ func newPeer(api *webrtc.API, id string, w *wire, sk *sink) (*peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &peer{id: id, pc: pc, w: w, in: make(chan signaling.Media, 64), errs: make(chan error, 1)}
+	p := &peer{id: id, pc: pc, w: w, in: make(chan signaling.Media, 64), errs: make(chan error, 1),
+		done: make(chan struct{})}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		buf := make([]byte, 1500)
-		var h rtp.Header
+		t := newTrack(tr.Kind() == webrtc.RTPCodecTypeVideo)
 		first := true
 		for {
 			n, _, err := tr.Read(buf)
 			if err != nil {
 				return
 			}
-			hl, err := h.Unmarshal(buf[:n])
-			if err != nil {
-				continue
-			}
 			if first {
 				p.tracks.Add(1)
 				first = false
 			}
 			if sk != nil {
-				sk.record(buf[hl:n])
+				sk.record(t, buf[:n], sk.clk.now())
 			}
 		}
 	})
+	p.wg.Add(1)
 	go p.run()
 	return p, nil
 }
@@ -82,7 +85,14 @@ func (p *peer) fail(err error) {
 // run applies the SFU's messages in order (the client is the impolite
 // peer: an SFU offer crossing its own is ignored, see docs/protocol.md, "Media negotiation").
 func (p *peer) run() {
-	for m := range p.in {
+	defer p.wg.Done()
+	for {
+		var m signaling.Media
+		select {
+		case <-p.done:
+			return
+		case m = <-p.in:
+		}
 		switch m.Type {
 		case signaling.MediaOffer:
 			if p.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
@@ -118,24 +128,71 @@ func (p *peer) run() {
 	}
 }
 
-// publish adds one VP8 track and offers it.
-func (p *peer) publish() (*webrtc.TrackLocalStaticRTP, error) {
-	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", p.id)
+// publication is what a publisher peer sends on: one local track per
+// stream of its source, indexed like the source's streams.
+type publication struct {
+	tracks []*webrtc.TrackLocalStaticRTP
+	video  *webrtc.RTPSender
+	// mid and rid header extension IDs (RFC 8843 §15, RFC 8852 §3.1),
+	// set on simulcast layers once negotiated: pion's static tracks do not
+	// add them, and the SFU binds a layer's SSRC by them.
+	midID, ridID uint8
+	mid          string
+}
+
+// publish adds the source's audio and video tracks (one video encoding per
+// layer: simulcast is three encodings of one sender) and offers them. RTCP
+// from the SFU is read: PLI and FIR make the source send a keyframe.
+func (p *peer) publish(src *source) (*publication, error) {
+	pub := &publication{tracks: make([]*webrtc.TrackLocalStaticRTP, len(src.log.streams))}
+	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: audioClockRate, Channels: 2}, "audio", p.id)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := p.pc.AddTrack(tr)
-	if err != nil {
-		return nil, err
-	}
-	go func() { // drive the sender's RTCP interceptors
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := rs.Read(buf); err != nil {
-				return
-			}
+	pub.tracks[src.audio.index] = audio
+	var senders []*webrtc.RTPSender
+	for _, l := range src.layers {
+		var opts []func(*webrtc.TrackLocalStaticRTP)
+		if l.rid != "" {
+			opts = append(opts, webrtc.WithRTPStreamID(l.rid))
 		}
-	}()
+		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: videoClockRate}, "video", p.id, opts...)
+		if err != nil {
+			return nil, err
+		}
+		pub.tracks[l.log.index] = tr
+		if pub.video == nil {
+			if pub.video, err = p.pc.AddTrack(tr); err != nil {
+				return nil, err
+			}
+			senders = append(senders, pub.video)
+		} else if err := pub.video.AddEncoding(tr); err != nil {
+			return nil, err
+		}
+	}
+	as, err := p.pc.AddTrack(audio)
+	if err != nil {
+		return nil, err
+	}
+	senders = append(senders, as)
+	for _, rs := range senders {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for {
+				pkts, _, err := rs.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, pk := range pkts {
+					switch pk.(type) {
+					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+						src.requestKeyframe()
+					}
+				}
+			}
+		}()
+	}
 	offer, err := p.pc.CreateOffer(nil)
 	if err != nil {
 		return nil, err
@@ -148,9 +205,58 @@ func (p *peer) publish() (*webrtc.TrackLocalStaticRTP, error) {
 	if err := p.w.send(frame{Op: "msg", ID: p.id, Msg: &signaling.Media{Type: signaling.MediaOffer, SDP: p.pc.LocalDescription().SDP}}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrChild, err)
 	}
-	return tr, nil
+	return pub, nil
+}
+
+// simulcastReady reports whether the SFU's answer is applied and, for a
+// simulcast publication, reads the negotiated mid and rid extension IDs.
+func (p *peer) simulcastReady(pub *publication, simulcast bool) bool {
+	if p.pc.SignalingState() != webrtc.SignalingStateStable || p.pc.RemoteDescription() == nil {
+		return false
+	}
+	if !simulcast {
+		return true
+	}
+	for _, e := range pub.video.GetParameters().HeaderExtensions {
+		switch e.URI {
+		case sdp.SDESMidURI:
+			pub.midID = uint8(e.ID)
+		case sdp.SDESRTPStreamIDURI:
+			pub.ridID = uint8(e.ID)
+		}
+	}
+	for _, t := range p.pc.GetTransceivers() {
+		if t.Sender() == pub.video {
+			pub.mid = t.Mid()
+		}
+	}
+	return pub.midID != 0 && pub.ridID != 0 && pub.mid != ""
+}
+
+// emitter returns the function that sends a source's packets on pub's
+// tracks. It reuses one packet and is for one goroutine.
+func (pub *publication) emitter(src *source) emitFunc {
+	var pkt rtp.Packet
+	pkt.Extensions = make([]rtp.Extension, 0, 2)
+	rids := make([][]byte, len(src.layers))
+	for i, l := range src.layers {
+		rids[i] = []byte(l.rid)
+	}
+	mid := []byte(pub.mid)
+	return func(p packet) error {
+		pkt.Header = rtp.Header{Version: 2, Marker: p.marker, SequenceNumber: p.seq, Timestamp: p.ts,
+			Extensions: pkt.Extensions[:0]}
+		if p.stream.video && pub.ridID != 0 {
+			_ = pkt.SetExtension(pub.midID, mid)
+			_ = pkt.SetExtension(pub.ridID, rids[p.layer])
+		}
+		pkt.Payload = p.payload
+		return pub.tracks[p.stream.index].WriteRTP(&pkt)
+	}
 }
 
 func (p *peer) close() {
+	close(p.done)
 	_ = p.pc.Close()
+	p.wg.Wait()
 }

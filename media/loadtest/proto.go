@@ -29,6 +29,7 @@ type frame struct {
 	// usage
 	CPUNanos  int64  `json:"cpu_ns,omitempty"`
 	Forwarded uint64 `json:"forwarded,omitempty"`
+	MaxRSS    uint64 `json:"max_rss,omitempty"`
 	Err       string `json:"err,omitempty"`
 }
 

@@ -3,33 +3,42 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 )
 
 const (
 	setupTimeout = 60 * time.Second
 	drain        = 500 * time.Millisecond
+	callTimeout  = 10 * time.Second
+	// slack bounds what is neither setup nor measurement (starting and
+	// stopping the child, closing peers).
+	slack = 30 * time.Second
 )
 
-// Run measures the SFU, then the bare forwarder, for one Config.
+// Run measures the SFU, then the bare forwarder, for one Config. It stops
+// by itself: every step has a deadline, and the whole run is bounded by
+// Config.Timeout.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return Report{}, err
 	}
-	rep := Report{Publishers: cfg.Publishers, Subscribers: cfg.Subscribers}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout())
+	defer cancel()
+	rep := Report{Publishers: cfg.Publishers, Subscribers: cfg.Subscribers, Simulcast: cfg.Simulcast}
 	if rep.SFU, err = runOnce(ctx, cfg, "sfu"); err != nil {
 		return rep, err
 	}
+	rep.Traffic = rep.SFU.traffic
 	if cfg.SkipBare {
 		return rep, nil
 	}
@@ -56,14 +65,21 @@ type child struct {
 	w      *wire
 	stderr bytes.Buffer
 	addr   string
+	done   chan struct{} // closed when dispatch ends
 
 	mu      sync.Mutex
-	routes  map[string]chan frame // child frames by participant id
-	control chan frame            // marked / usage / subs_ok
+	routes  map[string]route // child frames by participant id
+	control chan frame       // marked / usage / subs_ok
+}
+
+// route delivers one participant's frames until its peer closes.
+type route struct {
+	ch   chan frame
+	done <-chan struct{}
 }
 
 func startChild(ctx context.Context, cfg Config, kind string) (*child, error) {
-	c := &child{routes: map[string]chan frame{}, control: make(chan frame, 4)}
+	c := &child{routes: map[string]route{}, control: make(chan frame, 4), done: make(chan struct{})}
 	c.cmd = exec.CommandContext(ctx, cfg.Command[0], cfg.Command[1:]...)
 	c.cmd.Env = append(os.Environ(), ChildEnv+"="+kind)
 	c.cmd.Stderr = &c.stderr
@@ -82,6 +98,7 @@ func startChild(ctx context.Context, cfg Config, kind string) (*child, error) {
 	c.w.closer = stdin
 	f, err := c.w.recv()
 	if err != nil || f.Op != "ready" {
+		close(c.done)
 		c.stop()
 		return nil, fmt.Errorf("%w: no ready frame (%v): %s", ErrChild, err, c.stderr.String())
 	}
@@ -90,42 +107,57 @@ func startChild(ctx context.Context, cfg Config, kind string) (*child, error) {
 	return c, nil
 }
 
+// dispatch routes the child's frames until its stdout closes. A route
+// that does not keep up drops signaling rather than block the child.
 func (c *child) dispatch() {
+	defer close(c.done)
+	defer close(c.control)
 	for {
 		f, err := c.w.recv()
 		if err != nil {
-			close(c.control)
 			return
 		}
 		switch f.Op {
 		case "signal":
 			c.mu.Lock()
-			ch := c.routes[f.ID]
+			rt, ok := c.routes[f.ID]
 			c.mu.Unlock()
-			if ch != nil && f.Msg != nil {
-				ch <- f
+			if ok && f.Msg != nil {
+				select {
+				case rt.ch <- f:
+				case <-rt.done:
+				}
 			}
 		case "error":
 			// A refused message is the client's problem; the run
 			// notices through missing tracks.
 		default:
-			c.control <- f
+			select {
+			case c.control <- f:
+			default: // nobody asked: dropped rather than block the child
+			}
 		}
 	}
 }
 
-func (c *child) call(op string) (frame, error) {
+func (c *child) call(ctx context.Context, op string) (frame, error) {
 	if err := c.w.send(frame{Op: op}); err != nil {
 		return frame{}, fmt.Errorf("%w: %w", ErrChild, err)
 	}
+	return c.reply(ctx, op)
+}
+
+func (c *child) reply(ctx context.Context, op string) (frame, error) {
 	select {
 	case f, ok := <-c.control:
 		if !ok {
 			return frame{}, fmt.Errorf("%w: exited: %s", ErrChild, c.stderr.String())
 		}
 		return f, nil
-	case <-time.After(10 * time.Second):
+	case <-time.After(callTimeout):
 		return frame{}, fmt.Errorf("%w: no reply to %s", ErrChild, op)
+	case <-ctx.Done():
+		return frame{}, ctx.Err()
 	}
 }
 
@@ -139,6 +171,92 @@ func (c *child) stop() {
 		_ = c.cmd.Process.Kill()
 		<-done
 	}
+	<-c.done
+}
+
+// run is one measurement: the publishers' sources, the subscribers'
+// sinks, and the goroutines that send.
+type run struct {
+	cfg     Config
+	clk     *clock
+	sources []*source
+	reg     registry
+	sinks   []*sink
+	full    chan struct{} // closed when setup is done: full traffic
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	errMu   sync.Mutex
+	err     error
+}
+
+func newRun(cfg Config) (*run, error) {
+	r := &run{cfg: cfg, clk: &clock{epoch: time.Now()}, reg: registry{}, full: make(chan struct{}), stop: make(chan struct{})}
+	for i := range cfg.Publishers {
+		src, err := newSource(uint16(i), cfg.VideoBitrate, cfg.Simulcast)
+		if err != nil {
+			return nil, err
+		}
+		r.sources = append(r.sources, src)
+		r.reg[src.log.kid] = src.log
+	}
+	for range cfg.Subscribers {
+		r.sinks = append(r.sinks, newSink(r.clk, r.reg))
+	}
+	return r, nil
+}
+
+// start paces source src through emit until the run stops, counting what
+// is stamped inside the window.
+func (r *run) start(src *source, emit emitFunc) {
+	r.wg.Go(func() {
+		src.pace(r.clk, r.full, r.stop, func(p packet) error {
+			err := emit(p)
+			if err == nil && r.clk.inWindow(p.nanos) {
+				p.stream.sent.Add(1)
+				p.stream.bytes.Add(uint64(len(p.payload)))
+			}
+			return err
+		}, r.fail)
+	})
+}
+
+func (r *run) fail(err error) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.err == nil && !errors.Is(err, net.ErrClosed) {
+		r.err = err
+	}
+}
+
+func (r *run) halt() {
+	close(r.stop)
+	r.wg.Wait()
+}
+
+// traffic sums what the publishers sent inside the window.
+func (r *run) traffic(window time.Duration) (expected uint64, t Traffic) {
+	var pkts, bytes uint64
+	for _, src := range r.sources {
+		for _, st := range src.log.streams {
+			n := st.sent.Load()
+			pkts += n
+			bytes += st.bytes.Load()
+			if st.counted {
+				expected += n
+			}
+			if st.video {
+				t.VideoPackets += n
+			}
+		}
+	}
+	t.Packets = pkts
+	if window > 0 && len(r.sources) > 0 {
+		per := float64(len(r.sources)) * window.Seconds()
+		t.PacketsPerSec = float64(pkts) / per
+		t.Bitrate = float64(bytes) * 8 / per
+		t.VideoPacketsPerFrame = float64(t.VideoPackets) / (per * videoFPS)
+	}
+	return expected, t
 }
 
 // runOnce sets up one server kind, warms up, measures one window.
@@ -148,51 +266,58 @@ func runOnce(ctx context.Context, cfg Config, kind string) (Result, error) {
 		return Result{}, err
 	}
 	defer c.stop()
-	clk := &clock{epoch: time.Now()}
-	sinks := make([]*sink, cfg.Subscribers)
-	for i := range sinks {
-		sinks[i] = newSink(clk)
+	r, err := newRun(cfg)
+	if err != nil {
+		return Result{}, err
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var sent atomic.Uint64
-	defer func() { close(stop); wg.Wait() }()
-
 	var cleanup func()
 	switch kind {
 	case "sfu":
-		cleanup, err = setupSFU(ctx, cfg, c, clk, sinks, stop, &wg, &sent)
+		cleanup, err = setupSFU(ctx, r, c)
 	default:
-		cleanup, err = setupBare(ctx, cfg, c, clk, sinks, stop, &wg, &sent)
+		cleanup, err = setupBare(ctx, r, c)
 	}
-	if cleanup != nil {
-		defer cleanup()
-	}
+	defer func() {
+		r.halt()
+		if cleanup != nil {
+			cleanup()
+		}
+	}()
 	if err != nil {
 		return Result{}, err
 	}
 
+	close(r.full)
 	if err := sleepCtx(ctx, cfg.Warmup); err != nil {
 		return Result{}, err
 	}
-	if _, err := c.call("mark"); err != nil {
+	if _, err := c.call(ctx, "mark"); err != nil {
 		return Result{}, err
 	}
-	clk.t0.Store(clk.now())
+	t0 := r.clk.now()
+	r.clk.t0.Store(t0)
 	if err := sleepCtx(ctx, cfg.Duration); err != nil {
 		return Result{}, err
 	}
-	clk.t1.Store(clk.now())
-	u, err := c.call("usage")
+	t1 := r.clk.now()
+	r.clk.t1.Store(t1)
+	u, err := c.call(ctx, "usage")
 	if err != nil {
 		return Result{}, err
 	}
 	if err := sleepCtx(ctx, drain); err != nil {
 		return Result{}, err
 	}
-	res := Result{Server: kind, Sent: sent.Load(), Forwarded: u.Forwarded, ServerCPU: time.Duration(u.CPUNanos)}
+	r.errMu.Lock()
+	sendErr := r.err
+	r.errMu.Unlock()
+	if sendErr != nil {
+		return Result{}, fmt.Errorf("loadtest: publisher: %w", sendErr)
+	}
+	res := Result{Server: kind, Forwarded: u.Forwarded, ServerCPU: time.Duration(u.CPUNanos), MaxRSS: u.MaxRSS}
+	res.Sent, res.traffic = r.traffic(time.Duration(t1 - t0))
 	res.Expected = res.Sent * uint64(cfg.Subscribers)
-	res.Received, res.DelayP50, res.DelayP99 = summarize(sinks)
+	res.Received, res.unattributed, res.DelayP50, res.DelayP99 = summarize(r.sinks)
 	if res.Expected > 0 {
 		res.Loss = 1 - float64(res.Received)/float64(res.Expected)
 	}
@@ -203,25 +328,28 @@ func runOnce(ctx context.Context, cfg Config, kind string) (Result, error) {
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(d):
+	case <-t.C:
 		return nil
 	}
 }
 
-func setupSFU(ctx context.Context, cfg Config, c *child, clk *clock, sinks []*sink,
-	stop chan struct{}, wg *sync.WaitGroup, sent *atomic.Uint64) (func(), error) {
+func setupSFU(ctx context.Context, r *run, c *child) (func(), error) {
 	api, err := loopbackAPI()
 	if err != nil {
 		return nil, err
 	}
 	var peers []*peer
+	var routes sync.WaitGroup
 	cleanup := func() {
 		for _, p := range peers {
 			p.close()
 		}
+		routes.Wait()
 	}
 	join := func(id string, pub bool, sk *sink) (*peer, error) {
 		p, err := newPeer(api, id, c.w, sk)
@@ -229,65 +357,88 @@ func setupSFU(ctx context.Context, cfg Config, c *child, clk *clock, sinks []*si
 			return nil, err
 		}
 		peers = append(peers, p)
-		ch := make(chan frame, 64)
+		rt := route{ch: make(chan frame, 64), done: p.done}
 		c.mu.Lock()
-		c.routes[id] = ch
+		c.routes[id] = rt
 		c.mu.Unlock()
-		go func() {
-			for f := range ch {
-				p.in <- *f.Msg
+		routes.Go(func() {
+			for {
+				select {
+				case f := <-rt.ch:
+					select {
+					case p.in <- *f.Msg:
+					case <-p.done:
+						return
+					}
+				case <-p.done:
+					return
+				}
 			}
-		}()
+		})
 		return p, c.w.send(frame{Op: "join", ID: id, Publish: pub, Subscribe: !pub})
 	}
 	var subs []*peer
-	for i := range cfg.Subscribers {
-		p, err := join(fmt.Sprintf("sub%d", i), false, sinks[i])
+	for i := range r.cfg.Subscribers {
+		p, err := join(fmt.Sprintf("sub%d", i), false, r.sinks[i])
 		if err != nil {
 			return cleanup, err
 		}
 		subs = append(subs, p)
 	}
-	for i := range cfg.Publishers {
+	deadline := time.Now().Add(setupTimeout)
+	wait := func(what string, done func() bool) error {
+		for !done() {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%w: %s", ErrSetup, what)
+			}
+			if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i, src := range r.sources {
 		p, err := join(fmt.Sprintf("pub%d", i), true, nil)
 		if err != nil {
 			return cleanup, err
 		}
-		tr, err := p.publish()
+		pub, err := p.publish(src)
 		if err != nil {
 			return cleanup, err
 		}
-		wg.Add(1)
-		go func(pub uint16, tr *webrtc.TrackLocalStaticRTP) {
-			defer wg.Done()
-			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true}}
-			pacer(clk, pub, cfg.PacketRate, cfg.PayloadSize, stop, sent, func(b []byte, seq, ts uint32) error {
-				pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = uint16(seq), ts, b
-				return tr.WriteRTP(pkt)
-			})
-		}(uint16(i), tr)
+		if err := wait(p.id+" negotiated", func() bool { return p.simulcastReady(pub, r.cfg.Simulcast) }); err != nil {
+			return cleanup, err
+		}
+		r.start(src, pub.emitter(src))
 	}
-	deadline := time.Now().Add(setupTimeout)
+	tracks := int32(2 * r.cfg.Publishers)
 	for _, s := range subs {
-		for s.tracks.Load() < int32(cfg.Publishers) {
-			if time.Now().After(deadline) {
-				return cleanup, fmt.Errorf("%w: %s receives %d of %d tracks", ErrSetup, s.id, s.tracks.Load(), cfg.Publishers)
-			}
-			if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-				return cleanup, err
-			}
+		if err := wait(fmt.Sprintf("%s receives %d of %d tracks", s.id, s.tracks.Load(), tracks),
+			func() bool { return s.tracks.Load() >= tracks }); err != nil {
+			return cleanup, err
 		}
 	}
 	return cleanup, nil
 }
 
-func setupBare(ctx context.Context, cfg Config, c *child, clk *clock, sinks []*sink,
-	stop chan struct{}, wg *sync.WaitGroup, sent *atomic.Uint64) (func(), error) {
+// Bare forwarder SSRCs: the publisher and stream in the low 24 bits; the
+// forwarder writes the subscriber's index into the top byte, as an SFU
+// gives each subscriber its own SSRC.
+func bareSSRC(pub uint16, stream uint8) uint32 { return uint32(pub)<<8 | uint32(stream) | 1<<23 }
+
+const (
+	barePTVideo = 96
+	barePTAudio = 111
+)
+
+func setupBare(ctx context.Context, r *run, c *child) (func(), error) {
 	var conns []*net.UDPConn
+	var readers sync.WaitGroup
 	cleanup := func() {
 		for _, conn := range conns {
 			_ = conn.Close()
 		}
+		readers.Wait()
 	}
 	listen := func() (*net.UDPConn, error) {
 		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -298,62 +449,63 @@ func setupBare(ctx context.Context, cfg Config, c *child, clk *clock, sinks []*s
 		return conn, err
 	}
 	var addrs []string
-	for i := range cfg.Subscribers {
+	for _, sk := range r.sinks {
 		conn, err := listen()
 		if err != nil {
 			return cleanup, err
 		}
 		addrs = append(addrs, conn.LocalAddr().String())
-		go func(sk *sink) {
+		readers.Go(func() {
 			buf := make([]byte, 1500)
+			tracks := map[uint32]*track{}
 			for {
 				n, err := conn.Read(buf)
 				if err != nil {
 					return
 				}
-				if n > 12 {
-					sk.record(buf[12:n])
+				if n < rtpHeaderLen {
+					continue
 				}
+				ssrc := binary.BigEndian.Uint32(buf[8:]) & 0xffffff
+				t := tracks[ssrc]
+				if t == nil {
+					t = newTrack(buf[1]&0x7f == barePTVideo)
+					tracks[ssrc] = t
+				}
+				sk.record(t, buf[:n], r.clk.now())
 			}
-		}(sinks[i])
+		})
 	}
 	if err := c.w.send(frame{Op: "subs", Subs: addrs}); err != nil {
 		return cleanup, err
 	}
-	select {
-	case f, ok := <-c.control:
-		if !ok || f.Op != "subs_ok" {
-			return cleanup, fmt.Errorf("%w: subscribers refused: %s", ErrChild, c.stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		return cleanup, fmt.Errorf("%w: no reply to subs", ErrChild)
+	if f, err := c.reply(ctx, "subs"); err != nil || f.Op != "subs_ok" {
+		return cleanup, fmt.Errorf("%w: subscribers refused (%v): %s", ErrChild, err, c.stderr.String())
 	}
 	server, err := net.ResolveUDPAddr("udp4", c.addr)
 	if err != nil {
 		return cleanup, err
 	}
-	for i := range cfg.Publishers {
+	for _, src := range r.sources {
 		conn, err := listen()
 		if err != nil {
 			return cleanup, err
 		}
-		wg.Add(1)
-		go func(pub uint16) {
-			defer wg.Done()
-			h := rtp.Header{Version: 2, Marker: true, PayloadType: 96, SSRC: uint32(pub) + 1}
-			buf := make([]byte, 0, 1500)
-			pacer(clk, pub, cfg.PacketRate, cfg.PayloadSize, stop, sent, func(b []byte, seq, ts uint32) error {
-				h.SequenceNumber, h.Timestamp = uint16(seq), ts
-				out, err := h.MarshalTo(buf[:12])
-				if err != nil {
-					return err
-				}
-				pkt := append(buf[:out], b...)
-				_, err = conn.WriteToUDP(pkt, server)
+		buf := make([]byte, 0, 1500)
+		r.start(src, func(p packet) error {
+			pt := uint8(barePTAudio)
+			if p.stream.video {
+				pt = barePTVideo
+			}
+			h := rtp.Header{Version: 2, Marker: p.marker, PayloadType: pt, SequenceNumber: p.seq,
+				Timestamp: p.ts, SSRC: bareSSRC(src.log.pub, p.stream.index)}
+			n, err := h.MarshalTo(buf[:rtpHeaderLen])
+			if err != nil {
 				return err
-			})
-		}(uint16(i))
+			}
+			_, err = conn.WriteToUDP(append(buf[:n], p.payload...), server)
+			return err
+		})
 	}
-	_ = ctx
 	return cleanup, nil
 }
