@@ -24,7 +24,7 @@ func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 		CodeRateLimited, CodeInternal, CodeConsentRequired, CodeTooLarge, CodeInvalidKeyPackage,
 		CodeIdentityMismatch, CodeKeyPackageReused, CodeKeyPackageQuota, CodeGroupExists, CodeNoGroup,
 		CodeNotMember, CodeStaleEpoch, CodeFutureEpoch, CodeReplayedCommit, CodeInvalidSignature,
-		CodeInvalidCommit, CodeMissingProposals, CodeForbiddenAdd, CodeInvalidGroupInfo, CodeBadSDP,
+		CodeInvalidCommit, CodeMissingProposals, CodeForbiddenAdd, CodeForbiddenCommit, CodeInvalidGroupInfo, CodeBadSDP,
 		CodeStaleAnswer, CodeUnexpectedAnswer, CodeBadCandidate, CodeMediaClosed, CodeBarred,
 	} {
 		declared[s] = true
@@ -46,8 +46,9 @@ func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 	}
 	seen := 0
 	for _, f := range files {
-		if filepath.Base(f) == "worker.js" {
-			continue // the SFrame worker's messages to its page, not signaling
+		switch filepath.Base(f) {
+		case "worker.js", "policy.js":
+			continue // the SFrame worker's messages to its page, and MLS proposal types: not signaling
 		}
 		src, err := os.ReadFile(f)
 		if err != nil {
