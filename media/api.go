@@ -6,9 +6,10 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -51,60 +52,54 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 	return nil
 }
 
-// newParticipantAPI builds one pion API per participant so that its
-// congestion controller (one per PeerConnection) is handed to exactly that
-// participant. publishes is the participant's CanPublish grant.
-func (s *SFU) newParticipantAPI(publishes bool, onEstimator func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+// newParticipantAPI builds one pion API per participant, with the
+// interceptors its grants need. publishes is the participant's CanPublish
+// grant.
+//
+// Towards subscribers nothing intercepts the forwarded packets: the SFU
+// numbers them for transport-wide congestion control and keeps their send
+// times itself (twcc.go), estimates the subscriber's bandwidth from the
+// feedback (gcc.go), answers NACKs from one cache per upstream layer
+// (rtxcache.go) and writes sender reports (senderreport.go). pion's
+// interceptors for these cost an allocation, a lock or a map operation per
+// forwarded packet and per subscriber.
+//
+// Towards publishers pion's interceptors read what arrives: the NACK
+// generator (RFC 4585 §6.2.1), receiver reports (RFC 3550 §6.4.2) and
+// transport-wide feedback (the publisher's own congestion control). Each
+// runs a ticker per PeerConnection whether or not media arrives; a
+// participant that may not publish never sends the SFU media (the guard
+// drops it), so it gets none of them and the SFU no idle wake-ups per
+// subscriber.
+func (s *SFU) newParticipantAPI(publishes bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, fmt.Errorf("media: register codecs: %w", err)
 	}
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
+			return nil, err
+		}
+	}
 	reg := &interceptor.Registry{}
-
-	// Send-side bandwidth estimation (GCC over TWCC feedback from the
-	// subscriber). No pacer: the SFU forwards at the publisher's pace and
-	// adapts by choosing layers, not by queueing.
-	cfg := s.cfg
-	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		return gcc.NewSendSideBWE(
-			gcc.SendSideBWEInitialBitrate(cfg.InitialBitrate),
-			gcc.SendSideBWEMinBitrate(cfg.MinBitrate),
-			gcc.SendSideBWEMaxBitrate(cfg.MaxBitrate),
-			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
-		)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("media: congestion controller: %w", err)
-	}
-	ccf.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { onEstimator(e) })
-	reg.Add(ccf)
-	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
-		return nil, err
-	}
-	// NACK generator towards publishers. Towards subscribers the SFU
-	// answers NACKs itself from one cache per upstream layer
-	// (rtxcache.go) instead of pion's responder, which keeps a copy per
-	// subscriber. Then RTCP SR/RR, rid/mid header extensions, TWCC
-	// feedback towards publishers.
-	//
-	// The generator runs a 10 Hz ticker per PeerConnection whether or
-	// not media arrives; a participant that may not publish never sends
-	// the SFU media (the guard drops it), so it gets no generator and
-	// the SFU no idle wake-ups per subscriber.
 	if publishes {
 		gen, err := nack.NewGeneratorInterceptor()
 		if err != nil {
 			return nil, err
 		}
 		reg.Add(gen)
-	}
-	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
-		return nil, err
+		rr, err := report.NewReceiverInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(rr)
+		fb, err := twcc.NewSenderInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(fb)
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
 		return nil, err
 	}
 
@@ -119,11 +114,11 @@ func (s *SFU) newParticipantAPI(publishes bool, onEstimator func(cc.BandwidthEst
 	} else {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	}
-	if len(cfg.PublicIPs) > 0 {
+	if len(s.cfg.PublicIPs) > 0 {
 		// Advertise the public addresses in place of the host candidates (the SFU
 		// behind a 1:1 NAT).
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
-			External:        cfg.PublicIPs,
+			External:        s.cfg.PublicIPs,
 			AsCandidateType: webrtc.ICECandidateTypeHost,
 			Mode:            webrtc.ICEAddressRewriteReplace,
 		}); err != nil {

@@ -61,7 +61,7 @@ func (p *Participant) currentEstimate() int64 {
 		return v
 	}
 	if e := p.bwe.Load(); e != nil {
-		return int64((*e).GetTargetBitrate())
+		return e.targetBitrate()
 	}
 	return int64(p.sfu.cfg.InitialBitrate)
 }
@@ -76,6 +76,7 @@ func (p *Participant) controlLoop() {
 		case <-t.C:
 			p.refreshValidPairs()
 			p.control()
+			p.sendSenderReports(p.sfu.nanos())
 		}
 	}
 }

@@ -1,11 +1,13 @@
 package media
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"strings"
 	"sync"
 
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -29,6 +31,15 @@ type downtrack struct {
 	current *layer     // layer being forwarded, nil until a keyframe
 	target  *layer     // layer wanted; switch on its next keyframe
 	paused  bool
+
+	// twccID is the negotiated ID of the transport-wide sequence number
+	// header extension (0: not negotiated); twccBuf holds its value for
+	// the packet being written.
+	twccID  uint8
+	twccBuf [2]byte
+	// Sender report state (RFC 3550 §6.4.1): packets and payload octets
+	// sent since Bind.
+	srPackets, srOctets uint32
 
 	// segments remember how recent outgoing sequence numbers map to
 	// upstream ones, to answer NACKs from the layers' caches.
@@ -88,10 +99,19 @@ func (dt *downtrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 		dt.mu.Unlock()
 		return codecs[0], nil
 	}
+	var twccID uint8
+	for _, e := range ctx.HeaderExtensions() {
+		if e.URI == sdp.TransportCCURI && e.ID > 0 && e.ID < 15 {
+			twccID = uint8(e.ID)
+		}
+	}
 	dt.mu.Lock()
 	dt.writer = ctx.WriteStream()
 	dt.ssrc = uint32(ctx.SSRC())
 	dt.pt = uint8(match.PayloadType)
+	if dt.sub.twcc != nil {
+		dt.twccID = twccID
+	}
 	dt.current = nil
 	dt.rw.unanchor()
 	target := dt.target
@@ -150,8 +170,8 @@ func (dt *downtrack) forward(l *layer, h *rtp.Header, payload []byte, keyframe b
 		return false
 	}
 	// Header extensions of the publisher's session mean nothing in the
-	// subscriber's (IDs are negotiated per session); the interceptors add
-	// the ones negotiated with the subscriber (transport-cc).
+	// subscriber's (IDs are negotiated per session); the only one the SFU
+	// sends is the transport-wide sequence number (writeRTP).
 	dt.hdr = rtp.Header{
 		Version:        2,
 		Marker:         h.Marker,
@@ -161,8 +181,32 @@ func (dt *downtrack) forward(l *layer, h *rtp.Header, payload []byte, keyframe b
 		SSRC:           dt.ssrc,
 		Extensions:     dt.hdr.Extensions[:0],
 	}
-	_, err := dt.writer.WriteRTP(&dt.hdr, payload)
-	return err == nil
+	return dt.writeRTP(&dt.hdr, payload, nanos)
+}
+
+// writeRTP sends one packet with its transport-wide sequence number
+// (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2, a one-byte
+// header extension, RFC 8285 §4.2) and records it for the bandwidth
+// estimate and the sender report. dt.mu is held.
+func (dt *downtrack) writeRTP(h *rtp.Header, payload []byte, nanos int64) bool {
+	var seq uint32
+	if dt.twccID != 0 {
+		seq = dt.sub.twcc.take()
+		binary.BigEndian.PutUint16(dt.twccBuf[:], uint16(seq))
+		_ = h.SetExtension(dt.twccID, dt.twccBuf[:]) // a fresh header: one-byte form, reuses Extensions
+
+	}
+	if _, err := dt.writer.WriteRTP(h, payload); err != nil {
+		return false
+	}
+	if dt.twccID != 0 {
+		// 12-byte header, 8 bytes of extension (RFC 8285 §4.2: 4-byte
+		// header, 1+2 bytes padded to 4), the payload.
+		dt.sub.twcc.sent(seq, nanos, 20+len(payload))
+	}
+	dt.srPackets++
+	dt.srOctets += uint32(len(payload))
+	return true
 }
 
 // setTarget chooses the layer to receive (nil pauses) and asks the
@@ -233,6 +277,5 @@ func (dt *downtrack) retransmit(seq uint16, nanos int64) bool {
 		SSRC:           dt.ssrc,
 		Extensions:     dt.rtxHdr.Extensions[:0],
 	}
-	_, err := dt.writer.WriteRTP(&dt.rtxHdr, dt.rtxBuf[:n])
-	return err == nil
+	return dt.writeRTP(&dt.rtxHdr, dt.rtxBuf[:n], nanos)
 }

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -27,7 +26,11 @@ type Participant struct {
 
 	counters counters
 
-	bwe      atomic.Pointer[cc.BandwidthEstimator]
+	// twcc numbers what the SFU sends this participant for transport-wide
+	// congestion control, and bwe estimates its bandwidth from the
+	// feedback; both nil for a participant that may not subscribe.
+	twcc     *twccSender
+	bwe      atomic.Pointer[sendSideBWE]
 	estimate atomic.Int64 // > 0 overrides the estimator (tests)
 
 	negMu      sync.Mutex // offer/answer state and transceiver changes
@@ -50,7 +53,8 @@ type Participant struct {
 	selected netip.AddrPort   // remote end of the selected candidate pair
 	valid    []netip.AddrPort // remote ends of the other validated pairs
 
-	videoPaused bool // controller goroutine only
+	videoPaused bool  // controller goroutine only
+	lastReport  int64 // controller goroutine only: nanos of the last sender reports
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -68,7 +72,11 @@ func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(signa
 		downtracks: map[*publication]*downtrack{}, pubs: map[string]*publication{},
 		done: make(chan struct{})}
 	p.binding = newTransportBinding(&p.counters, s.cfg.RateLimit, s.conn.nanos())
-	api, err := s.newParticipantAPI(grants.CanPublish, func(e cc.BandwidthEstimator) { p.bwe.Store(&e) })
+	if grants.CanSubscribe {
+		p.twcc = newTWCCSender()
+		p.bwe.Store(newSendSideBWE(p.twcc, s.cfg.InitialBitrate, s.cfg.MinBitrate, s.cfg.MaxBitrate, s.nanos()))
+	}
+	api, err := s.newParticipantAPI(grants.CanPublish)
 	if err != nil {
 		return nil, err
 	}
@@ -333,11 +341,15 @@ func (p *Participant) rtcpLoop(dt *downtrack) {
 // handleSubscriberRTCP acts on one compound RTCP packet from a subscriber
 // about downtrack dt: PLI (RFC 4585 §6.3.1) and FIR (RFC 5104 §4.3.1) go
 // upstream as a rate-limited PLI, Generic NACKs (RFC 4585 §6.2.1) are
-// answered from the layer cache. Everything else was consumed by pion's
-// interceptors (reports, TWCC feedback).
+// answered from the layer cache, transport-wide feedback feeds the
+// bandwidth estimate. Receiver reports are not used.
 func (p *Participant) handleSubscriberRTCP(dt *downtrack, pkts []rtcp.Packet, now int64) {
 	for _, pk := range pkts {
 		switch pk := pk.(type) {
+		case *rtcp.TransportLayerCC:
+			if e := p.bwe.Load(); e != nil {
+				e.onFeedback(pk, now)
+			}
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 			dt.keyframeWanted()
 		case *rtcp.TransportLayerNack:
