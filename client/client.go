@@ -43,6 +43,10 @@ type Config struct {
 	// expected burst of joins in one commit without betting on timing; keep the server's
 	// commit timeout above the longest wait. Updates are not gated.
 	CommitWhen func(pending int) bool
+	// UpdateInterval is how often this member commits an update of its own leaf and
+	// path, for post-compromise security (default 15 minutes of membership, with a
+	// tenth of jitter; negative: never). A member that rejoins updates at once.
+	UpdateInterval time.Duration
 	// OnEpoch, if set, runs on the client's goroutine after every change of epoch (join
 	// included), once the new SFrame keys are installed. It must not block; it may call
 	// c's read methods (Epoch, EpochAuthenticator, Export).
@@ -100,6 +104,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.UpdateInterval == 0 {
+		cfg.UpdateInterval = 15 * time.Minute
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

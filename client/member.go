@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/sealroom/sealroom/keyservice/policy"
@@ -31,6 +32,11 @@ type loopState struct {
 	// the timer that runs maybeCommit again once they have been quiet long enough.
 	firstProposal, lastProposal time.Time
 	batch                       *time.Timer
+
+	// Config.UpdateInterval: the timer of this member's next own update, and whether it
+	// has been a member before (a rejoin updates at once).
+	update       *time.Timer
+	memberBefore bool
 }
 
 type ownKeyPackage struct {
@@ -60,6 +66,9 @@ func (c *Client) run() {
 		case <-c.done:
 			if c.state.batch != nil {
 				c.state.batch.Stop()
+			}
+			if c.state.update != nil {
+				c.state.update.Stop()
 			}
 			for _, kp := range c.state.kps {
 				kp.secrets.Zero()
@@ -422,6 +431,7 @@ func (c *Client) initAnswer(serr *ServerError) {
 	c.group = g
 	c.mu.Unlock()
 	c.newEpoch(nil)
+	c.joined()
 }
 
 // welcome joins the group (RFC 9420 §12.4.3.1) with the KeyPackage the Welcome names.
@@ -456,8 +466,49 @@ func (c *Client) welcome(raw json.RawMessage) {
 		c.mu.Unlock()
 		// Drop what belonged to epochs before ours.
 		c.newEpoch(nil)
+		c.joined()
 		return
 	}
+}
+
+// joined starts this member's periodic updates (RFC 9420 §16.6: a member that updates its
+// leaf regularly heals from a compromise of its keys) and, on a rejoin, updates at once:
+// the leaf it rejoined with came from a KeyPackage that waited on the server.
+func (c *Client) joined() {
+	if c.state.memberBefore {
+		c.selfUpdate()
+	}
+	c.state.memberBefore = true
+	c.armUpdate()
+}
+
+// armUpdate schedules the next own update, Config.UpdateInterval from now give or take a
+// tenth, so that a room's members do not all update in the same moment.
+func (c *Client) armUpdate() {
+	d := c.cfg.UpdateInterval
+	if d <= 0 {
+		return
+	}
+	d += time.Duration(rand.Int64N(int64(d/5)+1)) - d/10
+	if c.state.update == nil {
+		c.state.update = time.AfterFunc(d, func() { c.do(c.periodicUpdate) })
+		return
+	}
+	c.state.update.Reset(d)
+}
+
+func (c *Client) periodicUpdate() {
+	if c.group != nil && !c.state.removed {
+		c.selfUpdate()
+	}
+	c.armUpdate()
+}
+
+// selfUpdate commits this member's own path (RFC 9420 §12.4: a Commit whose path replaces
+// the committer's leaf and direct path), with whatever proposals are pending.
+func (c *Client) selfUpdate() {
+	c.state.updates = append(c.state.updates, make(chan error, 1)) // nobody waits for the result
+	c.maybeCommit()
 }
 
 func (c *Client) receiveChat(raw json.RawMessage) {

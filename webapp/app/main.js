@@ -45,6 +45,7 @@ function say(text) {
 function takeFragmentToken() {
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get('token');
+  app.updateMs = Number(params.get('update')) || 0;
   if (token) history.replaceState(null, '', location.pathname);
   return token ?? '';
 }
@@ -121,6 +122,7 @@ function onClose(code) {
   say(reasons[code] ?? (app.left ? 'You left the meeting.' : 'Disconnected from the meeting.'));
   clearTimeout(app.expiryTimer);
   clearInterval(app.rosterTimer);
+  app.member?.stopUpdates();
   $('expiry').hidden = true;
   app.media?.close();
   app.sharing?.stop();
@@ -207,6 +209,9 @@ function ready(d) {
   });
   app.member.run(() => app.member.init());
   app.member.uploadKeyPackages(3);
+  // Every member updates its own keys regularly (post-compromise security); a test may ask
+  // for a shorter interval with #update=ms in the invite link.
+  app.member.startUpdates(app.updateMs || undefined);
   app.media = new Media(app.signal, {
     onTrack: addTile,
     onStatus: (id, state, reason) => {

@@ -207,24 +207,54 @@ export class Member {
     return this.run(async () => {
       if (!this.state || this.state.groupContext.epoch !== BigInt(d.epoch)) return;
       if (this.state.unappliedProposals && Object.keys(this.state.unappliedProposals).length === 0) return;
-      const res = await createCommit({ state: this.state, cipherSuite: this.impl }, { wireAsPublicMessage: true, ratchetTreeExtension: true });
-      wipe(res.consumed);
-      const next = res.newState;
-      const gi = await createGroupInfoWithRatchetTree(next.groupContext, next.confirmationTag, next, next.ratchetTree, [], this.impl);
-      const data = {
-        commit: b64encode(encodeMlsMessage(res.commit)),
-        group_info: b64encode(encodeMlsMessage({ version: 'mls10', wireformat: 'mls_group_info', groupInfo: gi })),
-      };
-      if (res.welcome) data.welcome = b64encode(encodeMlsMessage({ version: 'mls10', wireformat: 'mls_welcome', welcome: res.welcome }));
-      try {
-        await this.hooks.send('commit', data);
-      } catch (e) {
-        if (e?.code === 'stale_epoch') return; // the winner arrives as mls
-        throw e;
-      }
-      await this.setState(next);
-      await this.drain();
+      await this.commit();
     });
+  }
+
+  // selfUpdate commits this member's own path (RFC 9420 §12.4), with whatever proposals are
+  // pending: a member that updates its leaf regularly heals from a compromise of its keys.
+  selfUpdate() {
+    return this.run(async () => {
+      if (this.state) await this.commit();
+    });
+  }
+
+  // startUpdates makes the member update itself every intervalMs, give or take a tenth, so
+  // that a room's members do not all update in the same moment (the Go client's
+  // Config.UpdateInterval; 15 minutes by default).
+  startUpdates(intervalMs = 15 * 60 * 1000) {
+    clearTimeout(this.updateTimer);
+    const next = () => {
+      this.updateTimer = setTimeout(() => {
+        this.selfUpdate();
+        next();
+      }, intervalMs * (0.9 + Math.random() * 0.2));
+    };
+    next();
+  }
+
+  stopUpdates() {
+    clearTimeout(this.updateTimer);
+  }
+
+  async commit() {
+    const res = await createCommit({ state: this.state, cipherSuite: this.impl }, { wireAsPublicMessage: true, ratchetTreeExtension: true });
+    wipe(res.consumed);
+    const next = res.newState;
+    const gi = await createGroupInfoWithRatchetTree(next.groupContext, next.confirmationTag, next, next.ratchetTree, [], this.impl);
+    const data = {
+      commit: b64encode(encodeMlsMessage(res.commit)),
+      group_info: b64encode(encodeMlsMessage({ version: 'mls10', wireformat: 'mls_group_info', groupInfo: gi })),
+    };
+    if (res.welcome) data.welcome = b64encode(encodeMlsMessage({ version: 'mls10', wireformat: 'mls_welcome', welcome: res.welcome }));
+    try {
+      await this.hooks.send('commit', data);
+    } catch (e) {
+      if (e?.code === 'stale_epoch') return; // the winner arrives as mls
+      throw e;
+    }
+    await this.setState(next);
+    await this.drain();
   }
 
   sendChat(text) {
