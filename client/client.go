@@ -93,6 +93,9 @@ type Client struct {
 	waits  map[string]chan error // request id -> waiter
 
 	media atomic.Pointer[Media] // the running media plane, if any (StartMedia)
+	// refusal is the last error the server sent outside any request (the Delivery
+	// Service refusing to seat us, say): why the connection ends, if it does.
+	refusal atomic.Pointer[ServerError]
 }
 
 // Dial authenticates on the signaling WebSocket and starts the member: it uploads
@@ -260,6 +263,9 @@ func (c *Client) WaitJoined(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.done:
+			if r := c.refusal.Load(); r != nil {
+				return r
+			}
 			return ErrClosed
 		case <-time.After(5 * time.Millisecond):
 		}
@@ -383,6 +389,14 @@ func (c *Client) read() {
 		var env signaling.Envelope
 		if err := json.Unmarshal(b, &env); err != nil {
 			continue
+		}
+		if env.Type == signaling.TypeError && env.ID == "" {
+			// Recorded here, not on the member's goroutine, which may already have
+			// stopped when the close that follows the refusal arrives.
+			var e signaling.Error
+			if json.Unmarshal(env.Data, &e) == nil {
+				c.refusal.Store(&ServerError{Code: e.Code, Message: e.Message})
+			}
 		}
 		select {
 		case c.in <- env:

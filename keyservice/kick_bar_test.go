@@ -74,8 +74,9 @@ func TestKickBarsSubject(t *testing.T) {
 		}
 	}
 	again := h.dial(1, "bob", client.Config{})
-	if err := again.WaitJoined(ctx); !errors.Is(err, client.ErrClosed) {
-		t.Fatalf("the Go client of a barred subject: %v, want the connection closed", err)
+	var refused *client.ServerError
+	if err := again.WaitJoined(ctx); !errors.As(err, &refused) || refused.Code != signaling.CodeBarred {
+		t.Fatalf("the Go client of a barred subject: %v, want the server's barred refusal", err)
 	}
 
 	if err := carol.Readmit(ctx, "bob"); !errors.As(err, &se) || se.Code != signaling.CodeForbidden {
