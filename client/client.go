@@ -332,8 +332,16 @@ func (c *Client) Leave(ctx context.Context) error {
 	return err
 }
 
-// Close drops the connection (without goodbye, the server sees a disconnect) and
-// zeroes the member's secrets.
+// Drop cuts the connection without a close frame, as a network failure would: the server
+// sees a disconnect and keeps the seat and leaf for its grace period. The member's state
+// is then closed like Close's. For fault drills and tests.
+func (c *Client) Drop() error {
+	_ = c.ws.CloseNow()
+	return c.Close()
+}
+
+// Close ends the connection with a normal closure (the server takes it as the
+// participant leaving) and zeroes the member's secrets.
 func (c *Client) Close() error {
 	m := c.media.Load() // before shutdown, which makes a running media plane stop itself
 	c.shutdown(ErrClosed)

@@ -81,7 +81,11 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 		if err != nil {
 			return err
 		}
-		if len(res.Added) > 0 && pc.welcome == nil {
+		added := len(res.Added)
+		if pc.msg.PublicMessage.Content.Sender.Type == mls.SenderTypeNewMemberCommit {
+			added-- // the joiner's own leaf, last in Added, needs no Welcome
+		}
+		if added > 0 && pc.welcome == nil {
 			return refuse(signaling.CodeBadMessage, "a commit that adds members needs a welcome")
 		}
 		if err := s.checkGroupInfo(pg, pc.groupInfo, pc.msg.PublicMessage.Auth.ConfirmationTag); err != nil {
@@ -91,6 +95,11 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 			return err
 		}
 		if err := s.reconcile(ctx, tx, rr, false, &out); err != nil {
+			return err
+		}
+		// A member still replacing its earlier leaf needs this epoch's GroupInfo: the
+		// one it was offered went stale with this commit.
+		if err := s.offerResyncs(ctx, tx, rr); err != nil {
 			return err
 		}
 		s.keepView(rr, rr.epoch, pg)
@@ -114,6 +123,15 @@ func checkCommitTarget(rr *roomRow, m Member, pc *parsedCommit) error {
 		return refuse(signaling.CodeNoGroup, "the room has no group")
 	}
 	content := &pc.msg.PublicMessage.Content
+	if content.Sender.Type == mls.SenderTypeNewMemberCommit {
+		// An external commit (RFC 9420 §12.4.3.2) is this connection replacing its own
+		// earlier leaf (the room's policy checks it removes exactly that); its new leaf
+		// must name the token's subject, as a KeyPackage must (the Authentication Service).
+		path := content.Commit.Path
+		if path == nil || path.LeafNode.Credential.Type != mls.CredentialTypeBasic || string(path.LeafNode.Credential.Identity) != m.Subject {
+			return refuse(signaling.CodeIdentityMismatch, "an external commit's leaf must carry the token's subject")
+		}
+	}
 	if !bytes.Equal(content.GroupID, rr.groupID) {
 		return refuse(signaling.CodeStaleEpoch, "the commit is for another group of this room: rebase")
 	}
@@ -127,6 +145,9 @@ func checkCommitTarget(rr *roomRow, m Member, pc *parsedCommit) error {
 		return refuse(signaling.CodeFutureEpoch, fmt.Sprintf("the group is at epoch %d", rr.epoch))
 	}
 	sender := content.Sender
+	if sender.Type == mls.SenderTypeNewMemberCommit {
+		return nil // checkExternalJoiner
+	}
 	if sender.Type != mls.SenderTypeMember || rr.roster[uint32(sender.LeafIndex)].Conn != m.ConnID {
 		return refuse(signaling.CodeNotMember, "the commit's sender is not this connection's leaf")
 	}
@@ -146,8 +167,11 @@ func (s *Service) applyCommit(ctx context.Context, tx pgx.Tx, rr *roomRow, pc *p
 			included[string(p.Reference)] = true
 		}
 	}
+	// An external joiner cannot see the epoch's proposals, so its commit covers none
+	// (RFC 9420 §12.4.3.2); they are dropped with the epoch and proposed again after it.
+	external := pc.msg.PublicMessage.Content.Sender.Type == mls.SenderTypeNewMemberCommit
 	for _, p := range pendingRefs {
-		if !included[string(p.ref)] {
+		if !included[string(p.ref)] && !external {
 			return nil, nil, refuse(signaling.CodeMissingProposals, fmt.Sprintf("the commit omits the server's %s proposal for %s", p.kind, p.subject))
 		}
 	}
@@ -236,7 +260,7 @@ func advanceEpoch(ctx context.Context, tx pgx.Tx, rr *roomRow, m Member, pc *par
 	out.add(audit.Event{Actor: m.Subject, ActorRole: m.Role, Action: audit.ActionCommitAccepted, Target: audit.Target{Kind: audit.TargetCommit, ID: hexRef(pc.digest[:16])},
 		Room: m.Room, Outcome: audit.OutcomeSuccess, RequestID: m.RequestID,
 		Details: map[string]string{"epoch": itoa(rr.epoch), "new_epoch": itoa(newEpoch), "added": itoa(uint64(len(res.Added))), "removed": itoa(uint64(len(res.Removed)))}})
-	rr.epoch, rr.roster, rr.committer, rr.deadline = newEpoch, next, nil, nil
+	rr.epoch, rr.roster, rr.committer, rr.deadline, rr.groupInfo = newEpoch, next, nil, nil, pc.data.GroupInfo
 	return nil
 }
 

@@ -178,7 +178,7 @@ func (s *Service) sweep(ctx context.Context) {
 func (s *Service) sweepOnce(ctx context.Context) error {
 	now := s.cfg.Now()
 	rows, err := s.cfg.Pool.Query(ctx, `SELECT room FROM ks_seats WHERE disconnected_at <= $1
-		UNION SELECT room FROM ks_rooms WHERE committer_deadline <= $2`, now.Add(-s.cfg.DisconnectTimeout), now)
+		UNION SELECT room FROM ks_rooms WHERE committer_deadline <= $2 OR resync_until <= $2`, now.Add(-s.cfg.DisconnectTimeout), now)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func (o *outcome) add(ev audit.Event) { o.events = append(o.events, ev) }
 // group yet (the member is asked to create it). A subject a host barred is refused
 // (audited as a denied room.join): the kicked flag below belongs to one connection and
 // is reset here, the bar is what outlasts it.
-func (s *Service) seat(ctx context.Context, m Member) (create bool, err error) {
+func (s *Service) seat(ctx context.Context, m Member) (create bool, offer *signaling.Resync, err error) {
 	var out outcome
 	err = s.inRoom(ctx, m.Room, &out, func(tx pgx.Tx) error {
 		if b, err := barred(ctx, tx, m.Room, m.Subject); err != nil {
@@ -45,13 +45,17 @@ func (s *Service) seat(ctx context.Context, m Member) (create bool, err error) {
 			create = true
 			return nil
 		}
-		return s.reconcile(ctx, tx, rr, false, &out)
+		if err := s.reconcile(ctx, tx, rr, false, &out); err != nil {
+			return err
+		}
+		offer, err = s.resyncOffer(ctx, tx, rr, m)
+		return err
 	})
 	if ke, ok := err.(*Error); ok {
 		s.audit(ctx, []audit.Event{{Actor: m.Subject, ActorRole: m.Role, Action: audit.ActionRoomJoin, Target: audit.Target{Kind: audit.TargetRoom, ID: m.Room},
 			Room: m.Room, Outcome: audit.OutcomeDenied, RequestID: m.RequestID, Details: map[string]string{"reason": ke.Code}}})
 	}
-	return create, err
+	return create, offer, err
 }
 
 // unseat ends the member's seat (or marks it disconnected) and proposes its removal.
@@ -126,6 +130,10 @@ func (s *Service) reconcile(ctx context.Context, tx pgx.Tx, rr *roomRow, fallbac
 	if err != nil {
 		return internal("load proposals", err)
 	}
+	resyncing, until := s.resyncing(rr, bySub, now)
+	if _, err := tx.Exec(ctx, `UPDATE ks_rooms SET resync_until = $2 WHERE room = $1`, rr.room, until); err != nil {
+		return internal("resync window", err)
+	}
 	removing := map[uint32]bool{}
 	adding := map[string]bool{}
 	for _, p := range pending {
@@ -149,7 +157,7 @@ func (s *Service) reconcile(ctx context.Context, tx pgx.Tx, rr *roomRow, fallbac
 		inRoster[e.Conn] = true
 		st := bySub[e.Sub]
 		if st == nil || st.conn != e.Conn || st.kicked {
-			if !removing[l] {
+			if !removing[l] && !resyncing[e.Sub] {
 				toRemove = append(toRemove, l)
 			}
 			continue
@@ -177,7 +185,7 @@ func (s *Service) reconcile(ctx context.Context, tx pgx.Tx, rr *roomRow, fallbac
 			Room: rr.room, Outcome: audit.OutcomeSuccess, Details: map[string]string{"epoch": itoa(rr.epoch), "leaf": itoa(uint64(l)), "proposal": "remove"}})
 	}
 	for _, st := range live {
-		if inRoster[st.conn] || adding[st.conn] {
+		if inRoster[st.conn] || adding[st.conn] || resyncing[st.subject] {
 			continue
 		}
 		// Only this connection's KeyPackages: a client's private keys live as long as its
@@ -218,6 +226,70 @@ func (s *Service) reconcile(ctx context.Context, tx pgx.Tx, rr *roomRow, fallbac
 			Room: rr.room, Outcome: audit.OutcomeSuccess, Details: map[string]string{"epoch": itoa(rr.epoch), "proposal": "add", "keypackage": hexRef(ref)}})
 	}
 	return s.designate(ctx, tx, rr, keepers, len(pending)+issued, issued > 0, fallback, now)
+}
+
+// resyncing names the subjects whose live connection is not the one holding their leaf,
+// seated less than ResyncWindow ago: such a member (a reloaded page, another device) may
+// replace its own earlier leaf by an external commit (RFC 9420 §12.4.3.2), so meanwhile the
+// leaf is not removed and the connection not added, and nobody sees the person twice. until
+// is when the last window closes (nil when none is open).
+func (s *Service) resyncing(rr *roomRow, bySub map[string]*seatRow, now time.Time) (map[string]bool, *time.Time) {
+	out := map[string]bool{}
+	var until *time.Time
+	if s.cfg.ResyncWindow <= 0 {
+		return out, nil
+	}
+	for _, e := range rr.roster {
+		st := bySub[e.Sub]
+		if st == nil || st.conn == e.Conn || st.disconnected != nil || st.kicked {
+			continue
+		}
+		if end := st.joinedAt.Add(s.cfg.ResyncWindow); now.Before(end) {
+			out[e.Sub] = true
+			if until == nil || end.After(*until) {
+				until = &end
+			}
+		}
+	}
+	return out, until
+}
+
+// resyncOffer is the GroupInfo a newly seated connection may replace its subject's earlier
+// leaf with, or nil when it has none to replace (or the window is closed).
+func (s *Service) resyncOffer(ctx context.Context, tx pgx.Tx, rr *roomRow, m Member) (*signaling.Resync, error) {
+	seats, err := loadSeats(ctx, tx, rr.room)
+	if err != nil {
+		return nil, err
+	}
+	bySub := map[string]*seatRow{}
+	for i := range seats {
+		bySub[seats[i].subject] = &seats[i]
+	}
+	resyncing, _ := s.resyncing(rr, bySub, s.cfg.Now())
+	if !resyncing[m.Subject] || bySub[m.Subject].conn != m.ConnID {
+		return nil, nil
+	}
+	return &signaling.Resync{Epoch: rr.epoch, GroupInfo: rr.groupInfo}, nil
+}
+
+// offerResyncs sends the current GroupInfo to every connection whose resync window is
+// open: after a commit, the GroupInfo it holds is stale.
+func (s *Service) offerResyncs(ctx context.Context, tx pgx.Tx, rr *roomRow) error {
+	seats, err := loadSeats(ctx, tx, rr.room)
+	if err != nil {
+		return err
+	}
+	bySub := map[string]*seatRow{}
+	for i := range seats {
+		bySub[seats[i].subject] = &seats[i]
+	}
+	resyncing, _ := s.resyncing(rr, bySub, s.cfg.Now())
+	for sub := range resyncing {
+		if err := emit(ctx, tx, rr.room, signaling.TypeResync, bySub[sub].conn, "", signaling.Resync{Epoch: rr.epoch, GroupInfo: rr.groupInfo}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // designate picks the member that commits the server's proposals: the lowest connected

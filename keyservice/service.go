@@ -49,6 +49,10 @@ type Config struct {
 	// DisconnectTimeout is how long a dropped connection keeps its leaf before the server
 	// proposes its removal (zero: 30 s; negative: at once).
 	DisconnectTimeout time.Duration
+	// ResyncWindow is how long a member whose connection changed may replace its own
+	// earlier leaf by an external commit before the server falls back to removing that
+	// leaf and adding the new connection (default 10 s; negative: no resync).
+	ResyncWindow time.Duration
 	// SweepInterval is how often each process looks for expired seats and overdue
 	// committers (default 1 s).
 	SweepInterval time.Duration
@@ -70,6 +74,9 @@ func (c *Config) defaults() {
 	}
 	if c.CommitTimeout == 0 {
 		c.CommitTimeout = 3 * time.Second
+	}
+	if c.ResyncWindow == 0 {
+		c.ResyncWindow = 10 * time.Second
 	}
 	if c.DisconnectTimeout == 0 {
 		c.DisconnectTimeout = 30 * time.Second
@@ -176,7 +183,7 @@ func (s *Service) Join(ctx context.Context, m Member, c Conn) error {
 	}
 	conns[m.ConnID] = &localConn{m: m, conn: c}
 	s.mu.Unlock()
-	create, err := s.seat(ctx, m)
+	create, offer, err := s.seat(ctx, m)
 	if err != nil {
 		// A refused connection must not go on receiving the room's fan-out until
 		// signaling gets round to Leave.
@@ -185,6 +192,9 @@ func (s *Service) Join(ctx context.Context, m Member, c Conn) error {
 	}
 	if create {
 		c.Send(signaling.TypeGroupCreate, s.groupCreate(m.Room))
+	}
+	if offer != nil {
+		c.Send(signaling.TypeResync, offer)
 	}
 	return nil
 }

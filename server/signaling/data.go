@@ -150,6 +150,15 @@ type CommitNeeded struct {
 	Epoch uint64 `json:"epoch"`
 }
 
+// Resync offers a newly seated connection whose subject still holds a leaf in the group
+// (a reloaded page, another device) to replace that leaf itself by an external commit
+// (RFC 9420 §12.4.3.2) with this GroupInfo, sent as a commit message, before the server
+// falls back to removing the leaf and adding the connection.
+type Resync struct {
+	Epoch     uint64 `json:"epoch"`
+	GroupInfo []byte `json:"group_info"` // MLSMessage(GroupInfo) with ratchet_tree and external_pub
+}
+
 // Removed tells a participant a host removed it.
 type Removed struct {
 	By string `json:"by"`

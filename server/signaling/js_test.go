@@ -18,7 +18,7 @@ func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 		TypeAuth, TypeReady, TypePing, TypePong, TypeAck, TypeError, TypeBye, TypeMute, TypeRefresh,
 		TypeLeave, TypeJoined, TypeUpdated, TypeLeft, TypeConsentRequired, TypeConsent, TypeMedia,
 		TypeKeyPackages, TypeGroupInit, TypeCommit, TypeChat, TypeKick, TypeReadmit, TypeGroupCreate, TypeHandshake,
-		TypeWelcome, TypeCommitNeeded, TypeKeyPackageLow, TypeRemoved,
+		TypeWelcome, TypeCommitNeeded, TypeKeyPackageLow, TypeRemoved, TypeResync,
 		MediaOffer, MediaAnswer, MediaCandidate, MediaVideoPaused, MediaVideoResumed,
 		CodeBadMessage, CodeUnsupportedVersion, CodeUnknownType, CodeUnauthorized, CodeForbidden,
 		CodeRateLimited, CodeInternal, CodeConsentRequired, CodeTooLarge, CodeInvalidKeyPackage,

@@ -34,6 +34,7 @@ const (
 	TypeCommitNeeded  = "commit_needed"     // server: CommitNeeded; you are the designated committer
 	TypeKeyPackageLow = "keypackage_needed" // server: none; upload KeyPackages, none are left for you
 	TypeRemoved       = "removed"           // server: Removed; a host removed you
+	TypeResync        = "resync"            // server: Resync; replace your earlier leaf by an external commit
 )
 
 // Media message types, in Media.Type (docs/protocol.md, "Media negotiation").
