@@ -2,6 +2,7 @@ package media
 
 import (
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/pion/ice/v4"
@@ -10,6 +11,7 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -71,7 +73,7 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 // participant that may not publish never sends the SFU media (the guard
 // drops it), so it gets none of them and the SFU no idle wake-ups per
 // subscriber.
-func (s *SFU) newParticipantAPI(publishes bool) (*webrtc.API, error) {
+func (s *SFU) newParticipantAPI(publishes bool, buffers func(packetio.BufferPacketType, uint32) io.ReadWriteCloser) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, fmt.Errorf("media: register codecs: %w", err)
@@ -104,6 +106,7 @@ func (s *SFU) newParticipantAPI(publishes bool) (*webrtc.API, error) {
 	}
 
 	se := webrtc.SettingEngine{}
+	se.BufferFactory = buffers // see rtpbuffer.go
 	se.SetICEUDPMux(s.mux)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if ua, ok := s.conn.LocalAddr().(*net.UDPAddr); ok && ua.IP.IsLoopback() {

@@ -67,11 +67,12 @@ func (p *Participant) currentEstimate() int64 {
 }
 
 func (p *Participant) controlLoop() {
+	defer close(p.controlDone)
 	t := time.NewTicker(p.sfu.cfg.ControlInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-p.done:
+		case <-p.stopControl:
 			return
 		case <-t.C:
 			p.refreshValidPairs()

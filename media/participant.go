@@ -2,11 +2,13 @@ package media
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sealroom/sealroom/server/signaling"
@@ -44,6 +46,9 @@ type Participant struct {
 	pubMu sync.Mutex
 	pubs  map[string]*publication
 
+	bufMu   sync.Mutex
+	rtpBufs map[uint32]*rtpBuffer // by SSRC, as pion's SRTP session opened them
+
 	policyMu  sync.Mutex
 	announced []uint32
 	bound     []uint32
@@ -56,9 +61,11 @@ type Participant struct {
 	videoPaused bool  // controller goroutine only
 	lastReport  int64 // controller goroutine only: nanos of the last sender reports
 
-	closeOnce sync.Once
-	closed    atomic.Bool
-	done      chan struct{}
+	closeOnce   sync.Once
+	closed      atomic.Bool
+	done        chan struct{}
+	stopControl chan struct{} // closed by Close: the control loop returns
+	controlDone chan struct{} // closed when it has
 	// loops are the goroutines the participant starts (control, reads of its tracks,
 	// RTCP of its downtracks); Close waits for them. goMu orders starting one against
 	// Close's wait.
@@ -70,13 +77,14 @@ type Participant struct {
 func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(signaling.Media)) (*Participant, error) {
 	p := &Participant{sfu: s, room: r, id: id, grants: grants,
 		downtracks: map[*publication]*downtrack{}, pubs: map[string]*publication{},
-		done: make(chan struct{})}
+		rtpBufs: map[uint32]*rtpBuffer{}, done: make(chan struct{}),
+		stopControl: make(chan struct{}), controlDone: make(chan struct{})}
 	p.binding = newTransportBinding(&p.counters, s.cfg.RateLimit, s.conn.nanos())
 	if grants.CanSubscribe {
 		p.twcc = newTWCCSender()
 		p.bwe.Store(newSendSideBWE(p.twcc, s.cfg.InitialBitrate, s.cfg.MinBitrate, s.cfg.MaxBitrate, s.nanos()))
 	}
-	api, err := s.newParticipantAPI(grants.CanPublish)
+	api, err := s.newParticipantAPI(grants.CanPublish, p.newBuffer)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +103,9 @@ func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(signa
 			_ = p.Close()
 		}
 	})
-	p.spawn(p.controlLoop)
+	if !p.spawn(p.controlLoop) {
+		close(p.controlDone)
+	}
 	return p, nil
 }
 
@@ -248,11 +258,45 @@ func (p *Participant) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRec
 		return
 	}
 	p.addBound(l.ssrc)
-	if !p.spawn(func() { pub.readLoop(l) }) {
+	forward := func() { pub.readLoop(l) }
+	if b := p.rtpBuffer(l.ssrc); b != nil {
+		forward = func() { pub.forwardFrom(l, b) }
+	}
+	if !p.spawn(forward) {
 		return
 	}
 	if isNew {
 		p.room.publish(pub)
+	}
+}
+
+// newBuffer is the participant's SettingEngine.BufferFactory: pion's SRTP
+// session calls it for each SSRC it reads.
+func (p *Participant) newBuffer(kind packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
+	if kind != packetio.RTPBufferPacket {
+		return newRTCPBuffer()
+	}
+	b := newRTPBuffer()
+	p.bufMu.Lock()
+	p.rtpBufs[ssrc] = b
+	p.bufMu.Unlock()
+	return b
+}
+
+// rtpBuffer is the open buffer of an incoming SSRC, nil if there is none.
+func (p *Participant) rtpBuffer(ssrc uint32) *rtpBuffer {
+	p.bufMu.Lock()
+	defer p.bufMu.Unlock()
+	b := p.rtpBufs[ssrc]
+	if b == nil {
+		return nil
+	}
+	select {
+	case <-b.done:
+		delete(p.rtpBufs, ssrc)
+		return nil
+	default:
+		return b
 	}
 }
 
@@ -378,11 +422,15 @@ func (p *Participant) Close() error {
 			dt.pub.removeDowntrack(dt)
 		}
 		p.sfu.conn.unbind(p.binding)
+		// The control loop reads the connection's stats, which pion's Close
+		// changes without a lock: it stops first.
+		close(p.stopControl)
+		<-p.controlDone
 		err = p.pc.Close()
 		p.signals.close()
 		close(p.done)
-		// The closed connection ends the reads, done ends the control loop; what a read
-		// loop does as its track ends (unpublishing) happens before Close returns.
+		// The closed connection ends the reads; what a read loop does as its
+		// track ends (unpublishing) happens before Close returns.
 		p.goMu.Lock()
 		p.stopped = true
 		p.goMu.Unlock()

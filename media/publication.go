@@ -146,9 +146,33 @@ const (
 	maxRTPSize = 1500
 )
 
-// readLoop forwards one layer until its track ends. It is the forwarding
-// hot path: one buffer, one reused header, no allocation per packet in
-// sealroom's code (BenchmarkForward).
+// forwardFrom forwards one layer from its SRTP buffer until the track ends
+// or the publisher leaves. Forwarding itself happens on pion's SRTP
+// goroutine, as each packet is decrypted (rtpBuffer); this goroutine only
+// waits for the end. It is the forwarding hot path: one buffer, one reused
+// header, no allocation per packet in sealroom's code (BenchmarkForward).
+func (pub *publication) forwardFrom(l *layer, b *rtpBuffer) {
+	s := pub.publisher.sfu
+	buf := make([]byte, maxRTPSize)
+	var h rtp.Header
+	b.attach(func() bool {
+		n, _, err := l.track.Read(buf)
+		if err != nil {
+			return false
+		}
+		pub.forwardPacket(l, &h, buf[:n], s.nanos())
+		return true
+	})
+	select {
+	case <-b.done:
+	case <-pub.publisher.done:
+	}
+	b.detach()
+	pub.layerEnded()
+}
+
+// readLoop forwards one layer until its track ends, reading on its own
+// goroutine: for a track whose SSRC has no rtpBuffer (none is expected).
 func (pub *publication) readLoop(l *layer) {
 	s := pub.publisher.sfu
 	buf := make([]byte, maxRTPSize)
