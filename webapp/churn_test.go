@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/server/auth"
 )
 
@@ -21,7 +22,7 @@ func TestBrowserChurn(t *testing.T) {
 	needChromium(t)
 	// The committer below waits for the proposals each step expects; the duty must not
 	// pass to another member meanwhile, however slowly a browser starts.
-	srv := startServer(t, time.Minute)
+	srv := startServer(t, func(c *keyservice.Config) { c.CommitTimeout = time.Minute })
 	browser := newBrowser(t)
 	const room = "churn"
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

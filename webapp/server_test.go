@@ -28,13 +28,10 @@ type testServer struct {
 }
 
 // startServer starts a whole server with the built webapp. The Delivery Service hands
-// the commit duty on after commitTimeout (3 s unless a test says otherwise).
-func startServer(t *testing.T, commitTimeout ...time.Duration) *testServer {
+// the commit duty on after 3 s and removes a dropped member at once, unless a test's ks
+// says otherwise.
+func startServer(t *testing.T, ks ...func(*keyservice.Config)) *testServer {
 	t.Helper()
-	ct := 3 * time.Second
-	if len(commitTimeout) > 0 {
-		ct = commitTimeout[0]
-	}
 	assets, err := webapp.Assets()
 	if errors.Is(err, webapp.ErrNotBuilt) && os.Getenv("CI") != "true" {
 		t.Skipf("SKIPPED LOUDLY: %v (cd webapp && npm ci && npm run build)", err)
@@ -50,7 +47,10 @@ func startServer(t *testing.T, commitTimeout ...time.Duration) *testServer {
 	var consents *compliance.Consents
 	st := servertest.Start(t, servertest.Options{Pool: pgtest.Pool(t),
 		KeyService: func(cfg *keyservice.Config, _ *audit.Log) {
-			cfg.SweepInterval, cfg.CommitTimeout, cfg.DisconnectTimeout = 100*time.Millisecond, ct, -1
+			cfg.SweepInterval, cfg.CommitTimeout, cfg.DisconnectTimeout = 100*time.Millisecond, 3*time.Second, -1
+			for _, f := range ks {
+				f(cfg)
+			}
 		},
 		Deps: func(d *server.Deps) {
 			consents = compliance.NewConsents(d.Pool, d.Audit)

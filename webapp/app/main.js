@@ -42,11 +42,22 @@ function say(text) {
   $('status').textContent = text;
 }
 
+// The access code lives in the fragment of the invite link (never sent to the server), then
+// in sessionStorage for the tab's life (never in the URL again), so a reload goes straight
+// back into the meeting and a closed tab forgets it.
+const TOKEN_KEY = 'sealroom.token';
+const IN_MEETING_KEY = 'sealroom.inMeeting';
+
 function takeFragmentToken() {
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get('token');
-  app.updateMs = Number(params.get('update')) || 0;
-  if (token) history.replaceState(null, '', location.pathname);
+  const update = Number(params.get('update')) || 0;
+  if (update) sessionStorage.setItem('sealroom.updateMs', String(update));
+  app.updateMs = Number(sessionStorage.getItem('sealroom.updateMs')) || 0;
+  if (token) {
+    history.replaceState(null, '', location.pathname);
+    sessionStorage.setItem(TOKEN_KEY, token);
+  }
   return token ?? '';
 }
 
@@ -106,6 +117,7 @@ async function changeQuality() {
 }
 
 function enter() {
+  sessionStorage.setItem(IN_MEETING_KEY, '1');
   app.enteredAt = performance.now();
   say('Connecting…');
   app.signal = new Signal(onSignal, onClose);
@@ -120,6 +132,11 @@ function onClose(code) {
     4410: 'You were logged off after being idle.',
   };
   say(reasons[code] ?? (app.left ? 'You left the meeting.' : 'Disconnected from the meeting.'));
+  if (code === 4401 || code === 4403) {
+    // A code the server no longer accepts must not bring a reload back.
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(IN_MEETING_KEY);
+  }
   clearTimeout(app.expiryTimer);
   clearInterval(app.rosterTimer);
   app.member?.stopUpdates();
@@ -160,6 +177,9 @@ function onSignal(env) {
       break;
     case 'welcome':
       app.member.welcome(d);
+      break;
+    case 'resync':
+      app.member.resync(d);
       break;
     case 'commit_needed':
       app.member.commitNeeded(d);
@@ -356,6 +376,7 @@ function refresh(ev) {
   app.signal
     .request('refresh', { token })
     .then(() => {
+      sessionStorage.setItem(TOKEN_KEY, token);
       scheduleExpiry(JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).exp * 1000);
       say('Access extended.');
     })
@@ -486,6 +507,7 @@ function wire() {
   };
   $('leave').onclick = () => {
     app.left = true;
+    sessionStorage.removeItem(IN_MEETING_KEY);
     app.signal?.send('leave');
     app.sharing?.stop();
     app.stream?.getTracks().forEach((t) => t.stop());
@@ -501,6 +523,7 @@ function wire() {
   window.sealroomStats = () => app.media?.stats();
   window.sealroomAudio = () => app.media?.audioStats();
   window.sealroomMe = () => app.me?.id;
+  window.sealroomEnteredAt = () => app.enteredAt;
   // Headless Chromium has no screen to pick: the browser test shares a canvas through the
   // same path a picked screen takes after getDisplayMedia.
   window.sealroomShare = (track) => startShare(track);
@@ -514,9 +537,29 @@ function wire() {
     return out;
   };
   window.sealroomDebug = () => app.media && { status: $('status').textContent, ice: app.media.pc.iceConnectionState, sig: app.media.pc.signalingState, trace: app.media.trace.slice(-20), tr: app.media.pc.getTransceivers().map((t) => `${t.mid}:${t.direction}:${t.currentDirection}`) };
-  app.token = takeFragmentToken();
-  if (app.token) deviceCheck();
-  else show('join-view');
+  // The invite link opened again in this tab: a fragment-only navigation does not reload.
+  window.addEventListener('hashchange', () => {
+    if (new URLSearchParams(location.hash.slice(1)).has('token')) location.reload();
+  });
+  const stored = sessionStorage.getItem(TOKEN_KEY);
+  const fresh = takeFragmentToken();
+  app.token = fresh || stored || '';
+  // Back into the meeting this tab was in: a reload, or its own invite link opened again.
+  const same = !fresh || fresh === stored;
+  if (!app.token) show('join-view');
+  else if (same && sessionStorage.getItem(IN_MEETING_KEY) === '1') rejoin();
+  else deviceCheck();
+}
+
+// rejoin takes a reloaded page straight back into the meeting with the devices it had.
+async function rejoin() {
+  say('Rejoining the meeting…');
+  try {
+    app.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: cameraConstraints() });
+  } catch {
+    app.stream = null; // still rejoin: to see, hear and chat
+  }
+  enter();
 }
 
 wire();

@@ -5,6 +5,7 @@ import {
   createApplicationMessage,
   createCommit,
   createGroup,
+  createGroupInfoWithExternalPubAndRatchetTree,
   decodeMlsMessage,
   defaultCapabilities,
   emptyPskIndex,
@@ -14,11 +15,12 @@ import {
   getCiphersuiteFromName,
   getCiphersuiteImpl,
   joinGroup,
+  joinGroupExternal,
   mlsExporter,
   processMessage,
   zeroOutUint8Array,
 } from 'ts-mls';
-import { createGroupInfoWithRatchetTree } from 'ts-mls/createCommit.js';
+import { defaultClientConfig } from 'ts-mls/clientConfig.js';
 import { decryptSenderData } from 'ts-mls/privateMessage.js';
 import { b64decode, b64encode } from './b64.js';
 import { roomPolicy } from './policy.js';
@@ -109,7 +111,7 @@ export class Member {
       const kp = await this.newKeyPackage();
       const ext = externalSendersExtension(b64decode(d.external_sender.signature_key), d.external_sender.identity);
       const state = await createGroup(b64decode(d.group_id), kp.publicPackage, kp.privatePackage, [ext], this.impl);
-      const gi = await createGroupInfoWithRatchetTree(state.groupContext, state.confirmationTag, state, state.ratchetTree, [], this.impl);
+      const gi = await createGroupInfoWithExternalPubAndRatchetTree(state, [], this.impl);
       try {
         await this.hooks.send('group_init', { group_info: b64encode(encodeMlsMessage({ version: 'mls10', wireformat: 'mls_group_info', groupInfo: gi })) });
       } catch (e) {
@@ -203,6 +205,39 @@ export class Member {
     });
   }
 
+  // resync answers the server's offer to a page whose MLS state was lost (a reload) while
+  // its earlier leaf is still in the group: an external commit replacing that leaf (RFC 9420
+  // §12.4.3.2), found by the page's identity since its old keys are gone. If it loses the
+  // epoch, a fresh offer follows; if the window closes, the server adds the page anew.
+  resync(d) {
+    return this.run(async () => {
+      if (this.state) return;
+      const msg = decodeMlsMessage(b64decode(d.group_info), 0)?.[0];
+      if (!msg?.groupInfo) throw new Error('malformed resync offer');
+      const kp = await this.newKeyPackage();
+      const byIdentity = {
+        ...defaultClientConfig,
+        keyPackageEqualityConfig: {
+          ...defaultClientConfig.keyPackageEqualityConfig,
+          compareKeyPackageToLeafNode: (k, leaf) => dec.decode(k.leafNode.credential.identity) === dec.decode(leaf.credential.identity),
+        },
+      };
+      const res = await joinGroupExternal(msg.groupInfo, kp.publicPackage, kp.privatePackage, true, this.impl, undefined, byIdentity);
+      const gi = await createGroupInfoWithExternalPubAndRatchetTree(res.newState, [], this.impl);
+      try {
+        await this.hooks.send('commit', {
+          commit: b64encode(encodeMlsMessage({ version: 'mls10', wireformat: 'mls_public_message', publicMessage: res.publicMessage })),
+          group_info: b64encode(encodeMlsMessage({ version: 'mls10', wireformat: 'mls_group_info', groupInfo: gi })),
+        });
+      } catch (e) {
+        if (e?.code === 'stale_epoch') return; // the next offer carries the new epoch
+        throw e;
+      }
+      await this.setState(res.newState);
+      await this.drain();
+    });
+  }
+
   commitNeeded(d) {
     return this.run(async () => {
       if (!this.state || this.state.groupContext.epoch !== BigInt(d.epoch)) return;
@@ -241,7 +276,8 @@ export class Member {
     const res = await createCommit({ state: this.state, cipherSuite: this.impl }, { wireAsPublicMessage: true, ratchetTreeExtension: true });
     wipe(res.consumed);
     const next = res.newState;
-    const gi = await createGroupInfoWithRatchetTree(next.groupContext, next.confirmationTag, next, next.ratchetTree, [], this.impl);
+    // external_pub lets a member whose page reloaded replace its own leaf (resync).
+    const gi = await createGroupInfoWithExternalPubAndRatchetTree(next, [], this.impl);
     const data = {
       commit: b64encode(encodeMlsMessage(res.commit)),
       group_info: b64encode(encodeMlsMessage({ version: 'mls10', wireformat: 'mls_group_info', groupInfo: gi })),
