@@ -1,5 +1,8 @@
 // Package turn is sealroom's embedded TURN server (RFC 8656) on
 // pion/turn, for participants whose network blocks direct UDP to the SFU.
+// Clients reach it over UDP, TCP or TLS (turn: and turns: URLs, for networks
+// that let only TCP or only HTTPS-like traffic out); whatever the way in,
+// the relay it allocates is UDP (RFC 6062's TCP allocations are refused).
 //
 // It owns the short-lived TURN credentials handed to clients with their
 // room token (Credentials) and the relay policy: a relay may reach public

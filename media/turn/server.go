@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	pionturn "github.com/pion/turn/v5"
@@ -13,8 +15,13 @@ import (
 
 // Config configures the TURN server.
 type Config struct {
-	// Conn is the UDP socket TURN listens on (e.g. :3478).
+	// Conn is the UDP socket TURN listens on (e.g. :3478), if any.
 	Conn net.PacketConn
+	// Listeners are the stream listeners TURN accepts clients on, if any: a
+	// TCP listener (turn:host:3478?transport=tcp) or a tls.NewListener
+	// (turns:host:443?transport=tcp), for networks that block UDP. Whatever
+	// the listener, relays are UDP only. At least Conn or one listener.
+	Listeners []net.Listener
 	// RelayIP is the address relays are advertised at (the server's
 	// public IP); RelayBind is the local address relay sockets bind to.
 	RelayIP   net.IP
@@ -50,12 +57,18 @@ type Server struct {
 	gen  *relayGenerator
 	stop chan struct{}
 	done chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// New starts a TURN server on cfg.Conn.
+// New starts a TURN server on cfg.Conn and cfg.Listeners.
 func New(cfg Config) (*Server, error) {
-	if cfg.Conn == nil || cfg.RelayIP == nil || cfg.Realm == "" {
-		return nil, fmt.Errorf("%w: Conn, RelayIP and Realm required", ErrConfig)
+	if (cfg.Conn == nil && len(cfg.Listeners) == 0) || cfg.RelayIP == nil || cfg.Realm == "" {
+		return nil, fmt.Errorf("%w: Conn or Listeners, RelayIP and Realm required", ErrConfig)
+	}
+	if slices.Contains(cfg.Listeners, nil) {
+		return nil, fmt.Errorf("%w: nil listener", ErrConfig)
 	}
 	if len(cfg.Secret) < 32 {
 		return nil, fmt.Errorf("%w: secret shorter than 32 bytes", ErrConfig)
@@ -88,6 +101,23 @@ func New(cfg Config) (*Server, error) {
 		},
 		policy: pol,
 	}
+	permit := func(_ net.Addr, peer net.IP) bool { return pol.permitIP(peer) }
+	var packetConns []pionturn.PacketConnConfig
+	if cfg.Conn != nil {
+		packetConns = append(packetConns, pionturn.PacketConnConfig{
+			PacketConn:            &filterConn{PacketConn: cfg.Conn, s: s},
+			RelayAddressGenerator: s.gen,
+			PermissionHandler:     permit,
+		})
+	}
+	var listeners []pionturn.ListenerConfig
+	for _, l := range cfg.Listeners {
+		listeners = append(listeners, pionturn.ListenerConfig{
+			Listener:              &filterListener{Listener: l, s: s},
+			RelayAddressGenerator: s.gen,
+			PermissionHandler:     permit,
+		})
+	}
 	srv, err := pionturn.NewServer(pionturn.ServerConfig{
 		Realm: cfg.Realm,
 		AuthHandler: func(ra *pionturn.RequestAttributes) (string, []byte, bool) {
@@ -102,11 +132,8 @@ func New(cfg Config) (*Server, error) {
 			// pion verifies MESSAGE-INTEGRITY with it.
 			return ra.Username, pionturn.GenerateAuthKey(ra.Username, ra.Realm, pw), true
 		},
-		PacketConnConfigs: []pionturn.PacketConnConfig{{
-			PacketConn:            &filterConn{PacketConn: cfg.Conn, s: s},
-			RelayAddressGenerator: s.gen,
-			PermissionHandler:     func(_ net.Addr, peer net.IP) bool { return pol.permitIP(peer) },
-		}},
+		PacketConnConfigs: packetConns,
+		ListenerConfigs:   listeners,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("turn: start: %w", err)
@@ -154,11 +181,14 @@ func (s *Server) closeRevoked() {
 // Allocations is the number of live relays.
 func (s *Server) Allocations() int { return s.gen.count() }
 
-// Close stops the server and its allocations, and forgets the secret.
+// Close stops the server, its allocations and the connections its listeners
+// accepted, and forgets the secret. It may be called more than once.
 func (s *Server) Close() error {
-	close(s.stop)
-	<-s.done
-	err := s.srv.Close()
-	clear(s.cfg.Secret)
-	return err
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		s.closeErr = s.srv.Close()
+		clear(s.cfg.Secret)
+	})
+	return s.closeErr
 }
