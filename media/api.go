@@ -112,11 +112,19 @@ func (s *SFU) newParticipantAPI(publishes bool, buffers func(packetio.BufferPack
 	if ua, ok := s.conn.LocalAddr().(*net.UDPAddr); ok && ua.IP.IsLoopback() {
 		se.SetIncludeLoopbackCandidate(true)
 	}
-	if ua, ok := s.conn.LocalAddr().(*net.UDPAddr); ok && ua.IP.To4() != nil {
-		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	} else {
-		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	if ua, ok := s.conn.LocalAddr().(*net.UDPAddr); !ok || ua.IP.To4() == nil {
+		types = append(types, webrtc.NetworkTypeUDP6)
 	}
+	if s.tcp != nil {
+		// ICE-TCP: passive candidates on the one TCP listener (RFC 6544).
+		se.SetICETCPMux(s.tcp)
+		types = append(types, webrtc.NetworkTypeTCP4)
+		if ta, ok := s.tcpLn.Addr().(*net.TCPAddr); !ok || ta.IP.To4() == nil {
+			types = append(types, webrtc.NetworkTypeTCP6)
+		}
+	}
+	se.SetNetworkTypes(types)
 	if len(s.cfg.PublicIPs) > 0 {
 		// Advertise the public addresses in place of the host candidates (the SFU
 		// behind a 1:1 NAT).

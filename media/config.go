@@ -18,6 +18,11 @@ type Config struct {
 	ListenAddr string
 	// PublicIPs, if set, replace the host candidates' addresses (1:1 NAT).
 	PublicIPs []string
+	// TCPListenAddr, if set, is where the SFU also accepts ICE over TCP
+	// (RFC 6544 passive candidates, one TCP port for all participants,
+	// framed per RFC 4571), for clients on networks that block UDP. Empty:
+	// UDP only.
+	TCPListenAddr string
 
 	// RateLimit bounds each participant's incoming packets.
 	RateLimit RateLimit

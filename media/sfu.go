@@ -21,6 +21,8 @@ type SFU struct {
 	log   *slog.Logger
 	conn  *guardConn
 	mux   ice.UDPMux
+	tcp   ice.TCPMux // ICE-TCP, when Config.TCPListenAddr is set
+	tcpLn net.Listener
 	epoch time.Time
 
 	global counters // drops on no participant's transport
@@ -53,11 +55,27 @@ func New(cfg Config) (*SFU, error) {
 	s := &SFU{cfg: cfg, log: cfg.Logger, epoch: time.Now(), rooms: map[string]*room{}}
 	s.conn = newGuardConn(conn, &s.global)
 	s.mux = webrtc.NewICEUDPMux(nil, s.conn)
+	if cfg.TCPListenAddr != "" {
+		if s.tcpLn, err = net.Listen("tcp", cfg.TCPListenAddr); err != nil {
+			_ = s.mux.Close()
+			return nil, fmt.Errorf("media: listen for ICE-TCP: %w", err)
+		}
+		// 128 packets of read buffer per connection absorb a keyframe burst.
+		s.tcp = webrtc.NewICETCPMux(nil, s.tcpLn, 128)
+	}
 	return s, nil
 }
 
 // Addr is the media socket's address.
 func (s *SFU) Addr() net.Addr { return s.conn.LocalAddr() }
+
+// TCPAddr is the ICE-TCP listener's address, or nil when ICE-TCP is off.
+func (s *SFU) TCPAddr() net.Addr {
+	if s.tcpLn == nil {
+		return nil
+	}
+	return s.tcpLn.Addr()
+}
 
 func (s *SFU) nanos() int64 { return int64(time.Since(s.epoch)) }
 
@@ -165,6 +183,9 @@ func (s *SFU) Close() error {
 		for _, p := range r.snapshotParticipants() {
 			_ = p.Close()
 		}
+	}
+	if s.tcp != nil {
+		_ = s.tcp.Close()
 	}
 	return s.mux.Close()
 }
