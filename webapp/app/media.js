@@ -6,10 +6,11 @@ export class Media {
     this.signal = signal;
     this.hooks = hooks; // onTrack(participantId, stream), onStatus(participantId, state, reason), onNotice(text)
     this.worker = new Worker('/worker.js', { type: 'module' });
+    this.statsWaiters = []; // the worker answers stats requests in order
     this.worker.onmessage = (ev) => {
       const m = ev.data;
       if (m.type === 'status') this.hooks.onStatus(m.id, m.state, m.reason);
-      if (m.type === 'stats') this.statsWaiter?.(m.stats);
+      if (m.type === 'stats') this.statsWaiters.shift()?.(m.stats);
     };
     this.script = 'RTCRtpScriptTransform' in globalThis;
     const config = this.script ? {} : { encodedInsertableStreams: true };
@@ -132,9 +133,12 @@ export class Media {
     }
   }
 
+  // stats are the worker's counters (no keys, no content): frames each way, frames dropped
+  // per reason (failures; missingKey sums the reasons that mean a key was missing), the hold
+  // for keys on their way, key frame requests, and per remote participant and kind.
   stats() {
     return new Promise((resolve) => {
-      this.statsWaiter = resolve;
+      this.statsWaiters.push(resolve);
       this.worker.postMessage({ type: 'stats' });
     });
   }
