@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pion/stun/v4"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -43,6 +45,8 @@ type serveOptions struct {
 	tlsCert   string
 	tlsKey    string
 	mediaAddr string
+	// mediaTCPAddr is the SFU's ICE-TCP address; empty: UDP only.
+	mediaTCPAddr string
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -72,6 +76,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet, e *env) {
 	fs.IntVar(&o.cfg.RateBurst, "rate-burst", o.cfg.RateBurst, "burst allowed per IP and per identity")
 	fs.DurationVar(&o.cfg.SignalIdleTimeout, "idle-timeout", envDuration(e, "SEALROOM_IDLE_TIMEOUT", o.cfg.SignalIdleTimeout), "automatic logoff: close a signaling connection after this long without a client message (env SEALROOM_IDLE_TIMEOUT)")
 	fs.StringVar(&o.mediaAddr, "media-addr", e.getenvOr("SEALROOM_MEDIA_ADDR", "127.0.0.1:7882"), "UDP address of the SFU (all media on one port); env SEALROOM_MEDIA_ADDR, public IPs in SEALROOM_MEDIA_PUBLIC_IPS")
+	fs.StringVar(&o.mediaTCPAddr, "media-tcp-addr", e.getenv("SEALROOM_MEDIA_TCP_ADDR"), "TCP address where the SFU also accepts ICE-TCP, for networks that block UDP; empty: off (env SEALROOM_MEDIA_TCP_ADDR)")
 	fs.StringVar(&o.tlsCert, "tls-cert", e.getenv("SEALROOM_TLS_CERT"), "PEM certificate chain: terminate TLS here (env SEALROOM_TLS_CERT)")
 	fs.StringVar(&o.tlsKey, "tls-key", e.getenv("SEALROOM_TLS_KEY"), "PEM private key for --tls-cert (env SEALROOM_TLS_KEY)")
 	fs.BoolVar(&o.cfg.RequireMFA, "require-mfa", e.getenv("SEALROOM_REQUIRE_MFA") == "1", "administrative endpoints need a token whose amr claim asserts a second factor (env SEALROOM_REQUIRE_MFA=1)")
@@ -149,17 +154,20 @@ func serve(ctx context.Context, e *env, o *serveOptions) error {
 	if v := e.getenv("SEALROOM_MEDIA_PUBLIC_IPS"); v != "" {
 		publicIPs = strings.Split(v, ",")
 	}
-	sfu, err := media.New(media.Config{ListenAddr: o.mediaAddr, PublicIPs: publicIPs, Logger: log})
+	sfu, err := media.New(media.Config{ListenAddr: o.mediaAddr, TCPListenAddr: o.mediaTCPAddr, PublicIPs: publicIPs, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer sfu.Close()
 	log.Info("SFU listening", "addr", sfu.Addr().String())
+	if a := sfu.TCPAddr(); a != nil {
+		log.Info("SFU listening for ICE-TCP", "addr", a.String())
+	}
 	rev, err := server.NewRevocations(ctx, pool, log)
 	if err != nil {
 		return err
 	}
-	relay, relayURLs, err := startTURN(e, log, sfu, rev.TURNRevoked)
+	relay, relayURLs, err := startTURN(e, o, log, sfu, rev.TURNRevoked)
 	if err != nil {
 		return err
 	}
@@ -267,38 +275,142 @@ func retentionMonths(e *env) (map[string]int, error) {
 	return out, nil
 }
 
-// startTURN starts the embedded TURN relay when SEALROOM_TURN_ADDR is set. Its
-// credentials are keyed by SEALROOM_TURN_SECRET_FILE (32+ bytes, the same for every
-// process of a deployment) and advertised as SEALROOM_TURN_URL; relays reach public
-// addresses and this server's SFU only.
-func startTURN(e *env, log *slog.Logger, sfu *media.SFU, revoked func(turn.Grant) bool) (*turn.Server, []string, error) {
-	addr := e.getenv("SEALROOM_TURN_ADDR")
-	if addr == "" {
+// startTURN starts the embedded TURN relay when any of SEALROOM_TURN_ADDR (UDP),
+// SEALROOM_TURN_TCP_ADDR (TCP) and SEALROOM_TURN_TLS_ADDR (TLS, with
+// SEALROOM_TURN_TLS_CERT and _KEY, or the HTTPS certificate) is set. Its credentials
+// are keyed by SEALROOM_TURN_SECRET_FILE (32+ bytes, the same for every process of a
+// deployment) and handed out with SEALROOM_TURN_URL, a comma-separated list whose
+// every URL must name a listener that runs. Whatever the way in, relays are UDP and
+// reach public addresses and this server's SFU only.
+func startTURN(e *env, o *serveOptions, log *slog.Logger, sfu *media.SFU, revoked func(turn.Grant) bool) (*turn.Server, []string, error) {
+	udpAddr, tcpAddr, tlsAddr := e.getenv("SEALROOM_TURN_ADDR"), e.getenv("SEALROOM_TURN_TCP_ADDR"), e.getenv("SEALROOM_TURN_TLS_ADDR")
+	if udpAddr == "" && tcpAddr == "" && tlsAddr == "" {
 		return nil, nil, nil
 	}
 	relayIP := net.ParseIP(e.getenv("SEALROOM_TURN_RELAY_IP"))
-	url := e.getenv("SEALROOM_TURN_URL")
-	if relayIP == nil || url == "" {
-		return nil, nil, errors.New("SEALROOM_TURN_ADDR needs SEALROOM_TURN_RELAY_IP (the relay's public IP) and SEALROOM_TURN_URL (turn:host:port?transport=udp)")
+	urls, err := turnURLs(e.getenv("SEALROOM_TURN_URL"), udpAddr != "", tcpAddr != "", tlsAddr != "")
+	if err != nil {
+		return nil, nil, err
+	}
+	if relayIP == nil {
+		return nil, nil, errors.New("the TURN relay needs SEALROOM_TURN_RELAY_IP (the relay's public IP)")
 	}
 	secret, err := os.ReadFile(e.getenv("SEALROOM_TURN_SECRET_FILE"))
 	if err != nil || len(secret) < 32 {
 		return nil, nil, errors.New("SEALROOM_TURN_SECRET_FILE must name a file of at least 32 random bytes")
 	}
-	sfuAddr, err := netip.ParseAddrPort(sfu.Addr().String())
-	if err != nil {
-		return nil, nil, fmt.Errorf("turn: SFU address: %w", err)
+	var tcfg *tls.Config
+	if tlsAddr != "" {
+		cert, key := e.getenvOr("SEALROOM_TURN_TLS_CERT", o.tlsCert), e.getenvOr("SEALROOM_TURN_TLS_KEY", o.tlsKey)
+		if cert == "" || key == "" {
+			return nil, nil, errors.New("SEALROOM_TURN_TLS_ADDR needs SEALROOM_TURN_TLS_CERT and SEALROOM_TURN_TLS_KEY (or --tls-cert and --tls-key)")
+		}
+		if tcfg, _, err = server.LoadTLS(cert, key, time.Now()); err != nil {
+			return nil, nil, fmt.Errorf("turn: %w", err)
+		}
+		tcfg = tcfg.Clone()
+		tcfg.NextProtos = nil // not HTTP; RFC 7443's "stun.turn" is optional
 	}
-	conn, err := net.ListenPacket("udp", addr)
-	if err != nil {
+	cfg := turn.Config{RelayIP: relayIP, RelayBind: "0.0.0.0", Realm: "sealroom", Secret: secret,
+		AllowedPeers: sfuPeers(sfu.Addr()), Revoked: revoked}
+	var closers []io.Closer
+	fail := func(err error) (*turn.Server, []string, error) {
+		for _, c := range closers {
+			_ = c.Close()
+		}
 		return nil, nil, fmt.Errorf("turn: %w", err)
 	}
-	srv, err := turn.New(turn.Config{Conn: conn, RelayIP: relayIP, RelayBind: "0.0.0.0", Realm: "sealroom",
-		Secret: secret, AllowedPeers: []netip.AddrPort{sfuAddr}, Revoked: revoked})
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
+	if udpAddr != "" {
+		if cfg.Conn, err = net.ListenPacket("udp", udpAddr); err != nil {
+			return fail(err)
+		}
+		closers = append(closers, cfg.Conn)
+		log.Info("TURN relay listening", "transport", "udp", "addr", cfg.Conn.LocalAddr().String())
 	}
-	log.Info("TURN relay listening", "addr", conn.LocalAddr().String(), "url", url)
-	return srv, []string{url}, nil
+	for _, l := range []struct {
+		addr, transport string
+		tls             *tls.Config
+	}{{tcpAddr, "tcp", nil}, {tlsAddr, "tls", tcfg}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, ln)
+		log.Info("TURN relay listening", "transport", l.transport, "addr", ln.Addr().String())
+		if l.tls != nil {
+			ln = tls.NewListener(ln, l.tls)
+		}
+		cfg.Listeners = append(cfg.Listeners, ln)
+	}
+	srv, err := turn.New(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	log.Info("TURN URLs handed to clients", "urls", urls)
+	return srv, urls, nil
+}
+
+// turnURLs parses SEALROOM_TURN_URL, a comma-separated list of turn: and turns: URLs
+// (RFC 7065), and checks that each names a listener that runs: turn:…?transport=udp
+// (the default) the UDP one, turn:…?transport=tcp the TCP one, turns: the TLS one.
+func turnURLs(list string, udp, tcp, tlsOn bool) ([]string, error) {
+	var out []string
+	for _, u := range strings.Split(list, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		uri, err := stun.ParseURI(u)
+		if err != nil {
+			return nil, fmt.Errorf("SEALROOM_TURN_URL: %q: %w", u, err)
+		}
+		var ok bool
+		switch {
+		case uri.Scheme == stun.SchemeTypeTURN && uri.Proto == stun.ProtoTypeUDP:
+			ok = udp
+		case uri.Scheme == stun.SchemeTypeTURN && uri.Proto == stun.ProtoTypeTCP:
+			ok = tcp
+		case uri.Scheme == stun.SchemeTypeTURNS && uri.Proto == stun.ProtoTypeTCP:
+			ok = tlsOn
+		default:
+			return nil, fmt.Errorf("SEALROOM_TURN_URL: %q is not a turn: or turns: URL over UDP, TCP or TLS", u)
+		}
+		if !ok {
+			return nil, fmt.Errorf("SEALROOM_TURN_URL: %q names a listener that is not configured (SEALROOM_TURN_ADDR, _TCP_ADDR, _TLS_ADDR)", u)
+		}
+		out = append(out, u)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("the TURN relay needs SEALROOM_TURN_URL: the turn: and turns: URLs given to clients, comma-separated (turn:host:3478?transport=udp,turn:host:3478?transport=tcp,turns:host:443?transport=tcp)")
+	}
+	return out, nil
+}
+
+// sfuPeers are the SFU media addresses relays may reach although they are not public:
+// the SFU's socket, or, when it listens on every interface, each interface's address
+// at its port (the host candidates it offers).
+func sfuPeers(sfu net.Addr) []netip.AddrPort {
+	ua, ok := sfu.(*net.UDPAddr)
+	if !ok {
+		return nil
+	}
+	ap := ua.AddrPort()
+	if !ap.Addr().IsUnspecified() {
+		return []netip.AddrPort{ap}
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.AddrPort
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok {
+				out = append(out, netip.AddrPortFrom(ip.Unmap(), ap.Port()))
+			}
+		}
+	}
+	return out
 }
