@@ -239,7 +239,7 @@ function ready(d) {
       render();
     },
     onNotice: (text) => say(text || 'Your connection recovered: video is back.'),
-  });
+  }, d.ice_servers ?? []);
   for (const m of app.heldMedia.splice(0)) app.media.handle(m).catch(() => say('Media negotiation failed; chat still works.'));
   // Publish once the SFU's first offer (the tracks already in the room) is answered: our own
   // offer crossing it is glare, which the SFU resolves less reliably than a plain exchange.

@@ -2,7 +2,9 @@
 // negotiation"). The browser is the impolite peer: while its own offer is unanswered it
 // ignores the SFU's offers. Every sender and receiver goes through the SFrame worker.
 export class Media {
-  constructor(signal, hooks) {
+  // iceServers: ready's ice_servers (the server's TURN relays over UDP, TCP and TLS, with
+  // short-lived credentials), for networks that block UDP to the SFU.
+  constructor(signal, hooks, iceServers = []) {
     this.signal = signal;
     this.hooks = hooks; // onTrack(participantId, stream), onStatus(participantId, state, reason), onNotice(text)
     this.worker = new Worker('/worker.js', { type: 'module' });
@@ -14,7 +16,8 @@ export class Media {
     };
     this.script = 'RTCRtpScriptTransform' in globalThis;
     const config = this.script ? {} : { encodedInsertableStreams: true };
-    this.pc = new RTCPeerConnection({ ...config, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    const relays = iceServers.map(({ urls, username, credential }) => ({ urls, username, credential }));
+    this.pc = new RTCPeerConnection({ ...config, iceServers: relays, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     this.makingOffer = false;
     this.trace = []; // message types and signaling states, for diagnostics (no SDP)
     this.owners = new Map(); // receiver track id -> participant (connection) id
