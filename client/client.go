@@ -93,6 +93,9 @@ type Client struct {
 	waits  map[string]chan error // request id -> waiter
 
 	media atomic.Pointer[Media] // the running media plane, if any (StartMedia)
+	// iceServers are the TURN relays and credentials of the last ready (short-lived:
+	// a media plane started later uses the latest).
+	iceServers atomic.Pointer[[]signaling.ICEServer]
 	// refusal is the last error the server sent outside any request (the Delivery
 	// Service refusing to seat us, say): why the connection ends, if it does.
 	refusal atomic.Pointer[ServerError]
@@ -157,6 +160,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		c.in <- env
 	}
 	c.subject, c.connID = ready.Participant.Subject, ready.Participant.ID
+	c.iceServers.Store(&ready.ICEServers)
 	c.signPriv, _, err = cs.GenerateSignatureKeyPair()
 	if err != nil {
 		return nil, err

@@ -36,7 +36,7 @@ type MediaConfig struct {
 	// synthetic as VideoFPS and AudioInterval say.
 	Recording *Recording
 	// LoopbackOnly restricts ICE to IPv4 loopback candidates with mDNS off, so no packet
-	// leaves the host (tests, local demos).
+	// leaves the host (tests, local demos). The server's TURN relays are not used then.
 	LoopbackOnly bool
 	// HoldFuture is how long a frame under a KID of an epoch this member has not
 	// reached is held, waiting for the commit, before it counts as "no_key"
@@ -102,7 +102,7 @@ func (c *Client) StartMedia(ctx context.Context, cfg MediaConfig) (*Media, error
 		return nil, err
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle,
-		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire})
+		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire, ICEServers: c.pionICEServers(cfg.LoopbackOnly)})
 	if err != nil {
 		return nil, fmt.Errorf("client: media: %w", err)
 	}
@@ -135,6 +135,68 @@ func (c *Client) StartMedia(ctx context.Context, cfg MediaConfig) (*Media, error
 	go m.run()
 	go m.publish()
 	return m, nil
+}
+
+// pionICEServers are the server's TURN relays (ready's ice_servers: turn: over UDP and
+// TCP, turns: over TLS) for pion, or none when ICE must stay on loopback.
+func (c *Client) pionICEServers(loopbackOnly bool) []webrtc.ICEServer {
+	p := c.iceServers.Load()
+	if loopbackOnly || p == nil {
+		return nil
+	}
+	var out []webrtc.ICEServer
+	for _, s := range *p {
+		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential,
+			CredentialType: webrtc.ICECredentialTypePassword})
+	}
+	return out
+}
+
+// Path is how the media plane reaches the SFU: the selected ICE candidate pair.
+type Path struct {
+	// Local and Remote are the candidates' types: host, srflx, prflx or relay.
+	Local, Remote string
+	// Protocol is the transport the pair uses: "udp", or "tcp" for ICE-TCP (RFC 6544).
+	// From a relay it is the relay's UDP.
+	Protocol string
+	// Relay, when Local is relay, is how the client reaches its TURN server: "udp",
+	// "tcp" or "tls".
+	Relay string
+}
+
+// Path reports the media plane's selected candidate pair; false before ICE has
+// selected one.
+func (m *Media) Path() (Path, bool) {
+	var t *webrtc.DTLSTransport
+	for _, s := range m.pc.GetSenders() {
+		if t = s.Transport(); t != nil {
+			break
+		}
+	}
+	for _, r := range m.pc.GetReceivers() {
+		if t != nil {
+			break
+		}
+		t = r.Transport()
+	}
+	if t == nil {
+		return Path{}, false
+	}
+	pair, ok := t.ICETransport().GetSelectedCandidatePairStats()
+	if !ok {
+		return Path{}, false
+	}
+	report := m.pc.GetStats()
+	local, ok := report[pair.LocalCandidateID].(webrtc.ICECandidateStats)
+	if !ok {
+		return Path{}, false
+	}
+	remote, ok := report[pair.RemoteCandidateID].(webrtc.ICECandidateStats)
+	if !ok {
+		return Path{}, false
+	}
+	return Path{Local: local.CandidateType.String(), Remote: remote.CandidateType.String(),
+		Protocol: local.Protocol, Relay: local.RelayProtocol}, true
 }
 
 func newMediaAPI(loopbackOnly bool) (*webrtc.API, error) {
