@@ -7,9 +7,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
-	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
@@ -54,26 +51,21 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 	return nil
 }
 
-// newParticipantAPI builds one pion API per participant, with the
-// interceptors its grants need. publishes is the participant's CanPublish
-// grant.
+// newParticipantAPI builds one pion API per participant. It has no
+// interceptor: what pion's interceptors would do per packet the SFU does
+// itself, from the one header parse of the forwarding path.
 //
-// Towards subscribers nothing intercepts the forwarded packets: the SFU
-// numbers them for transport-wide congestion control and keeps their send
-// times itself (twcc.go), estimates the subscriber's bandwidth from the
-// feedback (gcc.go), answers NACKs from one cache per upstream layer
-// (rtxcache.go) and writes sender reports (senderreport.go). pion's
-// interceptors for these cost an allocation, a lock or a map operation per
-// forwarded packet and per subscriber.
+// Towards subscribers the SFU numbers what it sends for transport-wide
+// congestion control and keeps the send times (twcc.go), estimates the
+// bandwidth from the feedback (gcc.go), answers NACKs from one cache per
+// upstream layer (rtxcache.go) and writes sender reports
+// (senderreport.go). Towards publishers it sends transport-wide feedback,
+// NACKs and receiver reports (upstream.go). pion's interceptors for these
+// cost an allocation, a lock or a map operation per packet and per
+// subscriber, and a ticker goroutine each per PeerConnection.
 //
-// Towards publishers pion's interceptors read what arrives: the NACK
-// generator (RFC 4585 §6.2.1), receiver reports (RFC 3550 §6.4.2) and
-// transport-wide feedback (the publisher's own congestion control). Each
-// runs a ticker per PeerConnection whether or not media arrives; a
-// participant that may not publish never sends the SFU media (the guard
-// drops it), so it gets none of them and the SFU no idle wake-ups per
-// subscriber.
-func (s *SFU) newParticipantAPI(publishes bool, buffers func(packetio.BufferPacketType, uint32) io.ReadWriteCloser) (*webrtc.API, error) {
+// buffers is the participant's BufferFactory (rtpbuffer.go).
+func (s *SFU) newParticipantAPI(buffers func(packetio.BufferPacketType, uint32) io.ReadWriteCloser) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, fmt.Errorf("media: register codecs: %w", err)
@@ -82,24 +74,6 @@ func (s *SFU) newParticipantAPI(publishes bool, buffers func(packetio.BufferPack
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
 			return nil, err
 		}
-	}
-	reg := &interceptor.Registry{}
-	if publishes {
-		gen, err := nack.NewGeneratorInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		reg.Add(gen)
-		rr, err := report.NewReceiverInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		reg.Add(rr)
-		fb, err := twcc.NewSenderInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		reg.Add(fb)
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return nil, err
@@ -136,9 +110,7 @@ func (s *SFU) newParticipantAPI(publishes bool, buffers func(packetio.BufferPack
 			return nil, fmt.Errorf("media: public IPs: %w", err)
 		}
 	}
-	return webrtc.NewAPI(
-		webrtc.WithMediaEngine(m),
-		webrtc.WithInterceptorRegistry(reg),
-		webrtc.WithSettingEngine(se),
-	), nil
+	// An empty registry, not none: without one pion installs its defaults.
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), nil
 }

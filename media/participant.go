@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
 
@@ -34,6 +35,9 @@ type Participant struct {
 	twcc     *twccSender
 	bwe      atomic.Pointer[sendSideBWE]
 	estimate atomic.Int64 // > 0 overrides the estimator (tests)
+	// upstream is the RTCP about what this participant publishes; nil
+	// for a participant that may not publish.
+	upstream *upstream
 
 	negMu      sync.Mutex // offer/answer state and transceiver changes
 	dirty      bool       // tracks changed since the last offer
@@ -84,7 +88,10 @@ func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(signa
 		p.twcc = newTWCCSender()
 		p.bwe.Store(newSendSideBWE(p.twcc, s.cfg.InitialBitrate, s.cfg.MinBitrate, s.cfg.MaxBitrate, s.nanos()))
 	}
-	api, err := s.newParticipantAPI(grants.CanPublish, p.newBuffer)
+	if grants.CanPublish {
+		p.upstream = newUpstream(p)
+	}
+	api, err := s.newParticipantAPI(p.newBuffer)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +112,9 @@ func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(signa
 	})
 	if !p.spawn(p.controlLoop) {
 		close(p.controlDone)
+	}
+	if p.upstream != nil {
+		p.spawn(func() { p.upstream.run(p.done) })
 	}
 	return p, nil
 }
@@ -253,7 +263,13 @@ func (p *Participant) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRec
 		p.pubs[id] = pub
 	}
 	p.pubMu.Unlock()
-	l, ok := pub.addLayer(track)
+	var twccID uint8
+	for _, e := range receiver.GetParameters().HeaderExtensions {
+		if e.URI == sdp.TransportCCURI && e.ID > 0 && e.ID < 256 {
+			twccID = uint8(e.ID)
+		}
+	}
+	l, ok := pub.addLayer(track, twccID)
 	if !ok {
 		return
 	}
@@ -271,16 +287,21 @@ func (p *Participant) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRec
 }
 
 // newBuffer is the participant's SettingEngine.BufferFactory: pion's SRTP
-// session calls it for each SSRC it reads.
+// and SRTCP sessions call it for each SSRC they read. The RTCP of an
+// incoming SSRC (pion opens it right after the RTP) goes to the upstream
+// state; the RTCP of what the SFU sends is read by the RTCP loops.
 func (p *Participant) newBuffer(kind packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
-	if kind != packetio.RTPBufferPacket {
-		return newRTCPBuffer()
-	}
-	b := newRTPBuffer()
 	p.bufMu.Lock()
-	p.rtpBufs[ssrc] = b
-	p.bufMu.Unlock()
-	return b
+	defer p.bufMu.Unlock()
+	if kind == packetio.RTPBufferPacket {
+		b := newRTPBuffer()
+		p.rtpBufs[ssrc] = b
+		return b
+	}
+	if _, incoming := p.rtpBufs[ssrc]; incoming && p.upstream != nil {
+		return &upstreamRTCP{u: p.upstream, done: make(chan struct{})}
+	}
+	return newRTCPBuffer()
 }
 
 // rtpBuffer is the open buffer of an incoming SSRC, nil if there is none.

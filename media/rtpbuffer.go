@@ -13,31 +13,29 @@ import (
 //
 // pion's own buffer hands every packet to another goroutine: the session's
 // read loop decrypts and writes, the track's reader wakes up, reads the
-// packet through the interceptor chain and forwards it. Here, once the SFU
-// has a layer for the SSRC (attach), the writer itself reads the packet
-// back at once through pion (the TrackRemote, the interceptors that must
-// see it: NACK generator, receiver reports, transport-wide feedback; and
-// the read stream) and forwards it, on the session's goroutine: one
-// goroutine hand-off and wake-up less per incoming packet, and nothing
-// queued between decryption and forwarding. Until then, while pion reads
-// the first packets itself to learn the payload type, mid and rid, it is an
-// ordinary blocking queue.
-//
-// Reads and writes never block each other for longer than a copy. The pump
-// runs under pumpMu only, so pion's reader is never entered twice; it runs
-// only while a packet is queued, so the read it makes never waits (pion's
-// read stream counts a packet as pending before writing it here).
+// packet through the interceptor chain (each interceptor allocating) and
+// forwards it. Here, once the SFU has a layer for the SSRC (attach), the
+// writer forwards the packet itself, on the session's goroutine, and the
+// SFU does what the read-side interceptors did from the same header parse
+// (upstream.go): no goroutine hand-off and no allocation between
+// decryption and forwarding. Until then, while pion reads the first packets
+// itself to learn the payload type, mid and rid, it is an ordinary blocking
+// queue; what is still queued at attach is forwarded first. (What pion read
+// to announce the track is not forwarded: a subscriber starts on a keyframe
+// the SFU asks for anyway.)
 type rtpBuffer struct {
-	mu     sync.Mutex
-	slots  [rtpBufferPackets][]byte
-	head   int
-	n      int
-	closed bool
-	pump   func() bool // reads one packet through pion and forwards it; false once the track ended
-	wake   chan struct{}
-	done   chan struct{}
+	mu       sync.Mutex
+	slots    [rtpBufferPackets][]byte
+	head     int
+	n        int
+	closed   bool
+	attached bool
+	wake     chan struct{}
+	done     chan struct{}
 
-	pumpMu sync.Mutex
+	sinkMu  sync.Mutex // orders forwarding: one packet at a time, in order
+	sink    func(pkt []byte)
+	scratch []byte
 }
 
 // rtpBufferPackets bounds what waits before the SFU attaches (pion reads
@@ -52,12 +50,21 @@ func newRTPBuffer() *rtpBuffer {
 	return &rtpBuffer{wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// Write queues one packet and, once attached, forwards what is queued.
+// Write forwards one packet once attached, or queues it.
 func (b *rtpBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return 0, io.ErrClosedPipe
+	}
+	if b.attached {
+		b.mu.Unlock()
+		b.sinkMu.Lock()
+		if b.sink != nil {
+			b.sink(p)
+		}
+		b.sinkMu.Unlock()
+		return len(p), nil
 	}
 	if b.n == len(b.slots) {
 		b.mu.Unlock()
@@ -66,50 +73,23 @@ func (b *rtpBuffer) Write(p []byte) (int, error) {
 	s := &b.slots[(b.head+b.n)%len(b.slots)]
 	*s = append((*s)[:0], p...)
 	b.n++
-	attached := b.pump != nil
 	b.mu.Unlock()
-	if !attached {
-		select {
-		case b.wake <- struct{}{}:
-		default:
-		}
-		return len(p), nil
+	select {
+	case b.wake <- struct{}{}:
+	default:
 	}
-	b.drain()
 	return len(p), nil
 }
 
-// drain pumps until nothing is queued. A read that returns a packet pion
-// peeked earlier leaves the queue as it was; the loop then reads on.
-func (b *rtpBuffer) drain() {
-	b.pumpMu.Lock()
-	defer b.pumpMu.Unlock()
-	for {
-		b.mu.Lock()
-		pump, more := b.pump, b.n > 0 && !b.closed
-		b.mu.Unlock()
-		if !more || pump == nil || !pump() {
-			return
-		}
-	}
-}
-
 // Read returns the oldest queued packet, waiting for one; io.EOF once
-// closed and empty.
+// closed and empty. Only pion reads, and only before attach.
 func (b *rtpBuffer) Read(p []byte) (int, error) {
 	for {
 		b.mu.Lock()
 		if b.n > 0 {
-			s := b.slots[b.head]
-			if len(s) > len(p) {
-				b.mu.Unlock()
-				return 0, io.ErrShortBuffer
-			}
-			n := copy(p, s)
-			b.head = (b.head + 1) % len(b.slots)
-			b.n--
+			n, err := b.pop(p)
 			b.mu.Unlock()
-			return n, nil
+			return n, err
 		}
 		if b.closed {
 			b.mu.Unlock()
@@ -118,6 +98,18 @@ func (b *rtpBuffer) Read(p []byte) (int, error) {
 		b.mu.Unlock()
 		<-b.wake
 	}
+}
+
+// pop copies out the oldest packet; b.mu is held and b.n > 0.
+func (b *rtpBuffer) pop(p []byte) (int, error) {
+	s := b.slots[b.head]
+	if len(s) > len(p) {
+		return 0, io.ErrShortBuffer
+	}
+	n := copy(p, s)
+	b.head = (b.head + 1) % len(b.slots)
+	b.n--
+	return n, nil
 }
 
 // Close is called by pion when the read stream closes (the track ends or
@@ -136,24 +128,37 @@ func (b *rtpBuffer) Close() error {
 	return nil
 }
 
-// attach makes pump the buffer's reader: from now on every write is read
-// back and forwarded on the writing goroutine.
-func (b *rtpBuffer) attach(pump func() bool) {
-	b.mu.Lock()
-	b.pump = pump
-	b.mu.Unlock()
-	b.drain()
+// attach makes sink the buffer's reader: what is queued is forwarded now,
+// every later write at once on the writing goroutine.
+func (b *rtpBuffer) attach(sink func(pkt []byte)) {
+	b.sinkMu.Lock()
+	defer b.sinkMu.Unlock()
+	b.sink = sink
+	if b.scratch == nil {
+		b.scratch = make([]byte, maxRTPSize)
+	}
+	for {
+		b.mu.Lock()
+		if b.n == 0 || b.closed {
+			b.attached = true
+			b.mu.Unlock()
+			return
+		}
+		n, err := b.pop(b.scratch)
+		b.mu.Unlock()
+		if err == nil {
+			sink(b.scratch[:n])
+		}
+	}
 }
 
-// detach closes the buffer and waits for a pump under way to return:
+// detach closes the buffer and waits for a packet being forwarded:
 // afterwards nothing more is forwarded from it.
 func (b *rtpBuffer) detach() {
 	_ = b.Close()
-	b.pumpMu.Lock()
-	b.mu.Lock()
-	b.pump = nil
-	b.mu.Unlock()
-	b.pumpMu.Unlock()
+	b.sinkMu.Lock()
+	b.sink = nil
+	b.sinkMu.Unlock()
 }
 
 // rtcpBuffer is pion's default RTCP buffer (srtp's stream_srtcp.go) behind
