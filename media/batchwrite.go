@@ -1,13 +1,10 @@
 package media
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/net/ipv4"
 )
 
 // batchWriter sends the media socket's datagrams, coalescing those written
@@ -34,7 +31,7 @@ import (
 // it is counted in failed (pion's ICE and SRTP do not retry writes either).
 type batchWriter struct {
 	conn   *net.UDPConn
-	pc     *ipv4.PacketConn // WriteBatch: sendmmsg on Linux, one sendmsg elsewhere
+	sys    sysWriter // the platform's batch send: sendmmsg(2) on Linux
 	failed *atomic.Uint64
 
 	mu      sync.Mutex
@@ -55,19 +52,12 @@ const maxBatch = 64
 // batches so that queueing does not allocate.
 type batch struct {
 	n     int
-	slots [maxBatch]batchSlot
-	msgs  [maxBatch]ipv4.Message
-}
-
-type batchSlot struct {
-	buf  []byte
-	addr net.UDPAddr
-	ip   [16]byte
-	vec  [1][]byte
+	slots [maxBatch][]byte
+	sys   sysBatch // the platform's form of the datagrams and their destinations
 }
 
 func newBatchWriter(conn *net.UDPConn, failed *atomic.Uint64) *batchWriter {
-	return &batchWriter{conn: conn, pc: ipv4.NewPacketConn(conn), failed: failed,
+	return &batchWriter{conn: conn, sys: newSysWriter(conn), failed: failed,
 		queue: &batch{}, spare: &batch{}}
 }
 
@@ -118,21 +108,11 @@ func (w *batchWriter) writeTo(p []byte, to netip.AddrPort) (int, error) {
 // add copies p into the next slot and reports whether the batch is full.
 func (b *batch) add(p []byte, to netip.AddrPort) bool {
 	s := &b.slots[b.n]
-	if cap(s.buf) < len(p) {
-		s.buf = make([]byte, max(len(p), maxRTPSize))
+	if cap(*s) < len(p) {
+		*s = make([]byte, max(len(p), maxRTPSize))
 	}
-	s.buf = append(s.buf[:0], p...)
-	to = normAddr(to)
-	s.ip = to.Addr().As16()
-	if to.Addr().Is4() {
-		s.addr.IP = s.ip[12:16]
-	} else {
-		s.addr.IP = s.ip[:]
-	}
-	s.addr.Port = int(to.Port())
-	s.addr.Zone = to.Addr().Zone()
-	s.vec[0] = s.buf
-	b.msgs[b.n] = ipv4.Message{Buffers: s.vec[:], Addr: &s.addr}
+	*s = append((*s)[:0], p...)
+	b.sys.set(b.n, *s, normAddr(to))
 	b.n++
 	return b.n == maxBatch
 }
@@ -153,29 +133,12 @@ func (w *batchWriter) flush() {
 		w.sending = true
 		w.mu.Unlock()
 
-		w.send(b.msgs[:b.n])
+		w.sys.send(b, w.failed)
 		b.n = 0
 
 		w.mu.Lock()
 		w.spare = b
 		w.mu.Unlock()
-	}
-}
-
-// send writes msgs in order. sendmmsg stops at the first datagram the
-// kernel refuses; that one is counted and the rest are sent on.
-func (w *batchWriter) send(msgs []ipv4.Message) {
-	for len(msgs) > 0 {
-		n, err := w.pc.WriteBatch(msgs, 0)
-		if errors.Is(err, net.ErrClosed) {
-			w.failed.Add(uint64(len(msgs)))
-			return
-		}
-		if err != nil || n <= 0 {
-			w.failed.Add(1)
-			n = 1
-		}
-		msgs = msgs[n:]
 	}
 }
 

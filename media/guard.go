@@ -2,6 +2,7 @@ package media
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -24,6 +25,7 @@ import (
 // dropped and counted. STUN and DTLS pass untouched.
 type guardConn struct {
 	conn   *net.UDPConn
+	in     *batchReader // read by pion's mux goroutine only
 	out    *batchWriter
 	epoch  time.Time
 	global *counters // drops that belong to no participant
@@ -74,6 +76,7 @@ func (p *ssrcPolicy) has(ssrc uint32) bool {
 func newGuardConn(conn *net.UDPConn, global *counters) *guardConn {
 	return &guardConn{
 		conn:     conn,
+		in:       newBatchReader(conn),
 		out:      newBatchWriter(conn, &global.sendFailed),
 		epoch:    time.Now(),
 		global:   global,
@@ -180,11 +183,19 @@ func (b *transportBinding) ssrcAllowed(ssrc uint32) bool {
 	return true
 }
 
+// errTruncated is a datagram longer than the receive buffer, dropped and
+// counted as malformed.
+var errTruncated = errors.New("media: datagram longer than the receive buffer")
+
 // ReadFromAddrPort is what pion's UDP mux calls (ice.AddrPortReaderWriter);
 // it never returns a refused packet.
 func (g *guardConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	for {
-		n, from, err := g.conn.ReadFromUDPAddrPort(p)
+		n, from, err := g.in.read(p)
+		if errors.Is(err, errTruncated) {
+			g.global.malformed.Add(1)
+			continue
+		}
 		if err != nil {
 			return n, from, err
 		}
