@@ -16,6 +16,9 @@ const (
 	// ActionSessionExpired: automatic logoff (HIPAA §164.312(a)(2)(iii)): a session ended
 	// because its token expired or it was idle too long.
 	ActionSessionExpired Action = "auth.session_expired"
+	// ActionSessionResumed: a signaling connection resumed a session whose connection had
+	// dropped (same seat, same MLS leaf), or was refused that (outcome denied).
+	ActionSessionResumed Action = "auth.session_resumed"
 	// ActionRoomJoin: a participant joined a room (the server issued its MLS Add).
 	ActionRoomJoin Action = "room.join"
 	// ActionRoomLeave: a participant left a room (the server issued its MLS Remove).
@@ -68,7 +71,7 @@ const (
 // Actions returns the whole vocabulary, in a fixed order.
 func Actions() []Action {
 	return []Action{
-		ActionTokenMinted, ActionAuthSucceeded, ActionAuthDenied, ActionSessionExpired,
+		ActionTokenMinted, ActionAuthSucceeded, ActionAuthDenied, ActionSessionExpired, ActionSessionResumed,
 		ActionRoomJoin, ActionRoomLeave, ActionRoomKick, ActionRoomReadmit, ActionKeyPackageUpload,
 		ActionCommitAccepted, ActionCommitRejected, ActionGDPRExport, ActionGDPRErasure,
 		ActionBreakGlassGranted, ActionBreakGlassEnded, ActionConfigChanged,
@@ -80,7 +83,7 @@ func Actions() []Action {
 // Valid reports whether a is in the vocabulary.
 func (a Action) Valid() bool {
 	switch a {
-	case ActionTokenMinted, ActionAuthSucceeded, ActionAuthDenied, ActionSessionExpired,
+	case ActionTokenMinted, ActionAuthSucceeded, ActionAuthDenied, ActionSessionExpired, ActionSessionResumed,
 		ActionRoomJoin, ActionRoomLeave, ActionRoomKick, ActionRoomReadmit, ActionKeyPackageUpload,
 		ActionCommitAccepted, ActionCommitRejected, ActionGDPRExport, ActionGDPRErasure,
 		ActionBreakGlassGranted, ActionBreakGlassEnded, ActionConfigChanged,

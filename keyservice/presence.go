@@ -134,6 +134,24 @@ func (ps *Presence) Update(room, id string, audioMuted, videoMuted bool) (signal
 	return p, nil
 }
 
+// SetReconnecting marks a participant whose connection dropped and whose session waits for
+// it (or, with false, is back), and tells the room.
+func (ps *Presence) SetReconnecting(room, id string, on bool) {
+	ps.mu.Lock()
+	s, ok := ps.rooms[room][id]
+	if !ok || s.p.Reconnecting == on {
+		ps.mu.Unlock()
+		return
+	}
+	s.p.Reconnecting = on
+	p := s.p
+	all := sinksExcept(ps.rooms[room], id)
+	ps.mu.Unlock()
+	for _, o := range all {
+		o(Event{Kind: EventUpdated, Participant: p})
+	}
+}
+
 // Roster returns the room's participants in joining order.
 func (ps *Presence) Roster(room string) []signaling.Participant {
 	ps.mu.Lock()

@@ -51,6 +51,10 @@ type Config struct {
 	// RevocationCheck is how often a signaling connection checks whether its token was
 	// revoked.
 	RevocationCheck time.Duration
+	// SessionGrace is how long a session whose connection dropped waits for the client
+	// to resume it (same seat, same MLS leaf) before the participant leaves (default
+	// 30 s; negative: sessions end with their connection).
+	SessionGrace time.Duration
 
 	// RequireMFA makes administrative endpoints demand a token whose amr claim asserts a
 	// second factor (HIPAA §164.312(d)).
@@ -76,6 +80,7 @@ func DefaultConfig() Config {
 		SignalRatePerSecond: 50,
 		SignalRateBurst:     100,
 		SignalIdleTimeout:   15 * time.Minute,
+		SessionGrace:        30 * time.Second,
 	}
 }
 
@@ -134,7 +139,8 @@ type Server struct {
 	draining atomic.Bool
 	// conns are the live signaling connections: Serve ends them on shutdown and
 	// waits for them, since http.Server.Shutdown does not wait for hijacked ones.
-	conns signalConns
+	conns    signalConns
+	sessions sessions
 }
 
 // New builds the application. It does not listen until Serve.
@@ -167,6 +173,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.SignalIdleTimeout <= 0 {
 		cfg.SignalIdleTimeout = def.SignalIdleTimeout
+	}
+	if cfg.SessionGrace == 0 {
+		cfg.SessionGrace = def.SessionGrace
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()

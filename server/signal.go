@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"sync"
@@ -61,6 +62,15 @@ type signalConn struct {
 	removed     chan struct{}
 	removedOnce sync.Once
 	revokeOnce  sync.Once
+
+	// The session outlives its socket (signal_resume.go): secretHash is of the current
+	// resume secret, detached is set while no socket serves the session, attach brings
+	// the next one, and unsent is a message a dying socket failed to write.
+	secretHash [32]byte
+	detached   atomic.Bool
+	sock       atomic.Pointer[websocket.Conn] // the socket serving the session now
+	attach     chan attachment
+	unsent     [][]byte
 }
 
 var _ keyservice.Conn = (*signalConn)(nil)
@@ -80,9 +90,13 @@ func (s *Server) signal(c echo.Context) error {
 	defer s.conns.done(ws)
 	ws.SetReadLimit(s.cfg.SignalMaxMessage)
 	ctx := c.Request().Context()
-	claims, err := s.signalAuth(ctx, ws)
+	claims, resume, err := s.signalAuth(ctx, ws)
 	if err != nil {
 		s.authDenied(ctx, requestID(c), c.RealIP(), c.Request().UserAgent(), err)
+		return nil
+	}
+	if resume != nil {
+		s.resume(ctx, ws, claims, resume, c)
 		return nil
 	}
 	if s.consents != nil {
@@ -96,35 +110,127 @@ func (s *Server) signal(c echo.Context) error {
 			ID: uuid.NewString(), Subject: claims.Subject, Name: claims.Name,
 			Role: string(claims.Role), JoinedAt: s.cfg.Clock.Now().UTC(),
 		},
-		out:       make(chan []byte, 256),
+		out:       make(chan []byte, 1024),
 		done:      make(chan struct{}),
 		removed:   make(chan struct{}),
+		attach:    make(chan attachment),
 		requestID: requestID(c),
 		remoteIP:  c.RealIP(),
 	}
-	sc.run(ctx)
+	// The session may outlive this request's socket: it runs on its own context.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	sc.run(sctx)
 	return nil
 }
 
-// run seats the participant, serves the connection until it ends, and unseats it. The
-// reason the participant left is decided by how the loop ended.
+// run seats the participant, serves its sockets until the session ends, and unseats it.
+// The reason the participant left is decided by how the session ended.
 func (sc *signalConn) run(ctx context.Context) {
-	writerDone := make(chan struct{})
-	go sc.writeLoop(ctx, writerDone)
-	defer func() { <-writerDone }()
-
+	s := sc.s
+	secret := newResumeSecret()
+	sc.secretHash = sha256.Sum256(secret)
+	ws := sc.ws
+	sc.sock.Store(ws)
 	reason := signaling.ReasonDisconnected
-	leave, ok := sc.seat(ctx)
+	var release chan struct{} // the resuming handler holding the current socket
+	defer func() {
+		if release != nil {
+			close(release)
+		}
+	}()
+	gone, writerDone := sc.startWriter(ws)
+	leave, ok := sc.seat(ctx, secret)
 	defer func() { leave(reason) }()
 	if !ok {
+		<-writerDone
 		return
 	}
-	reason = sc.loop(ctx)
+	s.sessions.add(sc)
+	defer s.sessions.remove(sc)
+	for {
+		r, lost := sc.loop(ctx, ws)
+		if !lost || s.cfg.SessionGrace <= 0 {
+			reason = r
+			<-writerDone
+			return
+		}
+		close(gone)
+		<-writerDone
+		if release != nil {
+			close(release)
+			release = nil
+		}
+		a, r, ok := sc.detach(ctx)
+		if !ok {
+			reason = r
+			return
+		}
+		ws, release = a.ws, a.released
+		sc.ws = ws
+		sc.sock.Store(ws)
+		sc.claims = a.claims
+		sc.resumed(ctx, a) // before the writer starts: it reads unsent
+		gone, writerDone = sc.startWriter(ws)
+	}
 }
 
-// loop reads client messages and runs the connection's timers until the connection
-// ends; it returns why the participant left.
-func (sc *signalConn) loop(ctx context.Context) string {
+// startWriter runs the writer of one socket; closing gone stops it without closing the
+// socket (it died), done flushes and closes with the session's code.
+func (sc *signalConn) startWriter(ws *websocket.Conn) (gone chan struct{}, finished chan struct{}) {
+	gone, finished = make(chan struct{}), make(chan struct{})
+	go sc.writeLoop(ws, gone, finished)
+	return gone, finished
+}
+
+// detach waits, with the socket gone, for a resume or the end of the grace. The
+// participant shows as reconnecting meanwhile; what the room sends queues up.
+func (sc *signalConn) detach(ctx context.Context) (attachment, string, bool) {
+	s := sc.s
+	sc.detached.Store(true)
+	defer sc.detached.Store(false)
+	if s.conns.isClosed() {
+		// The server is shutting down: nobody will resume here.
+		return attachment{}, signaling.ReasonDisconnected, false
+	}
+	grace := s.cfg.Clock.NewTimer(s.cfg.SessionGrace) // armed before the room hears of it
+	defer grace.Stop()
+	s.presence.SetReconnecting(sc.claims.Room, sc.me.ID, true)
+	select {
+	case <-s.conns.shutdown():
+		return attachment{}, signaling.ReasonDisconnected, false
+	case a := <-sc.attach:
+		s.presence.SetReconnecting(sc.claims.Room, sc.me.ID, false)
+		return a, "", true
+	case <-grace.Chan():
+		sc.close(signaling.CloseNoResume, "the connection did not come back")
+		return attachment{}, signaling.ReasonLost, false
+	case <-sc.removed:
+		by := *sc.removedBy.Load()
+		sc.revokeRemoved(ctx, by)
+		sc.close(signaling.CloseRemoved, "removed by a host")
+		return attachment{}, signaling.ReasonRemoved, false
+	case <-sc.done:
+		return attachment{}, signaling.ReasonDisconnected, false
+	}
+}
+
+// resumed tells the client its session is back (with the room as it is now and a new
+// resume secret), asks the SFU for keyframes, and lets the queued messages follow.
+func (sc *signalConn) resumed(ctx context.Context, a attachment) {
+	r := sc.ready(ctx, sc.s.presence.Roster(sc.claims.Room), a.secret)
+	if b, err := signaling.Encode(signaling.TypeResumed, "", r); err == nil {
+		sc.unsent = append([][]byte{b}, sc.unsent...) // resumed goes first
+	}
+	if sc.media != nil {
+		sc.media.RequestKeyframes()
+	}
+}
+
+// loop reads client messages from ws and runs the connection's timers until the session
+// ends, and returns why the participant left; or until ws drops without a close from
+// either side, when it returns lost (the session may wait for a resume).
+func (sc *signalConn) loop(ctx context.Context, ws *websocket.Conn) (reason string, lost bool) {
 	s := sc.s
 	clock := s.cfg.Clock
 	// Automatic logoff (HIPAA §164.312(a)(2)(iii)): the connection ends when its token
@@ -143,7 +249,7 @@ func (sc *signalConn) loop(ctx context.Context) string {
 	readErr := make(chan error, 1)
 	go func() {
 		for {
-			_, msg, err := sc.ws.Read(ctx)
+			_, msg, err := ws.Read(ctx)
 			if err != nil {
 				readErr <- err
 				return
@@ -162,29 +268,35 @@ func (sc *signalConn) loop(ctx context.Context) string {
 		select {
 		case <-sc.done:
 			if sc.closeCode == signaling.CloseReplaced {
-				return signaling.ReasonReplaced
+				return signaling.ReasonReplaced, false
 			}
-			return signaling.ReasonDisconnected
+			return signaling.ReasonDisconnected, false
 		case err := <-readErr:
-			reason := signaling.ReasonDisconnected
-			var ce websocket.CloseError
-			if errors.As(err, &ce) && ce.Code == websocket.StatusNormalClosure {
-				reason = signaling.ReasonLeft
-			}
 			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
 				sc.close(websocket.StatusMessageTooBig, "message too large")
+				return signaling.ReasonDisconnected, false
 			}
-			sc.close(websocket.StatusNormalClosure, "")
-			return reason
+			var ce websocket.CloseError
+			if errors.As(err, &ce) && (ce.Code == websocket.StatusNormalClosure || ce.Code == websocket.StatusGoingAway) {
+				// The client closed on purpose (left, or its page went away).
+				reason := signaling.ReasonDisconnected
+				if ce.Code == websocket.StatusNormalClosure {
+					reason = signaling.ReasonLeft
+				}
+				sc.close(websocket.StatusNormalClosure, "")
+				return reason, false
+			}
+			// The connection dropped: the session may wait for the client to resume.
+			return signaling.ReasonDisconnected, true
 		case <-expiry.Chan():
 			sc.logoff(ctx, "token_expired")
 			sc.bye(signaling.ReasonExpired, signaling.CloseUnauthorized, "token expired")
-			return signaling.ReasonExpired
+			return signaling.ReasonExpired, false
 		case <-recheck.Chan():
 			if err := s.verifier.StillValid(sc.claims); errors.Is(err, auth.ErrRevoked) {
 				sc.logoff(ctx, "revoked")
 				sc.bye(signaling.ReasonRevoked, signaling.CloseUnauthorized, "token revoked")
-				return signaling.ReasonRevoked
+				return signaling.ReasonRevoked, false
 			}
 		case <-sc.removed:
 			// The token is revoked before the socket closes, so a client that redials
@@ -193,11 +305,11 @@ func (sc *signalConn) loop(ctx context.Context) string {
 			sc.revokeRemoved(ctx, by)
 			sc.send(signaling.TypeRemoved, "", signaling.Removed{By: by})
 			sc.bye(signaling.ReasonRemoved, signaling.CloseRemoved, "removed by a host")
-			return signaling.ReasonRemoved
+			return signaling.ReasonRemoved, false
 		case <-idle.Chan():
 			sc.logoff(ctx, "idle")
 			sc.bye(signaling.ReasonIdle, signaling.CloseIdle, "idle timeout")
-			return signaling.ReasonIdle
+			return signaling.ReasonIdle, false
 		case msg := <-msgs:
 			idle.Reset(s.cfg.SignalIdleTimeout)
 			if !limit.Allow() {
@@ -205,12 +317,12 @@ func (sc *signalConn) loop(ctx context.Context) string {
 				sc.sendError("", signaling.CodeRateLimited, "slow down")
 				if strikes > 3*s.cfg.SignalRateBurst {
 					sc.close(signaling.CloseRateLimited, "rate limited")
-					return signaling.ReasonDisconnected
+					return signaling.ReasonDisconnected, false
 				}
 				continue
 			}
 			if sc.handle(ctx, msg, func(exp time.Time) { expiry.Reset(clock.Until(exp)) }) {
-				return signaling.ReasonLeft
+				return signaling.ReasonLeft, false
 			}
 		}
 	}
@@ -268,10 +380,20 @@ func (sc *signalConn) handle(ctx context.Context, msg []byte, extend func(time.T
 
 // signalConns tracks the live signaling connections of a server.
 type signalConns struct {
-	mu     sync.Mutex
-	wg     sync.WaitGroup
-	live   map[*websocket.Conn]struct{}
-	closed bool
+	mu       sync.Mutex
+	wg       sync.WaitGroup
+	live     map[*websocket.Conn]struct{}
+	closed   bool
+	stopping chan struct{} // closed by closeAll: sessions waiting for a resume end
+}
+
+func (c *signalConns) shutdown() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping == nil {
+		c.stopping = make(chan struct{})
+	}
+	return c.stopping
 }
 
 func (c *signalConns) add(ws *websocket.Conn) bool {
@@ -295,10 +417,26 @@ func (c *signalConns) done(ws *websocket.Conn) {
 	c.wg.Done()
 }
 
+// EndSessions ends every signaling connection and session and waits for them: what Serve
+// does on shutdown, for a server run without Serve (behind httptest, say).
+func (s *Server) EndSessions() { s.conns.closeAll() }
+
+func (c *signalConns) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
 // closeAll ends every live connection (going away: the client reconnects) and waits
 // for their handlers to return.
 func (c *signalConns) closeAll() {
 	c.mu.Lock()
+	if c.stopping == nil {
+		c.stopping = make(chan struct{})
+	}
+	if !c.closed {
+		close(c.stopping)
+	}
 	c.closed = true
 	live := make([]*websocket.Conn, 0, len(c.live))
 	for ws := range c.live {

@@ -16,7 +16,7 @@ import (
 // Delivery Service, and the SFU. It returns the function that takes it out again, to
 // run however the connection ends, and whether the connection may go on: a participant
 // the Delivery Service would not seat gets no media session either.
-func (sc *signalConn) seat(ctx context.Context) (leave func(reason string), ok bool) {
+func (sc *signalConn) seat(ctx context.Context, secret []byte) (leave func(reason string), ok bool) {
 	s := sc.s
 	room := sc.claims.Room
 	var undo []func(reason *string)
@@ -28,7 +28,7 @@ func (sc *signalConn) seat(ctx context.Context) (leave func(reason string), ok b
 
 	roster := s.presence.Join(room, sc.me, sc.deliver)
 	undo = append(undo, func(reason *string) { s.presence.Leave(room, sc.me.ID, *reason) })
-	sc.send(signaling.TypeReady, "", sc.ready(ctx, roster))
+	sc.send(signaling.TypeReady, "", sc.ready(ctx, roster, secret))
 
 	if s.rooms != nil {
 		// Leave runs on every way out, with a context that outlives the request's.
@@ -72,11 +72,11 @@ func (sc *signalConn) seat(ctx context.Context) (leave func(reason string), ok b
 	return leave, true
 }
 
-// ready is the answer to auth: the roster, the token's expiry and, with the embedded
-// TURN relay, credentials bound to the token.
-func (sc *signalConn) ready(ctx context.Context, roster []signaling.Participant) signaling.Ready {
+// ready is the answer to auth (and to a resume): the roster, the token's expiry, the
+// session's resume secret and, with the embedded TURN relay, credentials bound to the token.
+func (sc *signalConn) ready(ctx context.Context, roster []signaling.Participant, secret []byte) signaling.Ready {
 	s := sc.s
-	r := signaling.Ready{Version: signaling.Version, Participant: sc.me, Participants: roster, ExpiresAt: sc.claims.ExpiresAt.Time}
+	r := signaling.Ready{Version: signaling.Version, Participant: sc.me, Participants: roster, ExpiresAt: sc.claims.ExpiresAt.Time, Resume: secret}
 	if s.turn != nil && len(s.turnURLs) > 0 {
 		cr, err := s.turn.Credentials(turnGrant(sc.claims))
 		if err != nil {

@@ -133,6 +133,7 @@ func signalFixture(t *testing.T, mut func(*Config)) (*fixture, *httptest.Server)
 	f := newFixture(t, cfg)
 	ts := httptest.NewServer(f.srv.Handler())
 	t.Cleanup(ts.Close)
+	t.Cleanup(f.srv.EndSessions) // before ts.Close: sessions waiting for a resume end now
 	return f, ts
 }
 

@@ -45,33 +45,45 @@ func (sc *signalConn) close(code websocket.StatusCode, reason string) {
 	})
 }
 
-// writeLoop is the only writer to the socket. After done it flushes what was queued
-// (the bye message, say) and closes with the recorded code.
-func (sc *signalConn) writeLoop(ctx context.Context, finished chan<- struct{}) {
+// writeLoop is the only writer to ws. It first writes what an earlier socket of the
+// session could not (unsent), then the queue. When ws fails, the message in hand is kept
+// in unsent for the next socket and the loop ends (the session decides whether to wait
+// for one); gone ends it quietly; done flushes what is queued (the bye message, say) and
+// closes with the session's code.
+func (sc *signalConn) writeLoop(ws *websocket.Conn, gone <-chan struct{}, finished chan<- struct{}) {
 	defer close(finished)
 	write := func(b []byte) bool {
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return sc.ws.Write(wctx, websocket.MessageText, b) == nil
+		return ws.Write(ctx, websocket.MessageText, b) == nil
+	}
+	for len(sc.unsent) > 0 {
+		if !write(sc.unsent[0]) {
+			_ = ws.CloseNow()
+			return
+		}
+		sc.unsent = sc.unsent[1:]
 	}
 	for {
 		select {
 		case b := <-sc.out:
 			if !write(b) {
-				sc.close(websocket.StatusGoingAway, "")
-				_ = sc.ws.CloseNow()
+				sc.unsent = append(sc.unsent, b)
+				_ = ws.CloseNow()
 				return
 			}
+		case <-gone:
+			return
 		case <-sc.done:
 			for {
 				select {
 				case b := <-sc.out:
 					if !write(b) {
-						_ = sc.ws.CloseNow()
+						_ = ws.CloseNow()
 						return
 					}
 				default:
-					_ = sc.ws.Close(sc.closeCode, sc.closeReason)
+					_ = ws.Close(sc.closeCode, sc.closeReason)
 					return
 				}
 			}

@@ -116,6 +116,7 @@ func Start(t testing.TB, o Options) *Stack {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
+		srv.EndSessions() // sessions waiting for a resume end now, not after their grace
 		ts.CloseClientConnections()
 		ts.Close()
 	})

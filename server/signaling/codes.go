@@ -50,4 +50,5 @@ const (
 	CloseReplaced     = 4409 // the same identity joined elsewhere
 	CloseIdle         = 4410 // no client message within the idle timeout
 	CloseRateLimited  = 4429 // kept flooding after rate_limited errors
+	CloseNoResume     = 4412 // the session cannot be resumed (gone, another's, or a stale secret): join anew
 )

@@ -6,31 +6,45 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// Auth is the data of auth and refresh.
+// Auth is the data of auth and refresh. Resume, on auth only, asks to take over a session
+// whose connection dropped.
 type Auth struct {
-	Token string `json:"token"`
+	Token  string      `json:"token"`
+	Resume *ResumeAuth `json:"resume,omitempty"`
+}
+
+// ResumeAuth names the session to resume and proves the right to: the secret the server
+// handed out with it (in ready or resumed), which a resume replaces.
+type ResumeAuth struct {
+	Session string `json:"session"` // the participant id of the session
+	Secret  []byte `json:"secret"`
 }
 
 // Participant is one connected member of a room as the others see it. ID names the
 // connection; Subject is the stable user id from the token.
 type Participant struct {
-	ID         string    `json:"id"`
-	Subject    string    `json:"sub"`
-	Name       string    `json:"name,omitempty"`
-	Role       string    `json:"role"`
-	AudioMuted bool      `json:"audio_muted"`
-	VideoMuted bool      `json:"video_muted"`
-	JoinedAt   time.Time `json:"joined_at"`
+	ID      string `json:"id"`
+	Subject string `json:"sub"`
+	Name    string `json:"name,omitempty"`
+	Role    string `json:"role"`
+	// Reconnecting is set while the participant's connection is down and its session
+	// waits for it to come back.
+	Reconnecting bool      `json:"reconnecting,omitempty"`
+	AudioMuted   bool      `json:"audio_muted"`
+	VideoMuted   bool      `json:"video_muted"`
+	JoinedAt     time.Time `json:"joined_at"`
 }
 
-// Ready is the server's answer to auth: you, and everyone in the room including you,
-// in joining order.
+// Ready is the server's answer to auth (and, as resumed, to a resume): you, and everyone
+// in the room including you, in joining order. Resume is the secret that lets a new
+// connection take over this session if this one drops (ResumeAuth).
 type Ready struct {
 	Version      int           `json:"version"`
 	Participant  Participant   `json:"participant"`
 	Participants []Participant `json:"participants"`
 	ExpiresAt    time.Time     `json:"expires_at"`
 	ICEServers   []ICEServer   `json:"ice_servers,omitempty"`
+	Resume       []byte        `json:"resume,omitempty"`
 }
 
 // ICEServer is an RTCIceServer: the embedded TURN relay, with credentials bound to the

@@ -15,7 +15,7 @@ import (
 func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 	declared := map[string]bool{}
 	for _, s := range []string{
-		TypeAuth, TypeReady, TypePing, TypePong, TypeAck, TypeError, TypeBye, TypeMute, TypeRefresh,
+		TypeAuth, TypeReady, TypeResumed, TypePing, TypePong, TypeAck, TypeError, TypeBye, TypeMute, TypeRefresh,
 		TypeLeave, TypeJoined, TypeUpdated, TypeLeft, TypeConsentRequired, TypeConsent, TypeMedia,
 		TypeKeyPackages, TypeGroupInit, TypeCommit, TypeChat, TypeKick, TypeReadmit, TypeGroupCreate, TypeHandshake,
 		TypeWelcome, TypeCommitNeeded, TypeKeyPackageLow, TypeRemoved, TypeResync,
@@ -39,7 +39,7 @@ func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 	}
 	mediaTest := regexp.MustCompile(`m\.type === '([a-z_]+)'`)
 	reasons := map[string]bool{ReasonLeft: true, ReasonDisconnected: true, ReasonReplaced: true,
-		ReasonExpired: true, ReasonIdle: true, ReasonRevoked: true, ReasonRemoved: true}
+		ReasonExpired: true, ReasonIdle: true, ReasonRevoked: true, ReasonRemoved: true, ReasonLost: true}
 	files, err := filepath.Glob("../../webapp/app/*.js")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no browser sources found (%v)", err)

@@ -6,6 +6,7 @@ const (
 	// Connection and presence.
 	TypeAuth            = "auth"                // client: Auth; the first message
 	TypeReady           = "ready"               // server: Ready
+	TypeResumed         = "resumed"             // server: Ready; the session resumed, missed messages follow
 	TypePing            = "ping"                // client: none
 	TypePong            = "pong"                // server: none
 	TypeAck             = "ack"                 // server: none; answers a request with an id
@@ -56,11 +57,12 @@ const (
 
 // Reasons, in Left.Reason and Bye.Reason.
 const (
-	ReasonLeft         = "left"          // the participant said goodbye
-	ReasonDisconnected = "disconnected"  // the connection dropped
-	ReasonReplaced     = "replaced"      // the same identity joined again elsewhere
-	ReasonExpired      = "token_expired" // automatic logoff at token expiry
-	ReasonIdle         = "idle"          // automatic logoff after inactivity
-	ReasonRevoked      = "revoked"       // an administrator revoked the token
-	ReasonRemoved      = "removed"       // a host removed the participant
+	ReasonLeft         = "left"            // the participant said goodbye
+	ReasonDisconnected = "disconnected"    // the connection dropped
+	ReasonReplaced     = "replaced"        // the same identity joined again elsewhere
+	ReasonExpired      = "token_expired"   // automatic logoff at token expiry
+	ReasonIdle         = "idle"            // automatic logoff after inactivity
+	ReasonRevoked      = "revoked"         // an administrator revoked the token
+	ReasonRemoved      = "removed"         // a host removed the participant
+	ReasonLost         = "connection_lost" // the connection dropped and did not come back in time
 )

@@ -1,0 +1,142 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"sync"
+
+	"github.com/coder/websocket"
+	"github.com/labstack/echo/v4"
+
+	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/server/signaling"
+)
+
+// A session outlives its socket: when a participant's signaling connection drops (not
+// closed by either side on purpose), the session keeps its seat, MLS leaf, SFU
+// participant and outbound queue for SessionGrace, marks the participant reconnecting,
+// and a new connection that proves it holds the session (the resume secret of the last
+// ready or resumed, with a token for the same subject and room) takes it over: the
+// messages queued meanwhile follow in order, nothing in the group changes. A resume lands
+// on the process that holds the session; elsewhere, or after the grace, it is refused and
+// the client joins anew.
+
+var (
+	errNoSession     = errors.New("server: no such session here")
+	errNotYours      = errors.New("server: the session belongs to another subject or room")
+	errStaleSecret   = errors.New("server: the resume secret is not the session's current one")
+)
+
+// attachment hands a resuming socket to its session; released closes when the session
+// no longer uses it, so the handler that accepted it can return.
+type attachment struct {
+	ws       *websocket.Conn
+	claims   *auth.Claims
+	secret   []byte // the session's new resume secret, for the resumed message
+	released chan struct{}
+}
+
+// sessions are this process's live signaling sessions, by participant id.
+type sessions struct {
+	mu   sync.Mutex
+	byID map[string]*signalConn
+}
+
+func (ss *sessions) add(sc *signalConn) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.byID == nil {
+		ss.byID = map[string]*signalConn{}
+	}
+	ss.byID[sc.me.ID] = sc
+}
+
+func (ss *sessions) remove(sc *signalConn) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.byID[sc.me.ID] == sc {
+		delete(ss.byID, sc.me.ID)
+	}
+}
+
+// claim checks a resume against the session it names and, when it may go ahead, rotates
+// the session's secret (so a replayed resume fails) and returns the new one.
+func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims) (*signalConn, []byte, error) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	sc := ss.byID[ra.Session]
+	if sc == nil {
+		return nil, nil, errNoSession
+	}
+	if sc.claims.Subject != c.Subject || sc.claims.Room != c.Room || sc.claims.Role != c.Role {
+		return nil, nil, errNotYours
+	}
+	sum := sha256.Sum256(ra.Secret)
+	if subtle.ConstantTimeCompare(sum[:], sc.secretHash[:]) != 1 {
+		return nil, nil, errStaleSecret
+	}
+	if !sc.detached.Load() {
+		// The old socket is still up as far as this server knows (a cut the TCP stack has
+		// not noticed yet): the holder of the secret takes the session over, and the old
+		// socket is dropped so that the session detaches and takes the new one.
+		if old := sc.sock.Load(); old != nil {
+			_ = old.CloseNow()
+		}
+	}
+	secret := newResumeSecret()
+	sc.secretHash = sha256.Sum256(secret)
+	return sc, secret, nil
+}
+
+func newResumeSecret() []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return b
+}
+
+// resume hands a freshly authenticated socket to the session it asks for, or refuses
+// with CloseNoResume (audited either way). The handler holds the socket's request until
+// the session lets go of it.
+func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, ra *signaling.ResumeAuth, c echo.Context) {
+	sc, secret, err := s.sessions.claim(ra, claims)
+	ev := audit.Event{Actor: claims.Subject, ActorRole: string(claims.Role), Action: audit.ActionSessionResumed,
+		Target: audit.Target{Kind: audit.TargetRoom, ID: claims.Room}, Room: claims.Room, Outcome: audit.OutcomeSuccess,
+		RequestID: requestID(c), Details: map[string]string{"session": ra.Session},
+		Personal: audit.Personal{SourceIP: c.RealIP(), UserAgent: c.Request().UserAgent()}}
+	if err != nil {
+		ev.Outcome, ev.Details["reason"] = audit.OutcomeDenied, resumeRefusal(err)
+	}
+	if aerr := s.audit.Record(ctx, ev); aerr != nil && err == nil {
+		// A resume that cannot be audited does not happen (the action fails closed).
+		s.log.ErrorContext(ctx, "signaling: audit resume", "request_id", requestID(c), "err", aerr)
+		err = aerr
+	}
+	if err != nil {
+		_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
+		return
+	}
+	a := attachment{ws: ws, claims: claims, secret: secret, released: make(chan struct{})}
+	select {
+	case sc.attach <- a:
+	case <-sc.done:
+		_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
+		return
+	}
+	<-a.released
+}
+
+func resumeRefusal(err error) string {
+	switch {
+	case errors.Is(err, errNoSession):
+		return "no_session"
+	case errors.Is(err, errNotYours):
+		return "not_yours"
+	case errors.Is(err, errStaleSecret):
+		return "stale_secret"
+	}
+	return "internal"
+}

@@ -1,0 +1,174 @@
+package server
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/server/signaling"
+)
+
+// resumeAs dials and asks to resume session with secret under token; it returns the
+// client and the resumed message, or nil and the close code.
+func resumeAs(t *testing.T, c *wsClient, token, session string, secret []byte) (*signaling.Ready, websocket.StatusCode) {
+	t.Helper()
+	c.send("auth", "", signaling.Auth{Token: token, Resume: &signaling.ResumeAuth{Session: session, Secret: secret}})
+	for {
+		env, closed := c.next()
+		if closed != 0 {
+			return nil, closed
+		}
+		if env.Type == signaling.TypeResumed {
+			var r signaling.Ready
+			if err := json.Unmarshal(env.Data, &r); err != nil {
+				t.Fatal(err)
+			}
+			return &r, 0
+		}
+	}
+}
+
+// A dropped connection does not end the session: the participant shows as reconnecting,
+// the room's messages queue, and the client that proves it holds the session (its resume
+// secret, a token for the same subject and room) takes it back with the same participant
+// id, then gets what it missed in order. Nobody sees it leave.
+func TestSignalResume(t *testing.T) {
+	f, ts := signalFixture(t, nil)
+	alice := dialSignal(t, ts)
+	alice.join(f.roomToken(t, "alice", time.Hour))
+	bobTok := f.roomToken(t, "bob", time.Hour)
+	bob := dialSignal(t, ts)
+	r := bob.join(bobTok)
+	if len(r.Resume) != 32 {
+		t.Fatalf("ready carries a %d-byte resume secret", len(r.Resume))
+	}
+	alice.expect(signaling.TypeJoined)
+
+	_ = bob.ws.CloseNow() // the network drops: no close frame
+	updated := func(c *wsClient, sub string) signaling.Participant {
+		t.Helper()
+		for {
+			var p signaling.Participant
+			_ = json.Unmarshal(c.expect(signaling.TypeUpdated).Data, &p)
+			if p.Subject == sub {
+				return p
+			}
+		}
+	}
+	p := updated(alice, "bob")
+	if p.ID != r.Participant.ID || !p.Reconnecting {
+		t.Fatalf("alice saw %+v, want bob reconnecting", p)
+	}
+	// While bob is away the room goes on: alice mutes.
+	alice.send("mute", "m1", signaling.Mute{AudioMuted: true})
+	alice.expect("ack")
+
+	back := dialSignal(t, ts)
+	resumed, closed := resumeAs(t, back, bobTok, r.Participant.ID, r.Resume)
+	if resumed == nil {
+		t.Fatalf("resume refused with %d", closed)
+	}
+	if resumed.Participant.ID != r.Participant.ID || slices.Equal(resumed.Resume, r.Resume) || len(resumed.Resume) != 32 {
+		t.Fatalf("resumed as %q with a new secret? %v", resumed.Participant.ID, !slices.Equal(resumed.Resume, r.Resume))
+	}
+	// What bob missed arrives after resumed.
+	if p := updated(back, "alice"); !p.AudioMuted {
+		t.Fatalf("bob's missed message: %+v", p)
+	}
+	if p := updated(alice, "bob"); p.ID != r.Participant.ID || p.Reconnecting {
+		t.Fatalf("alice saw %+v, want bob back", p)
+	}
+	back.send("ping", "p", nil)
+	back.expect("pong")
+
+	// The old secret is spent: a replay of it is refused, and the session stays bob's.
+	_ = back.ws.CloseNow()
+	if p := updated(alice, "bob"); !p.Reconnecting {
+		t.Fatal("bob not reconnecting after the second drop")
+	}
+	replay := dialSignal(t, ts)
+	if _, closed := resumeAs(t, replay, bobTok, r.Participant.ID, r.Resume); closed != signaling.CloseNoResume {
+		t.Fatalf("replayed secret: close %d, want %d", closed, signaling.CloseNoResume)
+	}
+	again := dialSignal(t, ts)
+	if res, closed := resumeAs(t, again, bobTok, r.Participant.ID, resumed.Resume); res == nil {
+		t.Fatalf("resume with the current secret after a refused replay: %d", closed)
+	}
+}
+
+// A resume is bound to the subject and room of the session and to its current secret;
+// after the grace, or once the participant was removed, there is nothing to resume. Each
+// refusal closes with 4412, changes nothing, and is audited.
+func TestSignalResumeRefused(t *testing.T) {
+	f, ts, clock := fakeClockFixture(t)
+	alice := dialSignal(t, ts)
+	alice.join(f.roomToken(t, "alice", time.Hour))
+	bobTok := f.roomToken(t, "bob", time.Hour)
+	bob := dialSignal(t, ts)
+	r := bob.join(bobTok)
+	_ = bob.ws.CloseNow()
+	alice.expect(signaling.TypeUpdated) // bob reconnecting
+
+	carolTok := f.roomToken(t, "carol", time.Hour)
+	otherRoom, _, err := f.signer.Mint(auth.Grant{Identity: "bob", Room: "visit-2", Role: auth.RoleParticipant}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		token   string
+		session string
+		secret  []byte
+	}{
+		"another subject's token": {carolTok, r.Participant.ID, r.Resume},
+		"another room's token":    {otherRoom, r.Participant.ID, r.Resume},
+		"a wrong secret":          {bobTok, r.Participant.ID, make([]byte, 32)},
+		"an unknown session":      {bobTok, "no-such-session", r.Resume},
+	} {
+		ws := dialSignal(t, ts)
+		ws.t = t
+		if res, closed := resumeAs(t, ws, c.token, c.session, c.secret); res != nil || closed != signaling.CloseNoResume {
+			t.Fatalf("%s: resumed %v, close %d", name, res != nil, closed)
+		}
+	}
+	// After the grace the session is over: the room hears bob's connection was lost, and
+	// even the right secret resumes nothing.
+	waitTimers(t, clock, 4) // alice's three, and bob's grace
+	clock.Advance(DefaultConfig().SessionGrace + time.Second)
+	var left signaling.Left
+	_ = json.Unmarshal(alice.expect(signaling.TypeLeft).Data, &left)
+	if left.Participant.ID != r.Participant.ID || left.Reason != signaling.ReasonLost {
+		t.Fatalf("alice saw %+v", left)
+	}
+	late := dialSignal(t, ts)
+	if res, closed := resumeAs(t, late, bobTok, r.Participant.ID, r.Resume); res != nil || closed != signaling.CloseNoResume {
+		t.Fatalf("resume after the grace: resumed %v, close %d", res != nil, closed)
+	}
+	// A participant that said goodbye has no session left to resume.
+	daveTok := f.roomToken(t, "dave", time.Hour)
+	dave := dialSignal(t, ts)
+	dr := dave.join(daveTok)
+	dave.send("leave", "", nil)
+	dave.expectClose(websocket.StatusNormalClosure)
+	gone := dialSignal(t, ts)
+	if res, closed := resumeAs(t, gone, daveTok, dr.Participant.ID, dr.Resume); res != nil || closed != signaling.CloseNoResume {
+		t.Fatalf("resume after leave: resumed %v, close %d", res != nil, closed)
+	}
+	var denied int
+	page, err := f.audit.Query(t.Context(), audit.Caller{Actor: "auditor", Role: audit.RoleAuditor}, audit.Filter{Action: audit.ActionSessionResumed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range page.Records {
+		if ev.Event.Outcome == audit.OutcomeDenied {
+			denied++
+		}
+	}
+	if denied != 6 {
+		t.Fatalf("%d refused resumes audited, want 6", denied)
+	}
+}
