@@ -26,9 +26,9 @@ import (
 // the client joins anew.
 
 var (
-	errNoSession     = errors.New("server: no such session here")
-	errNotYours      = errors.New("server: the session belongs to another subject or room")
-	errStaleSecret   = errors.New("server: the resume secret is not the session's current one")
+	errNoSession   = errors.New("server: no such session here")
+	errNotYours    = errors.New("server: the session belongs to another subject or room")
+	errStaleSecret = errors.New("server: the resume secret is not the session's current one")
 )
 
 // attachment hands a resuming socket to its session; released closes when the session
