@@ -214,6 +214,11 @@ func newMediaAPI(loopbackOnly bool) (*webrtc.API, error) {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	} else {
+		// pion gathers UDP only by default; with TCP it also answers the SFU's passive
+		// ICE-TCP candidates with active ones (RFC 6544), for networks that block UDP.
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6,
+			webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg),
 		webrtc.WithSettingEngine(se)), nil
