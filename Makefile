@@ -10,7 +10,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export SEALROOM_DATA ?= $(CURDIR)/.data
 
-.PHONY: all build run test bench lint deps browser-deps webapp clean devdb-stop
+.PHONY: all build run test bench lint deps browser-deps field-deps webapp clean devdb-stop
 
 all: build
 
@@ -33,7 +33,7 @@ run: deps build
 RACE_PKGS := ./server/... ./keyservice/... ./media/... ./client/... ./audit/...
 
 ## test: every Go test against a real Postgres (a local throwaway cluster unless DATABASE_URL is set)
-test: deps browser-deps webapp
+test: deps browser-deps field-deps webapp
 	$(GO) test -count=1 -timeout 30m -race $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -vE '/(server|keyservice|media|client|audit)(/|$$)')
 	node --test webapp/
@@ -85,6 +85,17 @@ browser-deps:
 	    $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; \
 	  else \
 	    echo "Chromium is missing: the browser tests need it (Debian: apt-get install chromium)"; exit 1; \
+	  fi; \
+	fi
+
+## field-deps: ip and nft for the field tests (a network namespace where UDP is dropped)
+field-deps:
+	@if ! command -v nft >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing nftables and iproute2 for the field tests"; \
+	    $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nftables iproute2; \
+	  else \
+	    echo "nft and ip are missing: the field tests need them (Debian: apt-get install nftables iproute2)"; exit 1; \
 	  fi; \
 	fi
 
