@@ -3,8 +3,10 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +49,11 @@ type Config struct {
 	// path, for post-compromise security (default 15 minutes of membership, with a
 	// tenth of jitter; negative: never). A member that rejoins updates at once.
 	UpdateInterval time.Duration
+	// ResumeWithin is how long the client keeps trying to resume its session after the
+	// signaling connection dropped (jittered backoff, 100 ms to 2 s between tries),
+	// before it gives up and ends with ErrSessionLost (default 30 s, the server's grace;
+	// negative: never resume).
+	ResumeWithin time.Duration
 	// OnEpoch, if set, runs on the client's goroutine after every change of epoch (join
 	// included), once the new SFrame keys are installed. It must not block; it may call
 	// c's read methods (Epoch, EpochAuthenticator, Export).
@@ -69,7 +76,7 @@ type Chat struct {
 // Client is one participant. Its methods are safe for concurrent use.
 type Client struct {
 	cfg     Config
-	ws      *websocket.Conn
+	ws      atomic.Pointer[websocket.Conn] // the socket now; a resume replaces it
 	cs      *mls.CipherSuite
 	subject string
 	connID  string
@@ -99,6 +106,14 @@ type Client struct {
 	// refusal is the last error the server sent outside any request (the Delivery
 	// Service refusing to seat us, say): why the connection ends, if it does.
 	refusal atomic.Pointer[ServerError]
+
+	// The session outlives a dropped connection (docs/protocol.md, "Resume"): secret is
+	// the resume secret of the last ready or resumed, up is closed while a socket serves
+	// the session, resumes counts the times it came back.
+	secret  atomic.Pointer[[]byte]
+	upMu    sync.Mutex
+	up      chan struct{}
+	resumes atomic.Int64
 }
 
 // Dial authenticates on the signaling WebSocket and starts the member: it uploads
@@ -114,6 +129,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.UpdateInterval == 0 {
 		cfg.UpdateInterval = 15 * time.Minute
 	}
+	if cfg.ResumeWithin == 0 {
+		cfg.ResumeWithin = 30 * time.Second
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -121,14 +139,16 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := "ws" + strings.TrimPrefix(strings.TrimSuffix(cfg.URL, "/"), "http") + "/v1/signal"
-	ws, _, err := websocket.Dial(ctx, u, nil)
+	ws, _, err := websocket.Dial(ctx, signalURL(cfg.URL), nil)
 	if err != nil {
 		return nil, fmt.Errorf("client: dial: %w", err)
 	}
 	ws.SetReadLimit(1 << 20)
-	c := &Client{cfg: cfg, ws: ws, cs: cs, chats: make(chan Chat, 256), reqs: make(chan func(), 64),
-		in: make(chan signaling.Envelope, 4096), done: make(chan struct{}), loopDone: make(chan struct{}), readDone: make(chan struct{}), waits: map[string]chan error{}}
+	c := &Client{cfg: cfg, cs: cs, chats: make(chan Chat, 256), reqs: make(chan func(), 64),
+		in: make(chan signaling.Envelope, 4096), done: make(chan struct{}), loopDone: make(chan struct{}), readDone: make(chan struct{}), waits: map[string]chan error{},
+		up: make(chan struct{})}
+	c.ws.Store(ws)
+	close(c.up)
 	if err := c.write(ctx, signaling.TypeAuth, "", signaling.Auth{Token: cfg.Token}); err != nil {
 		_ = ws.CloseNow()
 		return nil, err
@@ -161,6 +181,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c.subject, c.connID = ready.Participant.Subject, ready.Participant.ID
 	c.iceServers.Store(&ready.ICEServers)
+	c.secret.Store(&ready.Resume)
 	c.signPriv, _, err = cs.GenerateSignatureKeyPair()
 	if err != nil {
 		return nil, err
@@ -174,6 +195,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	go c.run()
 	c.do(func() { c.uploadKeyPackages(cfg.KeyPackages) })
 	return c, nil
+}
+
+func signalURL(base string) string {
+	return "ws" + strings.TrimPrefix(strings.TrimSuffix(base, "/"), "http") + "/v1/signal"
 }
 
 // Subject is this participant's identity (the token's sub).
@@ -340,7 +365,7 @@ func (c *Client) Leave(ctx context.Context) error {
 // sees a disconnect and keeps the seat and leaf for its grace period. The member's state
 // is then closed like Close's. For fault drills and tests.
 func (c *Client) Drop() error {
-	_ = c.ws.CloseNow()
+	_ = c.ws.Load().CloseNow()
 	return c.Close()
 }
 
@@ -367,7 +392,7 @@ func (c *Client) Close() error {
 func (c *Client) shutdown(err error) {
 	c.once.Do(func() {
 		c.closeErr = err
-		_ = c.ws.Close(websocket.StatusNormalClosure, "")
+		_ = c.ws.Load().Close(websocket.StatusNormalClosure, "")
 		close(c.done)
 	})
 }
@@ -394,9 +419,12 @@ func (c *Client) do(f func()) {
 func (c *Client) read() {
 	defer c.shutdown(ErrClosed)
 	for {
-		_, b, err := c.ws.Read(context.Background())
+		_, b, err := c.ws.Load().Read(context.Background())
 		if err != nil {
-			return
+			if !c.mayResume(err) || !c.resume() {
+				return
+			}
+			continue
 		}
 		var env signaling.Envelope
 		if err := json.Unmarshal(b, &env); err != nil {
@@ -418,6 +446,105 @@ func (c *Client) read() {
 	}
 }
 
+// mayResume tells a dropped connection (no close frame: a network failure) from one
+// either side ended on purpose.
+func (c *Client) mayResume(err error) bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	return c.cfg.ResumeWithin > 0 && websocket.CloseStatus(err) == -1
+}
+
+// resume redials with jittered backoff and takes the session back (auth with the resume
+// secret). It reports whether it did; after ResumeWithin, or when the server refuses
+// (4412: the session is gone), the client ends with ErrSessionLost.
+func (c *Client) resume() bool {
+	c.upMu.Lock()
+	c.up = make(chan struct{})
+	c.upMu.Unlock()
+	deadline := time.Now().Add(c.cfg.ResumeWithin)
+	backoff := 100 * time.Millisecond
+	for time.Now().Before(deadline) {
+		ws, r, err := c.redial(deadline)
+		if err == nil {
+			c.ws.Store(ws)
+			c.secret.Store(&r.Resume)
+			c.iceServers.Store(&r.ICEServers)
+			c.resumes.Add(1)
+			c.upMu.Lock()
+			close(c.up)
+			c.upMu.Unlock()
+			if m := c.media.Load(); m != nil {
+				m.resumed()
+			}
+			c.cfg.Log.Info("client: session resumed")
+			return true
+		}
+		if errors.Is(err, ErrSessionLost) {
+			c.shutdown(ErrSessionLost)
+			return false
+		}
+		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
+		backoff = min(2*backoff, 2*time.Second)
+		select {
+		case <-c.done:
+			return false
+		case <-time.After(wait):
+		}
+	}
+	c.shutdown(ErrSessionLost)
+	return false
+}
+
+// redial opens a new socket and asks to resume the session on it; the server answers
+// resumed, then sends what the client missed, in order, on the same socket.
+func (c *Client) redial(deadline time.Time) (*websocket.Conn, *signaling.Ready, error) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	ws, _, err := websocket.Dial(ctx, signalURL(c.cfg.URL), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	ws.SetReadLimit(1 << 20)
+	secret := c.secret.Load()
+	b, err := signaling.Encode(signaling.TypeAuth, "", signaling.Auth{Token: c.cfg.Token,
+		Resume: &signaling.ResumeAuth{Session: c.connID, Secret: *secret}})
+	if err == nil {
+		err = ws.Write(ctx, websocket.MessageText, b)
+	}
+	if err != nil {
+		_ = ws.CloseNow()
+		return nil, nil, err
+	}
+	_, msg, err := ws.Read(ctx)
+	if websocket.CloseStatus(err) == signaling.CloseNoResume || websocket.CloseStatus(err) == signaling.CloseUnauthorized {
+		return nil, nil, ErrSessionLost
+	}
+	if err != nil {
+		_ = ws.CloseNow()
+		return nil, nil, err
+	}
+	var env signaling.Envelope
+	var r signaling.Ready
+	if json.Unmarshal(msg, &env) != nil || env.Type != signaling.TypeResumed || json.Unmarshal(env.Data, &r) != nil {
+		_ = ws.CloseNow()
+		return nil, nil, fmt.Errorf("client: expected resumed")
+	}
+	return ws, &r, nil
+}
+
+// Resumes is how many times the client took its session back after a dropped connection.
+func (c *Client) Resumes() int64 { return c.resumes.Load() }
+
 func (c *Client) write(ctx context.Context, typ, id string, data any) error {
 	b, err := signaling.Encode(typ, id, data)
 	if err != nil {
@@ -425,10 +552,39 @@ func (c *Client) write(ctx context.Context, typ, id string, data any) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		return fmt.Errorf("client: write: %w", err)
+	for {
+		// While the session is being resumed, a message waits for the new socket.
+		c.upMu.Lock()
+		up := c.up
+		c.upMu.Unlock()
+		select {
+		case <-up:
+		case <-c.done:
+			return ErrClosed
+		case <-ctx.Done():
+			return fmt.Errorf("client: write: %w", ctx.Err())
+		}
+		ws := c.ws.Load()
+		err := ws.Write(ctx, websocket.MessageText, b)
+		if err == nil {
+			return nil
+		}
+		if c.ws.Load() == ws && !c.resuming() {
+			return fmt.Errorf("client: write: %w", err)
+		}
 	}
-	return nil
+}
+
+// resuming reports whether the socket is down and a resume under way.
+func (c *Client) resuming() bool {
+	c.upMu.Lock()
+	defer c.upMu.Unlock()
+	select {
+	case <-c.up:
+		return false
+	default:
+		return true
+	}
 }
 
 // request sends a message with a fresh id; ch (if any) gets nil on ack or the error.

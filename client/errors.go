@@ -13,6 +13,9 @@ var (
 	ErrNotJoined = errors.New("client: not a member of the group")
 	// ErrRemoved means a commit removed this member from the group.
 	ErrRemoved = errors.New("client: removed from the group")
+	// ErrSessionLost means the signaling connection dropped and the session could not be
+	// resumed in time (or the server no longer had it): Dial anew to rejoin.
+	ErrSessionLost = errors.New("client: session lost")
 	// ErrMediaActive means StartMedia was called while a media plane is running.
 	ErrMediaActive = errors.New("client: media already started")
 

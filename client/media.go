@@ -82,6 +82,7 @@ type Media struct {
 	stats *statsBook
 
 	keyframe chan struct{} // a keyframe request (PLI/FIR) arrived
+	restart  chan struct{} // the session resumed while ICE was down: restart it
 	done     chan struct{}
 	once     sync.Once
 	wg       sync.WaitGroup
@@ -107,7 +108,7 @@ func (c *Client) StartMedia(ctx context.Context, cfg MediaConfig) (*Media, error
 		return nil, fmt.Errorf("client: media: %w", err)
 	}
 	m := &Media{c: c, cfg: cfg, pc: pc, in: make(chan signaling.Media, 64), stats: newStatsBook(),
-		keyframe: make(chan struct{}, 1), done: make(chan struct{})}
+		keyframe: make(chan struct{}, 1), restart: make(chan struct{}, 1), done: make(chan struct{})}
 	if !c.media.CompareAndSwap(nil, m) {
 		_ = pc.Close()
 		return nil, ErrMediaActive
@@ -301,6 +302,23 @@ func (m *Media) run() {
 			if err := m.handle(msg); err != nil {
 				m.c.cfg.Log.Warn("client: media negotiation", "type", msg.Type, "err", err)
 			}
+		case <-m.restart:
+			if err := m.offerWith(context.Background(), &webrtc.OfferOptions{ICERestart: true}); err != nil {
+				m.c.cfg.Log.Warn("client: ICE restart", "err", err)
+			}
+		}
+	}
+}
+
+// resumed runs after the signaling session came back: if the media path went down too
+// (the same network cut), ICE restarts (RFC 8445 §9) with a new offer; the SFU kept our
+// subscriptions and asks the publishers for keyframes.
+func (m *Media) resumed() {
+	switch m.pc.ICEConnectionState() {
+	case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
+		select {
+		case m.restart <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -343,8 +361,10 @@ func (m *Media) handle(msg signaling.Media) error {
 }
 
 // offer sends our tracks to the SFU with every candidate in the SDP (no trickle).
-func (m *Media) offer(ctx context.Context) error {
-	o, err := m.pc.CreateOffer(nil)
+func (m *Media) offer(ctx context.Context) error { return m.offerWith(ctx, nil) }
+
+func (m *Media) offerWith(ctx context.Context, opts *webrtc.OfferOptions) error {
+	o, err := m.pc.CreateOffer(opts)
 	if err != nil {
 		return fmt.Errorf("client: media offer: %w", err)
 	}

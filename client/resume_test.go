@@ -1,0 +1,161 @@
+package client_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/server/servertest/poll"
+)
+
+// cutter is a TCP proxy in front of the server whose network can be cut: every
+// connection through it dies at once (no close frame, as when Wi-Fi drops) and new ones
+// are refused until the network returns.
+type cutter struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	down   bool
+	wg     sync.WaitGroup
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{ln: ln, target: target}
+	c.wg.Go(c.serve)
+	t.Cleanup(func() { _ = ln.Close(); c.cut(); c.wg.Wait() })
+	return c
+}
+
+func (c *cutter) url() string { return "http://" + c.ln.Addr().String() }
+
+func (c *cutter) serve() {
+	for {
+		in, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		c.mu.Lock()
+		if c.down {
+			c.mu.Unlock()
+			_ = in.Close()
+			continue
+		}
+		out, err := net.Dial("tcp", c.target)
+		if err != nil {
+			c.mu.Unlock()
+			_ = in.Close()
+			continue
+		}
+		c.conns = append(c.conns, in, out)
+		c.mu.Unlock()
+		c.wg.Go(func() { _, _ = io.Copy(out, in); _ = out.Close() })
+		c.wg.Go(func() { _, _ = io.Copy(in, out); _ = in.Close() })
+	}
+}
+
+// cut kills every connection and refuses new ones; restore lets them through again.
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.down = true
+	for _, conn := range c.conns {
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset, not a goodbye
+		}
+		_ = conn.Close()
+	}
+	c.conns = nil
+}
+
+func (c *cutter) restore() {
+	c.mu.Lock()
+	c.down = false
+	c.mu.Unlock()
+}
+
+// The network between a participant and the server drops, ten times: each time the
+// client resumes its session by itself (same participant, same MLS leaf, no Remove or
+// Add), and gets, in order, what the room sent meanwhile (a chat, and a commit it applies).
+func TestClientResumesAfterNetworkCut(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	alice := f.dial(t, "alice")
+	proxy := newCutter(t, f.url[len("http://"):])
+	bob, err := client.Dial(ctx, client.Config{URL: proxy.url(), Token: f.token(t, "bob")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bob.Close() })
+	if err := bob.WaitJoined(ctx); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 10*time.Second, "alice and bob in one epoch", func() bool {
+		ea, _ := alice.Epoch()
+		eb, _ := bob.Epoch()
+		return ea == eb
+	})
+	id := bob.ParticipantID()
+	const offline = time.Second
+	var back []time.Duration
+	for i := range 10 {
+		before, _ := alice.Epoch()
+		proxy.cut()
+		// The room goes on while bob is away: alice says something and updates her keys.
+		text := []byte("while you were away " + string(rune('0'+i)))
+		if err := alice.SendChat(ctx, text); err != nil {
+			t.Fatal(err)
+		}
+		if err := alice.Update(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(offline) // the network is down this long: the scenario, not a wait for an event
+		proxy.restore()
+		restored := time.Now()
+		poll.Until(t, 30*time.Second, "bob to resume and apply alice's update", func() bool {
+			e, in := bob.Epoch()
+			return in && e == before+1 && bob.Resumes() == int64(i+1)
+		})
+		back = append(back, time.Since(restored))
+		select {
+		case c := <-bob.Chats():
+			if string(c.Text) != string(text) || c.From != "alice" {
+				t.Fatalf("cut %d: bob got %q from %s", i+1, c.Text, c.From)
+			}
+		case <-ctx.Done():
+			t.Fatalf("cut %d: the chat sent while bob was away never arrived", i+1)
+		}
+		if bob.ParticipantID() != id {
+			t.Fatalf("cut %d: bob came back as %s, was %s", i+1, bob.ParticipantID(), id)
+		}
+		if e, _ := alice.Epoch(); e != before+1 {
+			t.Fatalf("cut %d: the room moved %d epochs (a Remove and Add?), want exactly alice's update", i+1, e-before)
+		}
+	}
+	if n := count(alice.Members(), "bob"); n != 1 {
+		t.Fatalf("the group holds bob %d times", n)
+	}
+	slices.Sort(back)
+	t.Logf("network back to session resumed and caught up, over %d cuts of %v: p50 %v, p99 %v",
+		len(back), offline, back[len(back)/2].Round(time.Millisecond), back[len(back)-1].Round(time.Millisecond))
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
