@@ -38,10 +38,12 @@ test: deps browser-deps field-deps webapp
 	$(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -vE '/(server|keyservice|media|client|audit)(/|$$)')
 	node --test webapp/
 
-## bench: the Go benchmarks, each reporting its ratio to a baseline measured in the same run
+## bench: the Go benchmarks, each reporting its ratio to a baseline measured in the same run, then the SFU load tool (median of 3 runs against a bare forwarder)
 bench: deps
 	$(GO) test -run '^$$' -bench . -skip LeaveToNewKeys -benchtime 1s ./...
 	$(GO) test -run '^$$' -bench LeaveToNewKeys -benchtime 100x -timeout 10m ./keyservice
+	@echo "SFU against a bare UDP forwarder, same invocation (docs/loadtest.md):"
+	$(GO) run ./cmd/sealroom loadtest --scenarios 2x20,10x10 --runs 3
 
 ## lint: formatting, go vet and staticcheck
 lint:

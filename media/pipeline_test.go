@@ -141,9 +141,10 @@ func FuzzForwardPacket(f *testing.F) {
 
 // BenchmarkForward measures sealroom's forwarding path for one packet to
 // 20 subscribers: parse, keyframe check, 20 header rewrites and writes
-// (to a stub writer: pion's SRTP and interceptors are measured by the
-// load harness). It must not allocate. The baseline is a bare copy of the
-// packet to 20 buffers, measured in the same run.
+// (to a stub writer: pion's SRTP and the socket are measured by the load
+// harness; the RTCP bookkeeping by BenchmarkForwardPath). It must not
+// allocate. The baseline is a bare copy of the packet to 20 buffers,
+// measured in the same run.
 func BenchmarkForward(b *testing.B) {
 	payload := testPayload(CodecVP8, false, 1, "bench")
 	payload = append(payload, make([]byte, 1000)...)
