@@ -120,7 +120,10 @@ function enter() {
   sessionStorage.setItem(IN_MEETING_KEY, '1');
   app.enteredAt = performance.now();
   say('Connecting…');
-  app.signal = new Signal(onSignal, onClose);
+  app.signal = new Signal(onSignal, onClose, (ms) => {
+    say(`Connection lost: reconnecting… ${Math.round(ms / 1000)} s`);
+    document.body.dataset.reconnecting = '1';
+  });
   app.signal.open(app.token);
 }
 
@@ -130,6 +133,7 @@ function onClose(code) {
     4403: `You were removed from the meeting${app.removedBy ? ` by ${nameOf(app.removedBy)}` : ''}.`,
     4409: 'You joined from another window.',
     4410: 'You were logged off after being idle.',
+    4412: 'The connection did not come back in time: reload the page to rejoin.',
   };
   say(reasons[code] ?? (app.left ? 'You left the meeting.' : 'Disconnected from the meeting.'));
   if (code === 4401 || code === 4403) {
@@ -156,6 +160,15 @@ function onSignal(env) {
       break;
     case 'ready':
       ready(d);
+      break;
+    case 'resumed':
+      // The same session, back: the room as it is now; what we missed follows in order.
+      delete document.body.dataset.reconnecting;
+      app.participants = new Map(d.participants.map((p) => [p.id, p]));
+      scheduleExpiry(d.expires_at);
+      say('Reconnected.');
+      app.media?.resumed();
+      render();
       break;
     case 'participant_joined':
     case 'participant_updated':
@@ -523,6 +536,7 @@ function wire() {
   window.sealroomStats = () => app.media?.stats();
   window.sealroomAudio = () => app.media?.audioStats();
   window.sealroomMe = () => app.me?.id;
+  window.sealroomDropSignal = () => app.signal?.drop();
   window.sealroomEnteredAt = () => app.enteredAt;
   // Headless Chromium has no screen to pick: the browser test shares a canvas through the
   // same path a picked screen takes after getDisplayMedia.

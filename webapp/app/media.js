@@ -146,6 +146,13 @@ export class Media {
     });
   }
 
+  // resumed runs after the signaling session came back: if the media path went down too,
+  // ICE restarts (RFC 8445 §9); the new offer goes out through negotiationneeded.
+  resumed() {
+    const st = this.pc.iceConnectionState;
+    if (st === 'disconnected' || st === 'failed') this.pc.restartIce();
+  }
+
   close() {
     this.pc.close();
     this.worker.terminate();

@@ -1,27 +1,63 @@
 // The signaling WebSocket (docs/protocol.md "Signaling WebSocket"): one JSON envelope per
 // frame, auth first, the token never in the URL. request() resolves on `ack` (or the answer
 // carrying its id) and rejects with the server's {code, message} on `error`.
+//
+// A session outlives a dropped connection (docs/protocol.md, "Resume"): when the socket
+// dies without a close from the server (1006), the page reconnects with jittered backoff
+// for up to 30 s and resumes the session with the secret of the last ready or resumed;
+// onReconnecting(ms) reports the outage, and the server's resumed message follows.
+const LOST = new Set([1006, 4000]); // 4000: window.sealroomDropSignal, a simulated loss
+const RESUME_WITHIN_MS = 30_000;
+
 export class Signal {
-  constructor(onMessage, onClose) {
+  constructor(onMessage, onClose, onReconnecting = () => {}) {
     this.onMessage = onMessage;
     this.onClose = onClose;
+    this.onReconnecting = onReconnecting;
     this.pending = new Map();
     this.seq = 0;
   }
 
-  open(token) {
+  open(token, resume) {
+    this.token = token;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    this.ws = new WebSocket(`${proto}//${location.host}/v1/signal`);
-    this.ws.onopen = () => this.send('auth', { token });
-    this.ws.onmessage = (ev) => this.receive(ev.data);
-    this.ws.onclose = (ev) => {
+    const ws = new WebSocket(`${proto}//${location.host}/v1/signal`);
+    this.ws = ws;
+    ws.onopen = () => this.send('auth', resume ? { token, resume } : { token });
+    ws.onmessage = (ev) => this.receive(ev.data);
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
       clearInterval(this.pinger);
       for (const p of this.pending.values()) p.reject({ code: 'closed' });
       this.pending.clear();
-      this.onClose(ev.code);
+      if (LOST.has(ev.code) && this.session && !this.closing) this.reconnect();
+      else this.onClose(ev.code);
     };
     // Clients send ping while a call is live (automatic logoff is for abandoned tabs).
+    clearInterval(this.pinger);
     this.pinger = setInterval(() => this.send('ping'), 60_000);
+  }
+
+  // reconnect retries until the session is back (resumed arrives) or the window closes.
+  reconnect() {
+    const start = (this.lostAt ??= performance.now());
+    const elapsed = performance.now() - start;
+    if (elapsed > RESUME_WITHIN_MS) {
+      this.lostAt = undefined;
+      this.onClose(4412);
+      return;
+    }
+    this.onReconnecting(elapsed);
+    this.backoff = Math.min(2000, (this.backoff ?? 50) * 2);
+    setTimeout(() => {
+      if (this.closing) return;
+      this.open(this.token, { session: this.session, secret: this.secret });
+    }, this.backoff / 2 + Math.random() * this.backoff);
+  }
+
+  // drop cuts the socket as a lost network would (for tests and fault drills).
+  drop() {
+    this.ws?.close(4000, 'simulated network loss');
   }
 
   send(type, data, id) {
@@ -54,6 +90,12 @@ export class Signal {
     } catch {
       return;
     }
+    if (env.type === 'ready' || env.type === 'resumed') {
+      this.session = env.data?.participant?.id;
+      this.secret = env.data?.resume;
+      this.lostAt = undefined;
+      this.backoff = undefined;
+    }
     const p = env.id && this.pending.get(env.id);
     if (p && (env.type === 'ack' || env.type === 'error' || env.type === 'pong')) {
       this.pending.delete(env.id);
@@ -65,6 +107,7 @@ export class Signal {
   }
 
   close() {
+    this.closing = true;
     clearInterval(this.pinger);
     this.ws?.close();
   }

@@ -1,0 +1,74 @@
+package webapp_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/server/auth"
+)
+
+// TestBrowserResume: the patient's signaling connection is cut ten times (the page's
+// socket closed as a lost network would close it). Each time the page reconnects by
+// itself and resumes its session: the same participant, no commit changes the group, the
+// host never sees the patient leave, and the patient keeps decrypting the host's video.
+// The media path is not cut here (the cut is the signaling socket's), so the figure is
+// the signaling outage.
+func TestBrowserResume(t *testing.T) {
+	needChromium(t)
+	srv := startServer(t)
+	browser := newBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	host := tab(t, browser, srv.url+"/join#token="+srv.token(t, "dr-ada", "Dr Ada", auth.RoleHost))
+	patient := tab(t, browser, srv.url+"/join#token="+srv.token(t, "pat", "Pat", auth.RoleParticipant))
+	watcher, err := client.Dial(ctx, client.Config{URL: srv.url, Token: srv.token(t, "go-watch", "Watcher", auth.RoleParticipant)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = watcher.Close() })
+	if err := watcher.WaitJoined(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hostID := eval[string](t, host, `window.sealroomMe()`)
+	patID := eval[string](t, patient, `window.sealroomMe()`)
+	browserPoll.UntilOr(t, 30*time.Second, "the patient to see the clinician", func() bool { return brightFrom(t, patient, hostID) },
+		func() any { return mediaState(t, patient) })
+	browserPoll.Until(t, 30*time.Second, "everyone in one epoch", func() bool {
+		return securityCodeOf(t, patient) == goCode(watcher.EpochAuthenticator()) && securityCodeOf(t, host) == goCode(watcher.EpochAuthenticator())
+	})
+	epoch, _ := watcher.Epoch()
+	frames := func() float64 { return statsOf(t, patient).Video.Decrypted }
+
+	var outages []time.Duration
+	for i := range 10 {
+		before := frames()
+		start := time.Now()
+		eval[any](t, patient, `window.sealroomDropSignal()`)
+		browserPoll.UntilOr(t, 30*time.Second, fmt.Sprintf("the patient's session back after cut %d", i+1), func() bool {
+			return eval[string](t, patient, `document.body.dataset.reconnecting ?? ''`) == "" &&
+				eval[string](t, patient, `document.getElementById('status').textContent`) == "Reconnected." &&
+				frames() > before
+		}, func() any { return eval[string](t, patient, `document.getElementById('status').textContent`) })
+		outages = append(outages, time.Since(start))
+		if id := eval[string](t, patient, `window.sealroomMe()`); id != patID {
+			t.Fatalf("cut %d: the patient came back as %s, was %s", i+1, id, patID)
+		}
+		subs := eval[[]string](t, host, `[...document.querySelectorAll('#participants li')].map((li) => li.dataset.sub)`)
+		if count(subs, "pat") != 1 {
+			t.Fatalf("cut %d: the host's list %v", i+1, subs)
+		}
+	}
+	if e, _ := watcher.Epoch(); e != epoch {
+		t.Fatalf("the cuts changed the group: epoch %d -> %d", epoch, e)
+	}
+	if !brightFrom(t, patient, hostID) {
+		t.Fatalf("the patient no longer renders the clinician: %v", mediaState(t, patient))
+	}
+	slices.Sort(outages)
+	t.Logf("signaling cut to session resumed with new frames decrypted, over %d cuts: p50 %v, p99 %v; epoch stayed %d",
+		len(outages), outages[len(outages)/2].Round(time.Millisecond), outages[len(outages)-1].Round(time.Millisecond), epoch)
+}
