@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sealroom/sealroom/migrations/pgtest"
 	"github.com/sealroom/sealroom/mls"
-	"github.com/sealroom/sealroom/server/auth"
-	"github.com/sealroom/sealroom/server/servertest"
 	"github.com/sealroom/sealroom/server/servertest/poll"
 	"github.com/sealroom/sealroom/server/signaling"
 )
@@ -18,24 +15,10 @@ import (
 // server relayed it (the Delivery Service would have refused it), leaves the client's
 // group where it was: the client never relies on the server having checked.
 func TestClientRefusesForbiddenCommitsDeliveredDirectly(t *testing.T) {
-	st := servertest.Start(t, servertest.Options{Pool: pgtest.Pool(t)})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	dial := func(sub string) *Client {
-		tok, _, err := st.Signer.Mint(auth.Grant{Identity: sub, Room: "r", Role: auth.RoleParticipant}, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := Dial(ctx, Config{URL: st.URL, Token: tok})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		if err := c.WaitJoined(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	join := testRoom(t, ctx)
+	dial := func(sub string) *Client { return join(sub, Config{}) }
 	alice, bob := dial("alice"), dial("bob")
 	poll.Until(t, 10*time.Second, "alice and bob in the same epoch", func() bool {
 		ea, _ := alice.Epoch()

@@ -6,36 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sealroom/sealroom/migrations/pgtest"
 	"github.com/sealroom/sealroom/mls"
-	"github.com/sealroom/sealroom/server/auth"
-	"github.com/sealroom/sealroom/server/servertest"
 	"github.com/sealroom/sealroom/server/servertest/poll"
 )
 
 // A member updates its own leaf on its own, every UpdateInterval (short here): the other
 // members see its leaf's encryption key replaced, with no change of membership.
 func TestPeriodicUpdate(t *testing.T) {
-	st := servertest.Start(t, servertest.Options{Pool: pgtest.Pool(t)})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dial := func(sub string, every time.Duration) *Client {
-		tok, _, err := st.Signer.Mint(auth.Grant{Identity: sub, Room: "r", Role: auth.RoleParticipant}, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := Dial(ctx, Config{URL: st.URL, Token: tok, UpdateInterval: every})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		if err := c.WaitJoined(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	bob := dial("bob", -1)                  // never updates by itself
-	_ = dial("alice", 300*time.Millisecond) // alice updates about three times a second
+	dial := testRoom(t, ctx)
+	bob := dial("bob", Config{UpdateInterval: -1})                    // never updates by itself
+	_ = dial("alice", Config{UpdateInterval: 300 * time.Millisecond}) // about three times a second
 	// aliceKey is alice's leaf encryption key as bob's group has it.
 	aliceKey := func() (key []byte, epoch uint64, members int) {
 		done := make(chan struct{})
