@@ -22,6 +22,7 @@ type peer struct {
 	pc     *webrtc.PeerConnection
 	w      *wire
 	in     chan signaling.Media
+	sub    *subscriber  // nil for a publisher
 	tracks atomic.Int32 // tracks that delivered a packet
 	errs   chan error
 	done   chan struct{} // closed by close: run stops
@@ -42,41 +43,48 @@ func loopbackAPI() (*webrtc.API, error) {
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
 		return nil, err
 	}
+	se := loopbackSettings()
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+}
+
+func loopbackSettings() webrtc.SettingEngine {
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+	return se
 }
 
+// newPeer makes a publisher (sk nil) on api, or a subscriber measuring
+// into sk on its own API (subscriber.go).
 func newPeer(api *webrtc.API, id string, w *wire, sk *sink) (*peer, error) {
+	var sub *subscriber
+	if sk != nil {
+		sub = newSubscriber(sk)
+		var err error
+		if api, err = sub.api(); err != nil {
+			return nil, err
+		}
+	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}
-	p := &peer{id: id, pc: pc, w: w, in: make(chan signaling.Media, 64), errs: make(chan error, 1),
+	p := &peer{id: id, pc: pc, w: w, sub: sub, in: make(chan signaling.Media, 64), errs: make(chan error, 1),
 		done: make(chan struct{})}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		buf := make([]byte, 1500)
-		t := newTrack(tr.Kind() == webrtc.RTPCodecTypeVideo)
-		first := true
-		for {
-			n, _, err := tr.Read(buf)
-			if err != nil {
-				return
-			}
-			if first {
-				p.tracks.Add(1)
-				first = false
-			}
-			if sk != nil {
-				sk.record(t, buf[:n], sk.clk.now())
-			}
-		}
-	})
+	// pion announces a track once it has read its first packet; the
+	// subscriber's buffers measure every packet as it is decrypted.
+	pc.OnTrack(func(*webrtc.TrackRemote, *webrtc.RTPReceiver) { p.tracks.Add(1) })
 	p.wg.Add(1)
 	go p.run()
+	if sub != nil {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			sub.feedback(pc, p.done)
+		}()
+	}
 	return p, nil
 }
 
@@ -102,6 +110,9 @@ func (p *peer) run() {
 		case signaling.MediaOffer:
 			if p.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 				continue
+			}
+			if p.sub != nil {
+				p.sub.learn(m.SDP)
 			}
 			if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
 				p.fail(err)
