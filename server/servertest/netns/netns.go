@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -67,6 +68,7 @@ func Need(t testing.TB) {
 func New(t testing.TB) *NS {
 	t.Helper()
 	Need(t)
+	sweep()
 	var lastErr error
 	for range 8 {
 		var b [2]byte
@@ -94,7 +96,9 @@ func create(block uint16) (*NS, error) {
 	b[3] += byte(off)
 	host := netip.AddrFrom4([4]byte{b[0], b[1], b[2], b[3] + 1})
 	nsIP := host.Next()
-	n := &NS{Name: fmt.Sprintf("sealroom-%04x", block), HostIP: host, IP: nsIP, hostLink: fmt.Sprintf("srh%04x", block)}
+	// The name carries the test process's pid, so a later test can tell a namespace
+	// whose test died without its cleanup (a -timeout panic) from a live one (sweep).
+	n := &NS{Name: fmt.Sprintf("sealroom-%04x-%d", block, os.Getpid()), HostIP: host, IP: nsIP, hostLink: fmt.Sprintf("srh%04x", block)}
 	peer := fmt.Sprintf("srn%04x", block)
 	// The host link's name is the lock: a second test that drew the same block fails
 	// here and draws again.
@@ -131,6 +135,27 @@ func create(block uint16) (*NS, error) {
 		}
 	}
 	return n, nil
+}
+
+// sweep removes the namespaces, and their veth pairs, that an earlier test made and
+// could not remove because its process died first: only names this package makes,
+// whose pid is no longer alive.
+func sweep() {
+	entries, err := os.ReadDir("/var/run/netns")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		var block uint16
+		var pid int
+		if n, _ := fmt.Sscanf(e.Name(), "sealroom-%04x-%d", &block, &pid); n != 2 || e.Name() != fmt.Sprintf("sealroom-%04x-%d", block, pid) {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			continue // alive (or not ours to judge)
+		}
+		(&NS{Name: e.Name(), hostLink: fmt.Sprintf("srh%04x", block)}).remove()
+	}
 }
 
 // remove ends what still runs in the namespace (only this test's processes can be

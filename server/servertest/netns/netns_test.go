@@ -55,7 +55,36 @@ func TestNamespace(t *testing.T) {
 	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), name) {
 		t.Fatalf("namespace %s left behind", name)
 	}
-	if out, _ := exec.Command("ip", "-br", "link").Output(); strings.Contains(string(out), "srh"+strings.TrimPrefix(name, "sealroom-")) {
+	if out, _ := exec.Command("ip", "-br", "link").Output(); strings.Contains(string(out), "srh"+strings.Split(name, "-")[1]) {
 		t.Fatalf("veth of %s left behind", name)
+	}
+}
+
+// A namespace left by a test process that died before its cleanup (a -timeout panic
+// skips t.Cleanup) is removed, with its veth pair, by the next New.
+func TestSweepsDeadTestsNamespaces(t *testing.T) {
+	netns.Need(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	name := "sealroom-7ffe-" + strconv.Itoa(dead.ProcessState.Pid())
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if out, err := exec.Command("ip", "link", "add", "srh7ffe", "type", "veth", "peer", "name", "srn7ffe").CombinedOutput(); err != nil {
+		_ = exec.Command("ip", "netns", "del", name).Run()
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Cleanup(func() { // in case the sweep does not
+		_ = exec.Command("ip", "link", "del", "srh7ffe").Run()
+		_ = exec.Command("ip", "netns", "del", name).Run()
+	})
+	netns.New(t)
+	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), name) {
+		t.Fatalf("namespace %s of a dead test not swept", name)
+	}
+	if err := exec.Command("ip", "link", "show", "srh7ffe").Run(); err == nil {
+		t.Fatal("the veth pair of a dead test not swept")
 	}
 }
