@@ -19,6 +19,7 @@ func newLoadtestCmd(e *env) *cobra.Command {
 		runs      int
 		bitrate   int
 		simulcast bool
+		servers   string
 		asJSON    bool
 	)
 	cmd := &cobra.Command{
@@ -38,6 +39,7 @@ func newLoadtestCmd(e *env) *cobra.Command {
 			if runs < 1 || runs > 20 {
 				return fmt.Errorf("--runs: 1..20")
 			}
+			skipSFU, skipBare := !strings.Contains(servers, "sfu"), !strings.Contains(servers, "bare")
 			var sums []loadtest.Summary
 			for _, sc := range strings.Split(scenarios, ",") {
 				var n, m int
@@ -47,7 +49,8 @@ func newLoadtestCmd(e *env) *cobra.Command {
 				var reps []loadtest.Report
 				for range runs {
 					rep, err := loadtest.Run(cmd.Context(), loadtest.Config{Publishers: n, Subscribers: m,
-						Duration: duration, Warmup: warmup, VideoBitrate: bitrate, Simulcast: simulcast})
+						Duration: duration, Warmup: warmup, VideoBitrate: bitrate, Simulcast: simulcast,
+						SkipSFU: skipSFU, SkipBare: skipBare})
 					if err != nil {
 						return err
 					}
@@ -76,6 +79,7 @@ func newLoadtestCmd(e *env) *cobra.Command {
 	fs.IntVar(&runs, "runs", 1, "runs per scenario; the summary is their median")
 	fs.IntVar(&bitrate, "bitrate", 2_000_000, "video bits/s per publisher (top layer)")
 	fs.BoolVar(&simulcast, "simulcast", false, "three video layers per publisher")
+	fs.StringVar(&servers, "servers", "sfu,bare", "which servers to measure: sfu, bare or both (the ratio needs both)")
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

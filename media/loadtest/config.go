@@ -24,13 +24,17 @@ type Config struct {
 	// Command starts the child; default: this executable. The child must
 	// call ChildMain when IsChild is true.
 	Command []string
-	// SkipBare skips the bare forwarder baseline.
-	SkipBare bool
+	// SkipBare skips the bare forwarder baseline; SkipSFU skips the SFU
+	// (to find the largest scenario the bare forwarder carries).
+	SkipBare, SkipSFU bool
 }
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Publishers <= 0 || c.Subscribers <= 0 || c.Publishers > 100 || c.Subscribers > 500 {
 		return c, fmt.Errorf("%w: publishers 1..100, subscribers 1..500", ErrConfig)
+	}
+	if c.SkipBare && c.SkipSFU {
+		return c, fmt.Errorf("%w: nothing to measure", ErrConfig)
 	}
 	if c.Duration <= 0 {
 		c.Duration = 3 * time.Second
@@ -124,12 +128,20 @@ func (r Result) line() string {
 // String renders the report as a few aligned lines.
 func (r Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d publishers x %d subscribers%s: each publisher %.0f pkt/s, %.2f Mbit/s, %.1f video pkt/frame\n  %s\n",
-		r.Publishers, r.Subscribers, map[bool]string{true: " (simulcast)"}[r.Simulcast],
-		r.Traffic.PacketsPerSec, r.Traffic.Bitrate/1e6, r.Traffic.VideoPacketsPerFrame, r.SFU.line())
+	simulcast := ""
+	if r.Simulcast {
+		simulcast = " (simulcast)"
+	}
+	fmt.Fprintf(&b, "%d publishers x %d subscribers%s: each publisher %.0f pkt/s, %.2f Mbit/s, %.1f video pkt/frame\n",
+		r.Publishers, r.Subscribers, simulcast, r.Traffic.PacketsPerSec, r.Traffic.Bitrate/1e6, r.Traffic.VideoPacketsPerFrame)
+	if r.SFU.Server != "" {
+		fmt.Fprintf(&b, "  %s\n", r.SFU.line())
+	}
 	if r.Bare != nil {
-		fmt.Fprintf(&b, "  %s\n  ratio sfu/bare: cpu/pkt %.2fx  delay p50 %.2fx  p99 %.2fx\n",
-			r.Bare.line(), r.CPURatio, r.DelayP50Ratio, r.DelayP99Ratio)
+		fmt.Fprintf(&b, "  %s\n", r.Bare.line())
+	}
+	if r.CPURatio > 0 {
+		fmt.Fprintf(&b, "  ratio sfu/bare: cpu/pkt %.2fx  delay p50 %.2fx  p99 %.2fx\n", r.CPURatio, r.DelayP50Ratio, r.DelayP99Ratio)
 	}
 	return b.String()
 }
@@ -177,15 +189,19 @@ func Summarize(runs []Report) Summary {
 	var sp50, sp99, bp50, bp99 []time.Duration
 	var srss, brss []uint64
 	for _, r := range runs {
-		sc = append(sc, r.SFU.CPUPerPktUs)
-		sp50, sp99 = append(sp50, r.SFU.DelayP50), append(sp99, r.SFU.DelayP99)
-		srss = append(srss, r.SFU.MaxRSS)
-		s.SFULoss = max(s.SFULoss, r.SFU.Loss)
+		if r.SFU.Server != "" {
+			sc = append(sc, r.SFU.CPUPerPktUs)
+			sp50, sp99 = append(sp50, r.SFU.DelayP50), append(sp99, r.SFU.DelayP99)
+			srss = append(srss, r.SFU.MaxRSS)
+			s.SFULoss = max(s.SFULoss, r.SFU.Loss)
+		}
 		if r.Bare != nil {
 			bc = append(bc, r.Bare.CPUPerPktUs)
 			bp50, bp99 = append(bp50, r.Bare.DelayP50), append(bp99, r.Bare.DelayP99)
 			brss = append(brss, r.Bare.MaxRSS)
 			s.BareLoss = max(s.BareLoss, r.Bare.Loss)
+		}
+		if r.CPURatio > 0 {
 			rt = append(rt, r.CPURatio)
 		}
 	}

@@ -35,10 +35,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout())
 	defer cancel()
 	rep := Report{Publishers: cfg.Publishers, Subscribers: cfg.Subscribers, Simulcast: cfg.Simulcast}
-	if rep.SFU, err = runOnce(ctx, cfg, "sfu"); err != nil {
-		return rep, err
+	if !cfg.SkipSFU {
+		if rep.SFU, err = runOnce(ctx, cfg, "sfu"); err != nil {
+			return rep, err
+		}
+		rep.Traffic = rep.SFU.traffic
 	}
-	rep.Traffic = rep.SFU.traffic
 	if cfg.SkipBare {
 		return rep, nil
 	}
@@ -47,6 +49,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 	rep.Bare = &bare
+	if cfg.SkipSFU {
+		rep.Traffic = bare.traffic
+		return rep, nil
+	}
 	ratio := func(a, b float64) float64 {
 		if b == 0 {
 			return 0

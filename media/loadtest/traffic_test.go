@@ -314,9 +314,9 @@ func TestHistogram(t *testing.T) {
 
 func TestSummarize(t *testing.T) {
 	runs := []Report{
-		{Publishers: 2, Subscribers: 3, SFU: Result{CPUPerPktUs: 9, Loss: 0.01}, Bare: &Result{CPUPerPktUs: 3}, CPURatio: 3},
-		{Publishers: 2, Subscribers: 3, SFU: Result{CPUPerPktUs: 4}, Bare: &Result{CPUPerPktUs: 4}, CPURatio: 1},
-		{Publishers: 2, Subscribers: 3, SFU: Result{CPUPerPktUs: 6}, Bare: &Result{CPUPerPktUs: 3}, CPURatio: 2},
+		{Publishers: 2, Subscribers: 3, SFU: Result{Server: "sfu", CPUPerPktUs: 9, Loss: 0.01}, Bare: &Result{Server: "bare", CPUPerPktUs: 3}, CPURatio: 3},
+		{Publishers: 2, Subscribers: 3, SFU: Result{Server: "sfu", CPUPerPktUs: 4}, Bare: &Result{Server: "bare", CPUPerPktUs: 4}, CPURatio: 1},
+		{Publishers: 2, Subscribers: 3, SFU: Result{Server: "sfu", CPUPerPktUs: 6}, Bare: &Result{Server: "bare", CPUPerPktUs: 3}, CPURatio: 2},
 	}
 	s := Summarize(runs)
 	if s.Scenario != "2x3" || s.Runs != 3 || s.SFUCPUPerPktUs != 6 || s.BareCPUPerPktUs != 3 || s.CPURatio != 2 || s.SFULoss != 0.01 {
