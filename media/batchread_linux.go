@@ -5,6 +5,7 @@ package media
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
@@ -98,7 +99,8 @@ func (r *batchReader) read(p []byte) (int, netip.AddrPort, error) {
 }
 
 // sockaddrAddrPort converts a source address as Go's net package does: an
-// IPv4 source on an AF_INET6 socket stays IPv4-mapped.
+// IPv4 source on an AF_INET6 socket stays IPv4-mapped, a link-local source
+// gets its interface's name as zone.
 func sockaddrAddrPort(sa *syscall.RawSockaddrAny) netip.AddrPort {
 	switch sa.Addr.Family {
 	case syscall.AF_INET:
@@ -106,7 +108,15 @@ func sockaddrAddrPort(sa *syscall.RawSockaddrAny) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), a.Port>>8|a.Port<<8)
 	case syscall.AF_INET6:
 		a := (*syscall.RawSockaddrInet6)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), a.Port>>8|a.Port<<8)
+		ip := netip.AddrFrom16(a.Addr)
+		if a.Scope_id != 0 {
+			zone := strconv.Itoa(int(a.Scope_id))
+			if ifi, err := net.InterfaceByIndex(int(a.Scope_id)); err == nil {
+				zone = ifi.Name
+			}
+			ip = ip.WithZone(zone)
+		}
+		return netip.AddrPortFrom(ip, a.Port>>8|a.Port<<8)
 	}
 	return netip.AddrPort{}
 }

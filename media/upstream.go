@@ -58,10 +58,12 @@ func (u *upstream) record(l *layer, h *rtp.Header, nanos int64) {
 	}
 	st := u.streams[h.SSRC]
 	if st == nil {
-		st = newRecvStream(h.SSRC, l.pub.codecCap.ClockRate)
+		st = newRecvStream(l.pub.codecCap.ClockRate, l.pub.codec.isVideo())
 		u.streams[h.SSRC] = st
 	}
-	st.nack.add(h.SequenceNumber)
+	if st.nackable {
+		st.nack.add(h.SequenceNumber)
+	}
 	st.stats.add(h.SequenceNumber, h.Timestamp, nanos)
 }
 
@@ -138,6 +140,9 @@ func (u *upstream) due(nanos int64) []rtcp.Packet {
 	defer u.mu.Unlock()
 	pkts := u.feedback.BuildFeedbackPacket()
 	for ssrc, st := range u.streams {
+		if !st.nackable {
+			continue
+		}
 		if missing := st.nack.missingSeqNumbers(u.missing); len(missing) > 0 {
 			pkts = append(pkts, &rtcp.TransportLayerNack{SenderSSRC: u.senderSSRC, MediaSSRC: ssrc,
 				Nacks: rtcp.NackPairsFromSequenceNumbers(missing)})
@@ -160,17 +165,19 @@ func (u *upstream) due(nanos int64) []rtcp.Packet {
 	return pkts
 }
 
-// recvStream is one incoming SSRC's receive state.
+// recvStream is one incoming SSRC's receive state. Only video negotiates
+// NACK (registerCodecs), so only video is NACKed, as pion's generator does.
 type recvStream struct {
-	nack  nackLog
-	stats recvStats
+	nackable bool
+	nack     nackLog
+	stats    recvStats
 }
 
-func newRecvStream(ssrc, clockRate uint32) *recvStream {
+func newRecvStream(clockRate uint32, nackable bool) *recvStream {
 	if clockRate == 0 {
 		clockRate = 90000
 	}
-	return &recvStream{stats: recvStats{clockRate: float64(clockRate)}}
+	return &recvStream{nackable: nackable, stats: recvStats{clockRate: float64(clockRate)}}
 }
 
 // nackLog remembers which of the last nackLogSize sequence numbers arrived
