@@ -69,6 +69,9 @@ func newPeer(api *webrtc.API, id string, w *wire, sk *sink) (*peer, error) {
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
+		if sub != nil {
+			_ = sub.mux.Close()
+		}
 		return nil, err
 	}
 	p := &peer{id: id, pc: pc, w: w, sub: sub, in: make(chan signaling.Media, 64), errs: make(chan error, 1),
@@ -274,5 +277,8 @@ func (pub *publication) emitter(src *source) emitFunc {
 func (p *peer) close() {
 	close(p.done)
 	_ = p.pc.Close()
+	if p.sub != nil {
+		_ = p.sub.mux.Close()
+	}
 	p.wg.Wait()
 }

@@ -4,12 +4,14 @@ import (
 	"encoding/binary"
 	"io"
 	"math/rand/v2"
+	"net"
 	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtp"
@@ -32,6 +34,7 @@ import (
 type subscriber struct {
 	sk     *sink
 	twccID atomic.Uint32 // negotiated transport-cc extension ID, from the SFU's offer
+	mux    ice.UDPMux    // the subscriber's socket; closed with the peer
 
 	mu  sync.Mutex
 	rec *twcc.Recorder
@@ -56,6 +59,17 @@ func (s *subscriber) api() (*webrtc.API, error) {
 	}
 	se := loopbackSettings()
 	se.BufferFactory = s.newBuffer
+	// The subscriber's own socket, with the receive buffer the bare
+	// forwarder's subscribers get: pion's default (the system's, 208 kB
+	// here) holds 30 ms of a 12-publisher room, and a client descheduled
+	// that long would count as the SFU's loss.
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetReadBuffer(4 << 20)
+	s.mux = webrtc.NewICEUDPMux(nil, conn)
+	se.SetICEUDPMux(s.mux)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
 		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), nil
 }
