@@ -132,6 +132,14 @@ func (dt *downtrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
+// outSSRC is the SSRC the subscriber receives this downtrack on (0 before
+// Bind).
+func (dt *downtrack) outSSRC() uint32 {
+	dt.mu.Lock()
+	defer dt.mu.Unlock()
+	return dt.ssrc
+}
+
 func (dt *downtrack) ID() string                { return dt.id }
 func (dt *downtrack) RID() string               { return "" }
 func (dt *downtrack) StreamID() string          { return dt.pub.publisher.id }

@@ -25,7 +25,8 @@ type sendSideBWE struct {
 
 	mu               sync.Mutex
 	minRate, maxRate float64
-	refEpoch         int64 // feedback reference time, see twccSender.feedbackAcks
+	refEpoch         int64  // feedback reference time, see twccSender.feedbackAcks
+	lastFeedback     uint64 // base sequence number, count and feedback count of the last message + 1
 
 	// §5.2 arrival-time model: packets sent within burstTime form a group.
 	haveGroup, havePrevGroup bool
@@ -122,6 +123,14 @@ func (e *sendSideBWE) targetBitrate() int64 { return e.target.Load() }
 func (e *sendSideBWE) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// The same message read again from another stream (see
+	// handleSubscriberRTCP): its feedback packet count (§3.1) and base
+	// sequence number are those of the last one taken.
+	id := uint64(fb.BaseSequenceNumber)<<24 | uint64(fb.PacketStatusCount)<<8 | uint64(fb.FbPktCount)
+	if id+1 == e.lastFeedback {
+		return
+	}
+	e.lastFeedback = id + 1
 	var total, lost int
 	var latest ack
 	haveLatest := false

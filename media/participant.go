@@ -403,21 +403,39 @@ func (p *Participant) rtcpLoop(dt *downtrack) {
 	}
 }
 
-// handleSubscriberRTCP acts on one compound RTCP packet from a subscriber
-// about downtrack dt: PLI (RFC 4585 §6.3.1) and FIR (RFC 5104 §4.3.1) go
-// upstream as a rate-limited PLI, Generic NACKs (RFC 4585 §6.2.1) are
-// answered from the layer cache, transport-wide feedback feeds the
-// bandwidth estimate. Receiver reports are not used.
+// handleSubscriberRTCP acts on one compound RTCP packet from a subscriber,
+// read from the stream of downtrack dt: PLI (RFC 4585 §6.3.1) and FIR
+// (RFC 5104 §4.3.1) go upstream as a rate-limited PLI, Generic NACKs
+// (RFC 4585 §6.2.1) are answered from the layer cache, transport-wide
+// feedback feeds the bandwidth estimate. Receiver reports are not used.
+//
+// pion hands a compound packet to the stream of every SSRC it names (a
+// receiver report names every stream received), so one packet is read
+// from several downtracks: each acts only on the requests for its own
+// SSRC, and the estimator drops feedback it has already taken.
 func (p *Participant) handleSubscriberRTCP(dt *downtrack, pkts []rtcp.Packet, now int64) {
+	ssrc := dt.outSSRC()
 	for _, pk := range pkts {
 		switch pk := pk.(type) {
 		case *rtcp.TransportLayerCC:
 			if e := p.bwe.Load(); e != nil {
 				e.onFeedback(pk, now)
 			}
-		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-			dt.keyframeWanted()
+		case *rtcp.PictureLossIndication:
+			if pk.MediaSSRC == ssrc {
+				dt.keyframeWanted()
+			}
+		case *rtcp.FullIntraRequest:
+			for _, e := range pk.FIR {
+				if e.SSRC == ssrc {
+					dt.keyframeWanted()
+					break
+				}
+			}
 		case *rtcp.TransportLayerNack:
+			if pk.MediaSSRC != ssrc {
+				continue
+			}
 			for _, pair := range pk.Nacks {
 				for _, seq := range pair.PacketList() {
 					if dt.retransmit(seq, now) {

@@ -9,6 +9,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -139,5 +140,41 @@ func TestPublisherGetsFeedbackAndReports(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no receiver report with the sender report's LSR reached the publisher")
 		}
+	}
+}
+
+// A compound packet is read from the stream of every SSRC it names: a
+// downtrack answers only the NACKs and keyframe requests for its own SSRC,
+// and feedback read twice is taken once.
+func TestSubscriberRTCPForOwnSSRC(t *testing.T) {
+	pub, l, ws := newPipeline(t, 2)
+	l.cache = newRTXCache()
+	dts := *pub.downtracks.Load()
+	var h rtp.Header
+	for i := range 5 {
+		pub.forwardPacket(l, &h, rawRTP(uint16(i), uint32(i)*3000, testPayload(CodecVP8, i == 0, uint32(i), "o")), int64(i+1))
+	}
+	nack := &rtcp.TransportLayerNack{MediaSSRC: dts[0].ssrc,
+		Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{ws[0].hdr.SequenceNumber})}
+	before := []int{ws[0].n, ws[1].n}
+	for _, dt := range dts {
+		dt.sub.handleSubscriberRTCP(dt, []rtcp.Packet{nack}, 1e9)
+	}
+	if ws[0].n != before[0]+1 || ws[1].n != before[1] {
+		t.Fatalf("writes after a NACK for the first downtrack: %d, %d (before %d, %d)", ws[0].n, ws[1].n, before[0], before[1])
+	}
+
+	tw := newTWCCSender()
+	e := newSendSideBWE(tw, 1_000_000, 10_000, 10_000_000, 0)
+	for i := range 10 {
+		tw.sent(tw.take(), int64(i)*1e6, 1000)
+	}
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 0, PacketStatusCount: 10, FbPktCount: 7,
+		PacketChunks: []rtcp.PacketStatusChunk{&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketNotReceived, RunLength: 10}}}
+	e.onFeedback(fb, 1e9)
+	loss := e.avgLoss
+	e.onFeedback(fb, 2e9)
+	if e.avgLoss != loss || e.lastLoss != 1e9 {
+		t.Fatal("the same feedback was taken twice")
 	}
 }
