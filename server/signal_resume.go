@@ -72,6 +72,11 @@ func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims) (*signalConn
 	if sc == nil {
 		return nil, nil, errNoSession
 	}
+	select {
+	case <-sc.done:
+		return nil, nil, errNoSession // ending (a leave, a removal, the grace): nothing to resume
+	default:
+	}
 	if sc.claims.Subject != c.Subject || sc.claims.Room != c.Room || sc.claims.Role != c.Role {
 		return nil, nil, errNotYours
 	}
@@ -123,6 +128,11 @@ func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Cl
 	select {
 	case sc.attach <- a:
 	case <-sc.done:
+		// The session ended between the check and the hand-over: the trail says so.
+		ev.Outcome, ev.Details["reason"] = audit.OutcomeDenied, "session_ended"
+		if err := s.audit.Record(ctx, ev); err != nil {
+			s.log.ErrorContext(ctx, "signaling: audit resume", "request_id", requestID(c), "err", err)
+		}
 		_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
 		return
 	}
