@@ -112,6 +112,7 @@ func (dt *downtrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 	if dt.sub.twcc != nil {
 		dt.twccID = twccID
 	}
+	dt.sub.setOut(dt.ssrc, dt, true)
 	dt.current = nil
 	dt.rw.unanchor()
 	target := dt.target

@@ -52,6 +52,7 @@ type Participant struct {
 
 	bufMu   sync.Mutex
 	rtpBufs map[uint32]*rtpBuffer // by SSRC, as pion's SRTP session opened them
+	outs    map[uint32]*downtrack // by the SSRC the participant receives it on
 
 	policyMu  sync.Mutex
 	announced []uint32
@@ -81,7 +82,7 @@ type Participant struct {
 func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(signaling.Media)) (*Participant, error) {
 	p := &Participant{sfu: s, room: r, id: id, grants: grants,
 		downtracks: map[*publication]*downtrack{}, pubs: map[string]*publication{},
-		rtpBufs: map[uint32]*rtpBuffer{}, done: make(chan struct{}),
+		rtpBufs: map[uint32]*rtpBuffer{}, outs: map[uint32]*downtrack{}, done: make(chan struct{}),
 		stopControl: make(chan struct{}), controlDone: make(chan struct{})}
 	p.binding = newTransportBinding(&p.counters, s.cfg.RateLimit, s.conn.nanos())
 	if grants.CanSubscribe {
@@ -289,7 +290,7 @@ func (p *Participant) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRec
 // newBuffer is the participant's SettingEngine.BufferFactory: pion's SRTP
 // and SRTCP sessions call it for each SSRC they read. The RTCP of an
 // incoming SSRC (pion opens it right after the RTP) goes to the upstream
-// state; the RTCP of what the SFU sends is read by the RTCP loops.
+// state; the RTCP about what the SFU sends is acted on as it arrives.
 func (p *Participant) newBuffer(kind packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
 	p.bufMu.Lock()
 	defer p.bufMu.Unlock()
@@ -301,7 +302,7 @@ func (p *Participant) newBuffer(kind packetio.BufferPacketType, ssrc uint32) io.
 	if _, incoming := p.rtpBufs[ssrc]; incoming && p.upstream != nil {
 		return &upstreamRTCP{u: p.upstream, done: make(chan struct{})}
 	}
-	return newRTCPBuffer()
+	return &subscriberRTCP{p: p, ssrc: ssrc, done: make(chan struct{})}
 }
 
 // rtpBuffer is the open buffer of an incoming SSRC, nil if there is none.
@@ -353,9 +354,6 @@ func (p *Participant) subscribe(pub *publication) {
 		p.unsubscribe(dt)
 		return
 	}
-	if !p.spawn(func() { p.rtcpLoop(dt) }) {
-		return
-	}
 	p.negotiate()
 }
 
@@ -368,6 +366,7 @@ func (p *Participant) unsubscribe(dt *downtrack) {
 		return
 	}
 	delete(p.downtracks, dt.pub)
+	p.setOut(dt.outSSRC(), dt, false)
 	if !p.closed.Load() {
 		if err := p.pc.RemoveTrack(dt.sender); err != nil {
 			p.sfu.log.Debug("media: remove track", "participant", p.id, "err", err)
@@ -389,18 +388,68 @@ func (p *Participant) downtrackList() []*downtrack {
 	return out
 }
 
-// rtcpLoop reads the subscriber's RTCP for one downtrack. Reading drives
-// pion's interceptors (the congestion controller consumes TWCC feedback);
-// NACKs are answered from the layer caches, keyframe requests are passed
-// upstream through the per-layer limiter.
-func (p *Participant) rtcpLoop(dt *downtrack) {
-	for {
-		pkts, _, err := dt.sender.ReadRTCP()
-		if err != nil {
-			return
-		}
-		p.handleSubscriberRTCP(dt, pkts, p.sfu.nanos())
+// setOut records (or, with add false, forgets) that the participant
+// receives dt on ssrc, for the RTCP it sends about it.
+func (p *Participant) setOut(ssrc uint32, dt *downtrack, add bool) {
+	p.bufMu.Lock()
+	defer p.bufMu.Unlock()
+	switch {
+	case add:
+		p.outs[ssrc] = dt
+	case p.outs[ssrc] == dt:
+		delete(p.outs, ssrc)
 	}
+}
+
+func (p *Participant) outDowntrack(ssrc uint32) *downtrack {
+	p.bufMu.Lock()
+	defer p.bufMu.Unlock()
+	return p.outs[ssrc]
+}
+
+// subscriberRTCP takes the RTCP a subscriber sends about one SSRC (pion's
+// SRTCP session opens a read stream per SSRC named) and acts on it at once
+// on the session's goroutine: the SFU reads nothing else from it, and a
+// reader goroutine per downtrack would cost a hand-off per RTCP packet,
+// ten a second per subscriber for the transport-wide feedback alone.
+type subscriberRTCP struct {
+	p    *Participant
+	ssrc uint32
+	once sync.Once
+	done chan struct{}
+}
+
+func (r *subscriberRTCP) Write(b []byte) (int, error) {
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		return len(b), nil
+	}
+	now := r.p.sfu.nanos()
+	if dt := r.p.outDowntrack(r.ssrc); dt != nil {
+		r.p.handleSubscriberRTCP(dt, pkts, now)
+		return len(b), nil
+	}
+	// Feedback whose media SSRC is none the SFU sends is still about the
+	// whole transport.
+	for _, pk := range pkts {
+		if fb, ok := pk.(*rtcp.TransportLayerCC); ok {
+			if e := r.p.bwe.Load(); e != nil {
+				e.onFeedback(fb, now)
+			}
+		}
+	}
+	return len(b), nil
+}
+
+// Read has nothing to give: it waits for Close.
+func (r *subscriberRTCP) Read([]byte) (int, error) {
+	<-r.done
+	return 0, io.EOF
+}
+
+func (r *subscriberRTCP) Close() error {
+	r.once.Do(func() { close(r.done) })
+	return nil
 }
 
 // handleSubscriberRTCP acts on one compound RTCP packet from a subscriber,

@@ -160,21 +160,3 @@ func (b *rtpBuffer) detach() {
 	b.sink = nil
 	b.sinkMu.Unlock()
 }
-
-// rtcpBuffer is pion's default RTCP buffer (srtp's stream_srtcp.go) behind
-// the io.ReadWriteCloser a BufferFactory returns.
-type rtcpBuffer struct{ b *packetio.Buffer }
-
-func newRTCPBuffer() rtcpBuffer {
-	b := packetio.NewBuffer()
-	b.SetLimitSize(100 * 1000)
-	return rtcpBuffer{b}
-}
-
-func (r rtcpBuffer) Read(p []byte) (int, error) {
-	n, _, err := r.b.Read(p, nil)
-	return n, err
-}
-
-func (r rtcpBuffer) Write(p []byte) (int, error) { return r.b.Write(p, nil) }
-func (r rtcpBuffer) Close() error                { return r.b.Close() }
