@@ -111,6 +111,7 @@ type Client struct {
 	// the resume secret of the last ready or resumed, up is closed while a socket serves
 	// the session, resumes counts the times it came back.
 	secret  atomic.Pointer[[]byte]
+	lastSeq uint64 // of the last message received; the reader's own
 	upMu    sync.Mutex
 	up      chan struct{}
 	resumes atomic.Int64
@@ -430,6 +431,12 @@ func (c *Client) read() {
 		if err := json.Unmarshal(b, &env); err != nil {
 			continue
 		}
+		if env.Seq != 0 {
+			if env.Seq <= c.lastSeq {
+				continue // sent again after a resume, and we had it
+			}
+			c.lastSeq = env.Seq
+		}
 		if env.Type == signaling.TypeError && env.ID == "" {
 			// Recorded here, not on the member's goroutine, which may already have
 			// stopped when the close that follows the refusal arrives.
@@ -517,7 +524,7 @@ func (c *Client) redial(deadline time.Time) (*websocket.Conn, *signaling.Ready, 
 	ws.SetReadLimit(1 << 20)
 	secret := c.secret.Load()
 	b, err := signaling.Encode(signaling.TypeAuth, "", signaling.Auth{Token: c.cfg.Token,
-		Resume: &signaling.ResumeAuth{Session: c.connID, Secret: *secret}})
+		Resume: &signaling.ResumeAuth{Session: c.connID, Secret: *secret, LastSeq: c.lastSeq}})
 	if err == nil {
 		err = ws.Write(ctx, websocket.MessageText, b)
 	}

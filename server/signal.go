@@ -47,7 +47,7 @@ type signalConn struct {
 	ws        *websocket.Conn
 	claims    *auth.Claims
 	me        signaling.Participant
-	out       chan []byte
+	out       chan outMsg
 	closeOnce sync.Once
 	done      chan struct{}
 	requestID string
@@ -70,7 +70,10 @@ type signalConn struct {
 	detached   atomic.Bool
 	sock       atomic.Pointer[websocket.Conn] // the socket serving the session now
 	attach     chan attachment
-	unsent     [][]byte
+	unsent     []outMsg // to write first on the next socket: resumed, replays, a failed write
+	sent       []outMsg // the last messages written, for a resume (maxReplay)
+	sendMu     sync.Mutex
+	seq        uint64 // of the last message queued; under sendMu
 }
 
 var _ keyservice.Conn = (*signalConn)(nil)
@@ -110,7 +113,7 @@ func (s *Server) signal(c echo.Context) error {
 			ID: uuid.NewString(), Subject: claims.Subject, Name: claims.Name,
 			Role: string(claims.Role), JoinedAt: s.cfg.Clock.Now().UTC(),
 		},
-		out:       make(chan []byte, 1024),
+		out:       make(chan outMsg, 1024),
 		done:      make(chan struct{}),
 		removed:   make(chan struct{}),
 		attach:    make(chan attachment),
@@ -219,9 +222,17 @@ func (sc *signalConn) detach(ctx context.Context) (attachment, string, bool) {
 // resume secret), asks the SFU for keyframes, and lets the queued messages follow.
 func (sc *signalConn) resumed(ctx context.Context, a attachment) {
 	r := sc.ready(ctx, sc.s.presence.Roster(sc.claims.Room), a.secret)
+	var first []outMsg
 	if b, err := signaling.Encode(signaling.TypeResumed, "", r); err == nil {
-		sc.unsent = append([][]byte{b}, sc.unsent...) // resumed goes first
+		first = append(first, outMsg{b: b}) // resumed goes first
 	}
+	for _, m := range sc.sent {
+		if m.seq > a.lastSeq { // written, but maybe lost with the old socket
+			first = append(first, m)
+		}
+	}
+	sc.sent = sc.sent[:0]
+	sc.unsent = append(first, sc.unsent...)
 	if sc.media != nil {
 		sc.media.RequestKeyframes()
 	}

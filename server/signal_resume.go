@@ -37,6 +37,7 @@ type attachment struct {
 	ws       *websocket.Conn
 	claims   *auth.Claims
 	secret   []byte // the session's new resume secret, for the resumed message
+	lastSeq  uint64 // the last message the client says it received
 	released chan struct{}
 }
 
@@ -124,7 +125,7 @@ func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Cl
 		_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
 		return
 	}
-	a := attachment{ws: ws, claims: claims, secret: secret, released: make(chan struct{})}
+	a := attachment{ws: ws, claims: claims, secret: secret, lastSeq: ra.LastSeq, released: make(chan struct{})}
 	select {
 	case sc.attach <- a:
 	case <-sc.done:

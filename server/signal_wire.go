@@ -12,17 +12,43 @@ import (
 // send queues one message for the writer. It never blocks: a client that does not read
 // its messages would hold everyone's fan-out back, so a full queue ends the connection.
 func (sc *signalConn) send(typ, id string, data any) {
-	b, err := signaling.Encode(typ, id, data)
+	// Numbered and queued under one lock, so the queue holds the messages in seq order.
+	sc.sendMu.Lock()
+	defer sc.sendMu.Unlock()
+	sc.seq++
+	b, err := signaling.EncodeSeq(typ, id, sc.seq, data)
 	if err != nil {
+		sc.seq--
 		sc.s.log.Error("signaling: encode", "type", typ, "err", err)
 		return
 	}
 	select {
 	case <-sc.done:
-	case sc.out <- b:
+	case sc.out <- outMsg{seq: sc.seq, b: b}:
 	default:
 		sc.close(websocket.StatusTryAgainLater, "too slow")
 	}
+}
+
+// outMsg is a queued message and its seq (0 for resumed, which is not numbered).
+type outMsg struct {
+	seq uint64
+	b   []byte
+}
+
+// maxReplay bounds the written messages a session keeps for a resume (a message written
+// into a socket just before it died may never have reached the client).
+const maxReplay = 2048
+
+// written records a message the socket took, for a resume to send again.
+func (sc *signalConn) written(m outMsg) {
+	if m.seq == 0 {
+		return
+	}
+	if len(sc.sent) == maxReplay {
+		sc.sent = append(sc.sent[:0], sc.sent[1:]...)
+	}
+	sc.sent = append(sc.sent, m)
 }
 
 func (sc *signalConn) ack(id string) { sc.send(signaling.TypeAck, id, nil) }
@@ -58,27 +84,29 @@ func (sc *signalConn) writeLoop(ws *websocket.Conn, gone <-chan struct{}, finish
 		return ws.Write(ctx, websocket.MessageText, b) == nil
 	}
 	for len(sc.unsent) > 0 {
-		if !write(sc.unsent[0]) {
+		if !write(sc.unsent[0].b) {
 			_ = ws.CloseNow()
 			return
 		}
+		sc.written(sc.unsent[0])
 		sc.unsent = sc.unsent[1:]
 	}
 	for {
 		select {
-		case b := <-sc.out:
-			if !write(b) {
-				sc.unsent = append(sc.unsent, b)
+		case m := <-sc.out:
+			if !write(m.b) {
+				sc.unsent = append(sc.unsent, m)
 				_ = ws.CloseNow()
 				return
 			}
+			sc.written(m)
 		case <-gone:
 			return
 		case <-sc.done:
 			for {
 				select {
-				case b := <-sc.out:
-					if !write(b) {
+				case m := <-sc.out:
+					if !write(m.b) {
 						_ = ws.CloseNow()
 						return
 					}

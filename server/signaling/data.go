@@ -18,6 +18,9 @@ type Auth struct {
 type ResumeAuth struct {
 	Session string `json:"session"` // the participant id of the session
 	Secret  []byte `json:"secret"`
+	// LastSeq is the seq of the last message the client received: the server sends
+	// again what it wrote after it (a message written just before the cut may be lost).
+	LastSeq uint64 `json:"last_seq,omitempty"`
 }
 
 // Participant is one connected member of a room as the others see it. ID names the

@@ -15,6 +15,9 @@ type Envelope struct {
 	Type string          `json:"type"`
 	ID   string          `json:"id,omitempty"` // a client's request id, echoed in ack or error
 	Data json.RawMessage `json:"data,omitempty"`
+	// Seq numbers the server's messages of a session, from 1, so that a resuming client
+	// can say what it last received (ResumeAuth.LastSeq) and get the rest again.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // ErrEmpty and ErrTrailing are DecodeStrict's own refusals; a JSON syntax or type
@@ -45,8 +48,11 @@ func DecodeStrict(b []byte, v any) error {
 // Encode returns the wire form of one message: the envelope of version Version with
 // data marshalled as its data field (none when data is nil). A json.RawMessage is
 // sent as it is.
-func Encode(typ, id string, data any) ([]byte, error) {
-	env := Envelope{V: Version, Type: typ, ID: id}
+func Encode(typ, id string, data any) ([]byte, error) { return EncodeSeq(typ, id, 0, data) }
+
+// EncodeSeq is Encode with the session's sequence number of the message.
+func EncodeSeq(typ, id string, seq uint64, data any) ([]byte, error) {
+	env := Envelope{V: Version, Type: typ, ID: id, Seq: seq}
 	if data != nil {
 		b, err := json.Marshal(data)
 		if err != nil {

@@ -51,7 +51,7 @@ export class Signal {
     this.backoff = Math.min(2000, (this.backoff ?? 50) * 2);
     setTimeout(() => {
       if (this.closing) return;
-      this.open(this.token, { session: this.session, secret: this.secret });
+      this.open(this.token, { session: this.session, secret: this.secret, last_seq: this.lastSeq ?? 0 });
     }, this.backoff / 2 + Math.random() * this.backoff);
   }
 
@@ -89,6 +89,10 @@ export class Signal {
       env = JSON.parse(text);
     } catch {
       return;
+    }
+    if (env.seq) {
+      if (env.seq <= (this.lastSeq ?? 0)) return; // sent again after a resume, and we had it
+      this.lastSeq = env.seq;
     }
     if (env.type === 'ready' || env.type === 'resumed') {
       this.session = env.data?.participant?.id;
