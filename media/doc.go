@@ -6,8 +6,11 @@
 // participants allowed to receive it with per-subscriber SSRC, sequence
 // number and timestamp rewriting, the RTCP loop (NACK retransmission cache
 // downstream, rate-limited PLI/FIR upstream, transport-wide congestion
-// control feedback feeding a per-subscriber bandwidth estimate), simulcast
-// layer selection and the audio-only fallback.
+// control feedback feeding a per-subscriber bandwidth estimate, sender
+// reports; towards publishers transport-wide feedback, NACKs and receiver
+// reports), simulcast layer selection and the audio-only fallback. It uses
+// no pion interceptor: forwarding runs on the goroutine that decrypted the
+// packet, without an allocation, and docs/loadtest.md measures it.
 //
 // The payload of every RTP packet is SFrame ciphertext (RFC 9605). The
 // package must never hold a media key, never try to decrypt a payload and

@@ -71,9 +71,9 @@ type Participant struct {
 	done        chan struct{}
 	stopControl chan struct{} // closed by Close: the control loop returns
 	controlDone chan struct{} // closed when it has
-	// loops are the goroutines the participant starts (control, reads of its tracks,
-	// RTCP of its downtracks); Close waits for them. goMu orders starting one against
-	// Close's wait.
+	// loops are the goroutines the participant starts (control, the RTCP ticker of
+	// what it publishes, one per track waiting for the track's end); Close waits for
+	// them. goMu orders starting one against Close's wait.
 	goMu    sync.Mutex
 	stopped bool
 	loops   sync.WaitGroup
