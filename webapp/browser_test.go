@@ -38,11 +38,11 @@ func needChromium(t *testing.T) {
 	}
 }
 
-// newBrowser starts a headless Chromium with a fake camera and microphone, a fresh profile,
-// and WebRTC allowed on loopback without mDNS names (the SFU listens on 127.0.0.1).
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
+// chromiumOptions are the flags every browser test starts Debian's Chromium with: headless,
+// a fresh profile, a fake camera and microphone, no background networking, WebRTC host
+// candidates without mDNS names, no throttling of background tabs, a phone-sized viewport.
+func chromiumOptions(t *testing.T) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
 		chromedp.NoSandbox,
@@ -55,7 +55,6 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
@@ -63,6 +62,13 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.WindowSize(412, 915), // a phone-sized viewport
 	}
+}
+
+// newBrowser starts a headless Chromium with a fake camera and microphone, a fresh profile,
+// and WebRTC allowed on loopback without mDNS names (the SFU listens on 127.0.0.1).
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromiumOptions(t), chromedp.Flag("allow-loopback-in-peer-connection", true))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)

@@ -261,32 +261,14 @@ func hostCert(t *testing.T, host netip.Addr) (tls.Certificate, string, string) {
 // the key Chromium is to accept (the TURN server's self-signed certificate).
 func nsBrowser(t *testing.T, ns *netns.NS, origin, spki string) context.Context {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.WindowSize(412, 915),
+	opts := append(chromiumOptions(t),
 		chromedp.Flag("unsafely-treat-insecure-origin-as-secure", origin),
 		chromedp.ModifyCmdFunc(func(c *exec.Cmd) {
 			ns.Wrap(c, c.Path, c.Args[1:]...)
 			// As chromedp does for the browsers it starts: it dies with the test.
 			c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		}),
-	}
+	)
 	if spki != "" {
 		opts = append(opts, chromedp.Flag("ignore-certificate-errors-spki-list", spki))
 	}
