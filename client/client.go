@@ -461,7 +461,9 @@ func (c *Client) mayResume(err error) bool {
 		return false
 	default:
 	}
-	return c.cfg.ResumeWithin > 0 && websocket.CloseStatus(err) == -1
+	// CloseMoved: the room moved to another node (a drain), which takes the session.
+	st := websocket.CloseStatus(err)
+	return c.cfg.ResumeWithin > 0 && (st == -1 || st == signaling.CloseMoved)
 }
 
 // resume redials with jittered backoff and takes the session back (auth with the resume
@@ -484,7 +486,7 @@ func (c *Client) resume() bool {
 			close(c.up)
 			c.upMu.Unlock()
 			if m := c.media.Load(); m != nil {
-				m.resumed()
+				m.resumed(r.Moved)
 			}
 			c.cfg.Log.Info("client: session resumed")
 			return true

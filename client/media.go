@@ -75,7 +75,9 @@ func (cfg MediaConfig) withDefaults() MediaConfig {
 type Media struct {
 	c     *Client
 	cfg   MediaConfig
-	pc    *webrtc.PeerConnection
+	api   *webrtc.API
+	pcMu  sync.Mutex
+	pc    *webrtc.PeerConnection // replaced when the session moves to another node (peer)
 	video *webrtc.TrackLocalStaticSample
 	audio *webrtc.TrackLocalStaticSample
 	in    chan signaling.Media
@@ -83,6 +85,7 @@ type Media struct {
 
 	keyframe chan struct{} // a keyframe request (PLI/FIR) arrived
 	restart  chan struct{} // the session resumed while ICE was down: restart it
+	moved    chan struct{} // the session moved to another node: a new PeerConnection
 	done     chan struct{}
 	once     sync.Once
 	wg       sync.WaitGroup
@@ -107,8 +110,8 @@ func (c *Client) StartMedia(ctx context.Context, cfg MediaConfig) (*Media, error
 	if err != nil {
 		return nil, fmt.Errorf("client: media: %w", err)
 	}
-	m := &Media{c: c, cfg: cfg, pc: pc, in: make(chan signaling.Media, 64), stats: newStatsBook(),
-		keyframe: make(chan struct{}, 1), restart: make(chan struct{}, 1), done: make(chan struct{})}
+	m := &Media{c: c, cfg: cfg, api: api, pc: pc, in: make(chan signaling.Media, 64), stats: newStatsBook(),
+		keyframe: make(chan struct{}, 1), restart: make(chan struct{}, 1), moved: make(chan struct{}, 1), done: make(chan struct{})}
 	if !c.media.CompareAndSwap(nil, m) {
 		_ = pc.Close()
 		return nil, ErrMediaActive
@@ -168,13 +171,14 @@ type Path struct {
 // Path reports the media plane's selected candidate pair; false before ICE has
 // selected one.
 func (m *Media) Path() (Path, bool) {
+	pc := m.peer()
 	var t *webrtc.DTLSTransport
-	for _, s := range m.pc.GetSenders() {
+	for _, s := range pc.GetSenders() {
 		if t = s.Transport(); t != nil {
 			break
 		}
 	}
-	for _, r := range m.pc.GetReceivers() {
+	for _, r := range pc.GetReceivers() {
 		if t != nil {
 			break
 		}
@@ -187,7 +191,7 @@ func (m *Media) Path() (Path, bool) {
 	if !ok {
 		return Path{}, false
 	}
-	report := m.pc.GetStats()
+	report := pc.GetStats()
 	local, ok := report[pair.LocalCandidateID].(webrtc.ICECandidateStats)
 	if !ok {
 		return Path{}, false
@@ -230,13 +234,61 @@ func (m *Media) addTrack(mime, id string) (*webrtc.TrackLocalStaticSample, error
 	if err != nil {
 		return nil, fmt.Errorf("client: media: %w", err)
 	}
-	sender, err := m.pc.AddTrack(tr)
+	return tr, m.sendTrack(m.peer(), tr)
+}
+
+// sendTrack adds tr to pc and reads the RTCP its sender receives (keyframe requests).
+func (m *Media) sendTrack(pc *webrtc.PeerConnection, tr webrtc.TrackLocal) error {
+	sender, err := pc.AddTrack(tr)
 	if err != nil {
-		return nil, fmt.Errorf("client: media: %w", err)
+		return fmt.Errorf("client: media: %w", err)
 	}
 	m.wg.Add(1)
 	go m.readRTCP(sender)
-	return tr, nil
+	return nil
+}
+
+// peer is the PeerConnection with the SFU now.
+func (m *Media) peer() *webrtc.PeerConnection {
+	m.pcMu.Lock()
+	defer m.pcMu.Unlock()
+	return m.pc
+}
+
+// renew replaces the PeerConnection after the session moved to another node of the
+// cluster, whose SFU knows nothing of the old one: the same tracks (the same SSRCs, so
+// receivers' SFrame state carries on), a new ICE and DTLS session, a new offer. The
+// member's keys are untouched: the MLS group did not change.
+func (m *Media) renew(ctx context.Context) error {
+	pc, err := m.api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle,
+		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire, ICEServers: m.c.pionICEServers(m.cfg.LoopbackOnly)})
+	if err != nil {
+		return fmt.Errorf("client: media: %w", err)
+	}
+	pc.OnTrack(m.onTrack)
+	for _, tr := range []*webrtc.TrackLocalStaticSample{m.video, m.audio} {
+		if tr == nil {
+			continue
+		}
+		if err := m.sendTrack(pc, tr); err != nil {
+			_ = pc.Close()
+			return err
+		}
+	}
+	m.trackMu.Lock()
+	if m.closed {
+		m.trackMu.Unlock()
+		_ = pc.Close()
+		return ErrClosed
+	}
+	m.pcMu.Lock()
+	old := m.pc
+	m.pc = pc
+	m.pcMu.Unlock()
+	m.trackMu.Unlock()
+	_ = old.Close()
+	m.offerPending = false
+	return m.offer(ctx)
 }
 
 // Stats returns a snapshot of the media counters.
@@ -260,7 +312,7 @@ func (m *Media) stop() {
 		m.trackMu.Unlock()
 		close(m.done)
 		m.c.media.CompareAndSwap(m, nil)
-		_ = m.pc.Close()
+		_ = m.peer().Close()
 	})
 }
 
@@ -306,6 +358,10 @@ func (m *Media) run() {
 			if err := m.offerWith(context.Background(), &webrtc.OfferOptions{ICERestart: true}); err != nil {
 				m.c.cfg.Log.Warn("client: ICE restart", "err", err)
 			}
+		case <-m.moved:
+			if err := m.renew(context.Background()); err != nil {
+				m.c.cfg.Log.Warn("client: new media session after a move", "err", err)
+			}
 		}
 	}
 }
@@ -313,8 +369,15 @@ func (m *Media) run() {
 // resumed runs after the signaling session came back: if the media path went down too
 // (the same network cut), ICE restarts (RFC 8445 §9) with a new offer; the SFU kept our
 // subscriptions and asks the publishers for keyframes.
-func (m *Media) resumed() {
-	switch m.pc.ICEConnectionState() {
+func (m *Media) resumed(moved bool) {
+	if moved {
+		select {
+		case m.moved <- struct{}{}:
+		default:
+		}
+		return
+	}
+	switch m.peer().ICEConnectionState() {
 	case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
 		select {
 		case m.restart <- struct{}{}:
@@ -324,23 +387,24 @@ func (m *Media) resumed() {
 }
 
 func (m *Media) handle(msg signaling.Media) error {
+	pc := m.peer()
 	switch msg.Type {
 	case signaling.MediaAnswer:
 		m.offerPending = false
-		return m.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: msg.SDP})
+		return pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: msg.SDP})
 	case signaling.MediaOffer:
-		if m.offerPending || m.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+		if m.offerPending || pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 			return nil // impolite peer: the SFU abandons its offer and sends a new one
 		}
-		if err := m.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: msg.SDP}); err != nil {
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: msg.SDP}); err != nil {
 			return err
 		}
-		ans, err := m.pc.CreateAnswer(nil)
+		ans, err := pc.CreateAnswer(nil)
 		if err != nil {
 			return err
 		}
-		gathered := webrtc.GatheringCompletePromise(m.pc)
-		if err := m.pc.SetLocalDescription(ans); err != nil {
+		gathered := webrtc.GatheringCompletePromise(pc)
+		if err := pc.SetLocalDescription(ans); err != nil {
 			return err
 		}
 		select {
@@ -348,12 +412,12 @@ func (m *Media) handle(msg signaling.Media) error {
 		case <-m.done:
 			return ErrClosed
 		}
-		return m.send(signaling.Media{Type: signaling.MediaAnswer, ID: msg.ID, SDP: m.pc.LocalDescription().SDP})
+		return m.send(signaling.Media{Type: signaling.MediaAnswer, ID: msg.ID, SDP: pc.LocalDescription().SDP})
 	case signaling.MediaCandidate:
 		if msg.Candidate == nil {
 			return nil
 		}
-		return m.pc.AddICECandidate(*msg.Candidate)
+		return pc.AddICECandidate(*msg.Candidate)
 	case signaling.MediaVideoPaused, signaling.MediaVideoResumed:
 		m.stats.notice(msg.Type)
 	}
@@ -364,12 +428,13 @@ func (m *Media) handle(msg signaling.Media) error {
 func (m *Media) offer(ctx context.Context) error { return m.offerWith(ctx, nil) }
 
 func (m *Media) offerWith(ctx context.Context, opts *webrtc.OfferOptions) error {
-	o, err := m.pc.CreateOffer(opts)
+	pc := m.peer()
+	o, err := pc.CreateOffer(opts)
 	if err != nil {
 		return fmt.Errorf("client: media offer: %w", err)
 	}
-	gathered := webrtc.GatheringCompletePromise(m.pc)
-	if err := m.pc.SetLocalDescription(o); err != nil {
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(o); err != nil {
 		return fmt.Errorf("client: media offer: %w", err)
 	}
 	select {
@@ -378,7 +443,7 @@ func (m *Media) offerWith(ctx context.Context, opts *webrtc.OfferOptions) error 
 		return ctx.Err()
 	}
 	m.offerPending = true
-	return m.send(signaling.Media{Type: signaling.MediaOffer, SDP: m.pc.LocalDescription().SDP})
+	return m.send(signaling.Media{Type: signaling.MediaOffer, SDP: pc.LocalDescription().SDP})
 }
 
 func (m *Media) send(msg signaling.Media) error {

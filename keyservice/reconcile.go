@@ -32,9 +32,9 @@ func (s *Service) seat(ctx context.Context, m Member) (create bool, offer *signa
 		} else if b {
 			return refuse(signaling.CodeBarred, "a host removed you from this room; only a host can readmit you")
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO ks_seats (room, subject, conn_id, role) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (room, subject) DO UPDATE SET conn_id = EXCLUDED.conn_id, role = EXCLUDED.role,
-			joined_at = now(), disconnected_at = NULL, kicked = false`, m.Room, m.Subject, m.ConnID, m.Role); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO ks_seats (room, subject, conn_id, role, node_id) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (room, subject) DO UPDATE SET conn_id = EXCLUDED.conn_id, role = EXCLUDED.role, node_id = EXCLUDED.node_id,
+			joined_at = now(), disconnected_at = NULL, kicked = false`, m.Room, m.Subject, m.ConnID, m.Role, s.cfg.Node); err != nil {
 			return internal("seat", err)
 		}
 		rr, err := loadRoom(ctx, tx, m.Room)
@@ -64,10 +64,13 @@ func (s *Service) unseat(ctx context.Context, m Member, reason string) error {
 	err := s.inRoom(ctx, m.Room, &out, func(tx pgx.Tx) error {
 		var err error
 		if reason == signaling.ReasonDisconnected && s.cfg.DisconnectTimeout > 0 {
-			_, err = tx.Exec(ctx, `UPDATE ks_seats SET disconnected_at = $4 WHERE room = $1 AND subject = $2 AND conn_id = $3`,
-				m.Room, m.Subject, m.ConnID, s.cfg.Now())
+			_, err = tx.Exec(ctx, `UPDATE ks_seats SET disconnected_at = $4 WHERE room = $1 AND subject = $2 AND conn_id = $3 AND node_id = $5`,
+				m.Room, m.Subject, m.ConnID, s.cfg.Now(), s.cfg.Node)
 		} else {
-			_, err = tx.Exec(ctx, `DELETE FROM ks_seats WHERE room = $1 AND subject = $2 AND conn_id = $3`, m.Room, m.Subject, m.ConnID)
+			// Only this node's seat: the same connection may hold it on another node now
+			// (its session moved there).
+			_, err = tx.Exec(ctx, `DELETE FROM ks_seats WHERE room = $1 AND subject = $2 AND conn_id = $3 AND node_id = $4`,
+				m.Room, m.Subject, m.ConnID, s.cfg.Node)
 		}
 		if err != nil {
 			return internal("unseat", err)
@@ -152,6 +155,7 @@ func (s *Service) reconcile(ctx context.Context, tx pgx.Tx, rr *roomRow, fallbac
 	inRoster := map[string]bool{}
 	var keepers []uint32 // leaves that stay and whose holder is connected
 	var toRemove []uint32
+	away := 0 // leaves that stay whose holder may still come back (disconnected, within the timeout)
 	for _, l := range leaves {
 		e := rr.roster[l]
 		inRoster[e.Conn] = true
@@ -164,7 +168,14 @@ func (s *Service) reconcile(ctx context.Context, tx pgx.Tx, rr *roomRow, fallbac
 		}
 		if !removing[l] && st.disconnected == nil {
 			keepers = append(keepers, l)
+		} else if !removing[l] {
+			away++
 		}
+	}
+	if len(keepers) == 0 && away > 0 && s.cfg.Node != "" {
+		// Everyone who could commit is away at once (their node died or drained): the
+		// group waits for them to resume elsewhere, until the disconnect timeout.
+		return s.designate(ctx, tx, rr, nil, 0, false, false, now)
 	}
 	if len(keepers) == 0 {
 		// Nobody who could commit is left: the group ends with its last member, and the

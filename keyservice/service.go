@@ -57,6 +57,13 @@ type Config struct {
 	// committers (default 1 s).
 	SweepInterval time.Duration
 	Now           func() time.Time
+
+	// Node is this process's node id in a cluster (package cluster): seats record the
+	// node that holds them, a process only ends the seats of its own node, and Settled
+	// says when this node may judge another dead (its lease lapsed in cluster_nodes), whose
+	// seats then count as disconnected. Empty: a process on its own.
+	Node    string
+	Settled func() bool
 }
 
 func (c *Config) defaults() {

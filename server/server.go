@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/cluster"
 	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/media"
@@ -106,6 +107,10 @@ type Deps struct {
 	TURN     *turn.Server
 	TURNURLs []string
 	Signer   *auth.Signer // mints break-glass tokens
+	// Cluster is this node's membership of a cluster of nodes on one database (rooms
+	// placed on one node each, connections forwarded there, sessions adopted after a node
+	// dies or drains); nil: a process on its own.
+	Cluster *cluster.Registry
 	// Revocations must be the same set the Verifier was built with (auth.WithRevocations).
 	Revocations *Revocations
 	// BreakGlassHook notifies the security team of emergency access; nil logs only.
@@ -141,6 +146,8 @@ type Server struct {
 	// waits for them, since http.Server.Shutdown does not wait for hijacked ones.
 	conns    signalConns
 	sessions sessions
+	cluster  *cluster.Registry
+	store    *sessionStore // the sessions' records, for another node to adopt; nil alone
 }
 
 // New builds the application. It does not listen until Serve.
@@ -211,6 +218,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if s.presence == nil {
 		s.presence = keyservice.NewPresence()
 	}
+	if deps.Cluster != nil {
+		s.cluster = deps.Cluster
+		s.store = &sessionStore{pool: deps.Pool, node: deps.Cluster.ID()}
+	}
 	s.ids = newIdentityRecorder(deps.Pool, log, s.metrics)
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
@@ -280,6 +291,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.draining.Store(true)
 	s.log.Info("shutting down: readiness now fails", "drain_delay", s.cfg.DrainDelay)
+	if s.cluster != nil {
+		// Drain: no new rooms here, this node's rooms placed on others, and their
+		// sessions told to resume there (the room's new node adopts them).
+		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		moved, err := s.cluster.Drain(dctx)
+		cancel()
+		if err != nil {
+			s.log.Error("cluster: drain", "err", err)
+		}
+		s.log.Info("cluster: rooms moved to other nodes", "rooms", len(moved))
+		s.handoff(moved)
+	}
 	time.Sleep(s.cfg.DrainDelay)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()

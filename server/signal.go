@@ -46,6 +46,7 @@ type signalConn struct {
 	s         *Server
 	ws        *websocket.Conn
 	claims    *auth.Claims
+	room      string // claims.Room, which no refresh or resume changes; read by other goroutines
 	me        signaling.Participant
 	out       chan outMsg
 	closeOnce sync.Once
@@ -93,9 +94,14 @@ func (s *Server) signal(c echo.Context) error {
 	defer s.conns.done(ws)
 	ws.SetReadLimit(s.cfg.SignalMaxMessage)
 	ctx := c.Request().Context()
-	claims, resume, err := s.signalAuth(ctx, ws)
+	claims, resume, first, err := s.signalAuth(ctx, ws)
 	if err != nil {
 		s.authDenied(ctx, requestID(c), c.RealIP(), c.Request().UserAgent(), err)
+		return nil
+	}
+	// A session held here resumes here, without asking the cluster (which needs the
+	// database: a resume must work while Postgres is briefly away).
+	if (resume == nil || !s.sessions.has(resume.Session)) && s.route(ctx, ws, claims, first, c) {
 		return nil
 	}
 	if resume != nil {
@@ -107,12 +113,20 @@ func (s *Server) signal(c echo.Context) error {
 			return nil
 		}
 	}
-	sc := &signalConn{
-		s: s, ws: ws, claims: claims,
-		me: signaling.Participant{
-			ID: uuid.NewString(), Subject: claims.Subject, Name: claims.Name,
-			Role: string(claims.Role), JoinedAt: s.cfg.Clock.Now().UTC(),
-		},
+	sc := s.newSignalConn(ws, claims, signaling.Participant{
+		ID: uuid.NewString(), Subject: claims.Subject, Name: claims.Name,
+		Role: string(claims.Role), JoinedAt: s.cfg.Clock.Now().UTC(),
+	}, c)
+	// The session may outlive this request's socket: it runs on its own context.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	sc.run(sctx, nil)
+	return nil
+}
+
+func (s *Server) newSignalConn(ws *websocket.Conn, claims *auth.Claims, me signaling.Participant, c echo.Context) *signalConn {
+	return &signalConn{
+		s: s, ws: ws, claims: claims, me: me, room: claims.Room,
 		out:       make(chan outMsg, 1024),
 		done:      make(chan struct{}),
 		removed:   make(chan struct{}),
@@ -120,18 +134,17 @@ func (s *Server) signal(c echo.Context) error {
 		requestID: requestID(c),
 		remoteIP:  c.RealIP(),
 	}
-	// The session may outlive this request's socket: it runs on its own context.
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	sc.run(sctx)
-	return nil
 }
 
 // run seats the participant, serves its sockets until the session ends, and unseats it.
-// The reason the participant left is decided by how the session ended.
-func (sc *signalConn) run(ctx context.Context) {
+// The reason the participant left is decided by how the session ended. adopted is the
+// new resume secret of a session this node took over from another (nil: a new session).
+func (sc *signalConn) run(ctx context.Context, adopted []byte) {
 	s := sc.s
-	secret := newResumeSecret()
+	secret := adopted
+	if secret == nil {
+		secret = newResumeSecret()
+	}
 	sc.secretHash = sha256.Sum256(secret)
 	ws := sc.ws
 	sc.sock.Store(ws)
@@ -143,7 +156,7 @@ func (sc *signalConn) run(ctx context.Context) {
 		}
 	}()
 	gone, writerDone := sc.startWriter(ws)
-	leave, ok := sc.seat(ctx, secret)
+	leave, ok := sc.seat(ctx, secret, adopted != nil)
 	defer func() { leave(reason) }()
 	if !ok {
 		<-writerDone
@@ -151,6 +164,21 @@ func (sc *signalConn) run(ctx context.Context) {
 	}
 	s.sessions.add(sc)
 	defer s.sessions.remove(sc)
+	if s.store != nil {
+		if err := s.store.put(ctx, sc.me, sc.claims, sc.secretHash); err != nil {
+			s.log.Warn("cluster: session record not written; it cannot move to another node", "request_id", sc.requestID, "err", err)
+		}
+		defer func() {
+			if reason == reasonMoved {
+				return // the room's new node adopts it
+			}
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := s.store.drop(dctx, sc.me.ID); err != nil {
+				s.log.Warn("cluster: session record not removed", "request_id", sc.requestID, "err", err)
+			}
+		}()
+	}
 	for {
 		r, lost := sc.loop(ctx, ws)
 		if !lost || s.cfg.SessionGrace <= 0 {
@@ -194,14 +222,14 @@ func (sc *signalConn) detach(ctx context.Context) (attachment, string, bool) {
 	defer sc.detached.Store(false)
 	if s.conns.isClosed() {
 		// The server is shutting down: nobody will resume here.
-		return attachment{}, signaling.ReasonDisconnected, false
+		return attachment{}, sc.shutdownReason(), false
 	}
 	grace := s.cfg.Clock.NewTimer(s.cfg.SessionGrace) // armed before the room hears of it
 	defer grace.Stop()
 	s.presence.SetReconnecting(sc.claims.Room, sc.me.ID, true)
 	select {
 	case <-s.conns.shutdown():
-		return attachment{}, signaling.ReasonDisconnected, false
+		return attachment{}, sc.shutdownReason(), false
 	case a := <-sc.attach:
 		s.presence.SetReconnecting(sc.claims.Room, sc.me.ID, false)
 		return a, "", true
@@ -214,8 +242,29 @@ func (sc *signalConn) detach(ctx context.Context) (attachment, string, bool) {
 		sc.close(signaling.CloseRemoved, "removed by a host")
 		return attachment{}, signaling.ReasonRemoved, false
 	case <-sc.done:
-		return attachment{}, signaling.ReasonDisconnected, false
+		return attachment{}, sc.endReason(), false
 	}
+}
+
+// shutdownReason is why a session ends when its server shuts down: in a cluster it moves
+// (another node, or this one restarted, adopts it within the grace); alone it ends.
+func (sc *signalConn) shutdownReason() string {
+	if sc.s.store != nil {
+		return reasonMoved
+	}
+	return signaling.ReasonDisconnected
+}
+
+// endReason is why a session the server closed ended: moved to another node, replaced
+// by a newer connection, or disconnected.
+func (sc *signalConn) endReason() string {
+	switch sc.closeCode {
+	case signaling.CloseMoved:
+		return reasonMoved
+	case signaling.CloseReplaced:
+		return signaling.ReasonReplaced
+	}
+	return signaling.ReasonDisconnected
 }
 
 // resumed tells the client its session is back (with the room as it is now and a new
@@ -278,10 +327,7 @@ func (sc *signalConn) loop(ctx context.Context, ws *websocket.Conn) (reason stri
 	for {
 		select {
 		case <-sc.done:
-			if sc.closeCode == signaling.CloseReplaced {
-				return signaling.ReasonReplaced, false
-			}
-			return signaling.ReasonDisconnected, false
+			return sc.endReason(), false
 		case err := <-readErr:
 			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
 				sc.close(websocket.StatusMessageTooBig, "message too large")

@@ -15,7 +15,8 @@ import (
 // signalAuth reads the first message, which must be auth with a valid room token, and
 // returns its claims and the session it asks to resume, if any. Every failure closes the
 // socket with its code.
-func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Claims, *signaling.ResumeAuth, error) {
+// It also returns the auth message as it came, for a node that forwards the connection.
+func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Claims, *signaling.ResumeAuth, []byte, error) {
 	// A Read whose context expires tears the connection down without a close frame, so
 	// the timeout closes the socket from the side with a proper code instead.
 	timer := s.cfg.Clock.AfterFunc(s.cfg.SignalAuthTimeout, func() {
@@ -24,17 +25,17 @@ func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Clai
 	_, msg, err := ws.Read(ctx)
 	if !timer.Stop() || err != nil {
 		_ = ws.CloseNow()
-		return nil, nil, auth.ErrMissing
+		return nil, nil, nil, auth.ErrMissing
 	}
 	var env signaling.Envelope
 	if err := signaling.DecodeStrict(msg, &env); err != nil || env.Type != signaling.TypeAuth {
 		_ = ws.Close(signaling.CloseProtocol, "first message must be auth")
-		return nil, nil, auth.ErrMissing
+		return nil, nil, nil, auth.ErrMissing
 	}
 	var td signaling.Auth
 	if err := signaling.DecodeStrict(env.Data, &td); err != nil {
 		_ = ws.Close(signaling.CloseProtocol, "malformed auth message")
-		return nil, nil, auth.ErrMissing
+		return nil, nil, nil, auth.ErrMissing
 	}
 	claims, err := s.verifier.Verify(td.Token)
 	if err == nil && claims.Room == "" {
@@ -42,14 +43,14 @@ func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Clai
 	}
 	if err != nil {
 		_ = ws.Close(signaling.CloseUnauthorized, "unauthorized")
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if env.V != signaling.Version {
 		_ = ws.Close(signaling.CloseProtocol, "unsupported version")
-		return nil, nil, auth.ErrMissing
+		return nil, nil, nil, auth.ErrMissing
 	}
 	s.ids.seen(claims.Subject)
-	return claims, td.Resume, nil
+	return claims, td.Resume, msg, nil
 }
 
 // refresh replaces the connection's token with a newer one for the same identity, room

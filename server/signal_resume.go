@@ -56,6 +56,12 @@ func (ss *sessions) add(sc *signalConn) {
 	ss.byID[sc.me.ID] = sc
 }
 
+func (ss *sessions) has(id string) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.byID[id] != nil
+}
+
 func (ss *sessions) remove(sc *signalConn) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -109,6 +115,10 @@ func newResumeSecret() []byte {
 // the session lets go of it.
 func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, ra *signaling.ResumeAuth, c echo.Context) {
 	sc, secret, err := s.sessions.claim(ra, claims)
+	if errors.Is(err, errNoSession) && s.store != nil {
+		s.adopt(ctx, ws, claims, ra, c) // the room moved here from another node
+		return
+	}
 	ev := audit.Event{Actor: claims.Subject, ActorRole: string(claims.Role), Action: audit.ActionSessionResumed,
 		Target: audit.Target{Kind: audit.TargetRoom, ID: claims.Room}, Room: claims.Room, Outcome: audit.OutcomeSuccess,
 		RequestID: requestID(c), Details: map[string]string{"session": ra.Session},
@@ -124,6 +134,11 @@ func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Cl
 	if err != nil {
 		_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
 		return
+	}
+	if s.store != nil {
+		if err := s.store.put(ctx, sc.me, claims, sha256.Sum256(secret)); err != nil {
+			s.log.WarnContext(ctx, "cluster: session record not updated; it cannot move to another node", "request_id", requestID(c), "err", err)
+		}
 	}
 	a := attachment{ws: ws, claims: claims, secret: secret, lastSeq: ra.LastSeq, released: make(chan struct{})}
 	select {

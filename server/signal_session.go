@@ -16,7 +16,8 @@ import (
 // Delivery Service, and the SFU. It returns the function that takes it out again, to
 // run however the connection ends, and whether the connection may go on: a participant
 // the Delivery Service would not seat gets no media session either.
-func (sc *signalConn) seat(ctx context.Context, secret []byte) (leave func(reason string), ok bool) {
+// moved: the session was adopted from another node, and resumed answers instead of ready.
+func (sc *signalConn) seat(ctx context.Context, secret []byte, moved bool) (leave func(reason string), ok bool) {
 	s := sc.s
 	room := sc.claims.Room
 	var undo []func(reason *string)
@@ -27,12 +28,27 @@ func (sc *signalConn) seat(ctx context.Context, secret []byte) (leave func(reaso
 	}
 
 	roster := s.presence.Join(room, sc.me, sc.deliver)
-	undo = append(undo, func(reason *string) { s.presence.Leave(room, sc.me.ID, *reason) })
-	sc.send(signaling.TypeReady, "", sc.ready(ctx, roster, secret))
+	undo = append(undo, func(reason *string) {
+		r := *reason
+		if r == reasonMoved {
+			r = signaling.ReasonDisconnected // as the others here see it: they move too
+		}
+		s.presence.Leave(room, sc.me.ID, r)
+	})
+	if moved {
+		r := sc.ready(ctx, roster, secret)
+		r.Moved = true
+		sc.send(signaling.TypeResumed, "", r)
+	} else {
+		sc.send(signaling.TypeReady, "", sc.ready(ctx, roster, secret))
+	}
 
 	if s.rooms != nil {
 		// Leave runs on every way out, with a context that outlives the request's.
 		undo = append(undo, func(reason *string) {
+			if *reason == reasonMoved {
+				return // the seat moves with the session to the room's new node
+			}
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
 			s.rooms.Leave(lctx, sc.member(), *reason)

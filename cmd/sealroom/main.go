@@ -82,6 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		newAuditCmd(e),
 		newLoadtestCmd(e),
 		newBotCmd(e),
+		newClusterCmd(e),
 	)
 	return root.ExecuteContext(ctx)
 }

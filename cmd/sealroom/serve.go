@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/sealroom/sealroom/cluster"
 	"github.com/sealroom/sealroom/compliance"
 	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/media"
@@ -47,6 +48,10 @@ type serveOptions struct {
 	mediaAddr string
 	// mediaTCPAddr is the SFU's ICE-TCP address; empty: UDP only.
 	mediaTCPAddr string
+	// The cluster (package cluster): every serve is a node of one, alone or not.
+	nodeID       string
+	advertiseURL string
+	lease        time.Duration
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -80,6 +85,10 @@ func (o *serveOptions) register(fs *pflag.FlagSet, e *env) {
 	fs.StringVar(&o.tlsCert, "tls-cert", e.getenv("SEALROOM_TLS_CERT"), "PEM certificate chain: terminate TLS here (env SEALROOM_TLS_CERT)")
 	fs.StringVar(&o.tlsKey, "tls-key", e.getenv("SEALROOM_TLS_KEY"), "PEM private key for --tls-cert (env SEALROOM_TLS_KEY)")
 	fs.BoolVar(&o.cfg.RequireMFA, "require-mfa", e.getenv("SEALROOM_REQUIRE_MFA") == "1", "administrative endpoints need a token whose amr claim asserts a second factor (env SEALROOM_REQUIRE_MFA=1)")
+	fs.StringVar(&o.nodeID, "node-id", e.getenv("SEALROOM_NODE_ID"), "this node's id in the cluster; empty: a random one per start (env SEALROOM_NODE_ID)")
+	fs.StringVar(&o.advertiseURL, "advertise-url", e.getenv("SEALROOM_ADVERTISE_URL"), "where the other nodes reach this node's API to forward a room's connections; empty: http(s)://--addr (env SEALROOM_ADVERTISE_URL)")
+	fs.DurationVar(&o.cfg.SessionGrace, "session-grace", envDuration(e, "SEALROOM_SESSION_GRACE", o.cfg.SessionGrace), "how long a dropped participant keeps its session and MLS leaf for a resume, here or on another node (env SEALROOM_SESSION_GRACE)")
+	fs.DurationVar(&o.lease, "cluster-lease", envDuration(e, "SEALROOM_CLUSTER_LEASE", 4*time.Second), "how long a node stays alive to the cluster without renewing; a dead node's rooms move after it (env SEALROOM_CLUSTER_LEASE)")
 	fs.StringSliceVar(&o.cfg.AllowedOrigins, "allowed-origin", nil, "extra browser origin (host pattern) allowed to open the signaling WebSocket (repeatable)")
 }
 
@@ -142,7 +151,25 @@ func serve(ctx context.Context, e *env, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	ks, err := keyservice.New(keyservice.Config{Pool: pool, SignerKey: dsKey, Audit: auditLog, Log: log})
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	tlsOn := o.tlsCert != "" || o.tlsKey != ""
+	advertise := o.advertiseURL
+	if advertise == "" {
+		advertise = "http://" + ln.Addr().String()
+		if tlsOn {
+			advertise = "https://" + ln.Addr().String()
+		}
+	}
+	node, err := cluster.New(cluster.Config{Pool: pool, ID: o.nodeID, APIURL: advertise, MediaAddr: o.mediaAddr, Lease: o.lease, Log: log})
+	if err != nil {
+		return err
+	}
+	ks, err := keyservice.New(keyservice.Config{Pool: pool, SignerKey: dsKey, Audit: auditLog, Log: log, Node: node.ID(), Settled: node.Settled,
+		DisconnectTimeout: o.cfg.SessionGrace})
 	if err != nil {
 		return err
 	}
@@ -193,17 +220,20 @@ func serve(ctx context.Context, e *env, o *serveOptions) error {
 		Subjects:       subjects,
 		Consents:       compliance.NewConsents(pool, auditLog),
 		BreakGlassHook: webhook(e.getenv("SEALROOM_BREAKGLASS_WEBHOOK")),
+		Cluster:        node,
 		Log:            log,
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
+	node.Bind(srv.ClusterHooks())
+	if err := node.Start(ctx); err != nil {
 		return err
 	}
+	defer node.Close()
+	log.Info("cluster node registered", "node", node.ID(), "advertise", advertise)
 	scheme := "http"
-	if o.tlsCert != "" || o.tlsKey != "" {
+	if tlsOn {
 		tcfg, info, err := server.LoadTLS(o.tlsCert, o.tlsKey, time.Now())
 		if err != nil {
 			ln.Close()

@@ -12,6 +12,7 @@ const (
 	CodeInternal           = "internal"            // the server failed; nothing changed
 	CodeConsentRequired    = "consent_required"    // accept the room's notice first
 	CodeTooLarge           = "too_large"           // a payload above its limit (chat, batch)
+	CodeUnavailable        = "unavailable"         // the service cannot take the join now (database or cluster briefly down): retry
 
 	// The Delivery Service.
 	CodeInvalidKeyPackage = "invalid_keypackage" // signature, suite, lifetime or structure
@@ -51,4 +52,5 @@ const (
 	CloseIdle         = 4410 // no client message within the idle timeout
 	CloseRateLimited  = 4429 // kept flooding after rate_limited errors
 	CloseNoResume     = 4412 // the session cannot be resumed (gone, another's, or a stale secret): join anew
+	CloseMoved        = 4503 // the room moved to another node (a drain): resume the session at once
 )

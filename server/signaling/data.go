@@ -40,7 +40,10 @@ type Participant struct {
 
 // Ready is the server's answer to auth (and, as resumed, to a resume): you, and everyone
 // in the room including you, in joining order. Resume is the secret that lets a new
-// connection take over this session if this one drops (ResumeAuth).
+// connection take over this session if this one drops (ResumeAuth). Moved, on resumed
+// only, says the session was taken over by another node of the cluster: its media
+// session is new (set up a new PeerConnection) and messages written just before the
+// move may be lost.
 type Ready struct {
 	Version      int           `json:"version"`
 	Participant  Participant   `json:"participant"`
@@ -48,6 +51,7 @@ type Ready struct {
 	ExpiresAt    time.Time     `json:"expires_at"`
 	ICEServers   []ICEServer   `json:"ice_servers,omitempty"`
 	Resume       []byte        `json:"resume,omitempty"`
+	Moved        bool          `json:"moved,omitempty"`
 }
 
 // ICEServer is an RTCIceServer: the embedded TURN relay, with credentials bound to the

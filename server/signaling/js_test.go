@@ -21,7 +21,7 @@ func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 		TypeWelcome, TypeCommitNeeded, TypeKeyPackageLow, TypeRemoved, TypeResync,
 		MediaOffer, MediaAnswer, MediaCandidate, MediaVideoPaused, MediaVideoResumed,
 		CodeBadMessage, CodeUnsupportedVersion, CodeUnknownType, CodeUnauthorized, CodeForbidden,
-		CodeRateLimited, CodeInternal, CodeConsentRequired, CodeTooLarge, CodeInvalidKeyPackage,
+		CodeRateLimited, CodeInternal, CodeConsentRequired, CodeTooLarge, CodeUnavailable, CodeInvalidKeyPackage,
 		CodeIdentityMismatch, CodeKeyPackageReused, CodeKeyPackageQuota, CodeGroupExists, CodeNoGroup,
 		CodeNotMember, CodeStaleEpoch, CodeFutureEpoch, CodeReplayedCommit, CodeInvalidSignature,
 		CodeInvalidCommit, CodeMissingProposals, CodeForbiddenAdd, CodeForbiddenCommit, CodeInvalidGroupInfo, CodeBadSDP,

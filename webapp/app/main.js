@@ -167,7 +167,10 @@ function onSignal(env) {
       app.participants = new Map(d.participants.map((p) => [p.id, p]));
       scheduleExpiry(d.expires_at);
       say('Reconnected.');
-      app.media?.resumed();
+      // moved: another node took the session over (its node died or drained): a new
+      // PeerConnection there, the same keys.
+      if (d.moved) app.media?.moved(d.ice_servers ?? []);
+      else app.media?.resumed();
       render();
       break;
     case 'participant_joined':

@@ -15,22 +15,44 @@ export class Media {
       if (m.type === 'stats') this.statsWaiters.shift()?.(m.stats);
     };
     this.script = 'RTCRtpScriptTransform' in globalThis;
-    const config = this.script ? {} : { encodedInsertableStreams: true };
-    const relays = iceServers.map(({ urls, username, credential }) => ({ urls, username, credential }));
-    this.pc = new RTCPeerConnection({ ...config, iceServers: relays, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     this.makingOffer = false;
     this.trace = []; // message types and signaling states, for diagnostics (no SDP)
     this.owners = new Map(); // receiver track id -> participant (connection) id
-    this.pc.onicecandidate = (ev) => {
-      if (ev.candidate) this.signal.send('media', { type: 'candidate', candidate: ev.candidate.toJSON() });
+    this.openPeer(iceServers);
+  }
+
+  openPeer(iceServers) {
+    const config = this.script ? {} : { encodedInsertableStreams: true };
+    const relays = iceServers.map(({ urls, username, credential }) => ({ urls, username, credential }));
+    const pc = new RTCPeerConnection({ ...config, iceServers: relays, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    this.pc = pc;
+    pc.onicecandidate = (ev) => {
+      if (ev.candidate && this.pc === pc) this.signal.send('media', { type: 'candidate', candidate: ev.candidate.toJSON() });
     };
-    this.pc.onnegotiationneeded = () => this.offer();
-    this.pc.ontrack = (ev) => {
+    pc.onnegotiationneeded = () => {
+      if (this.pc === pc) this.offer();
+    };
+    pc.ontrack = (ev) => {
       const id = ev.streams[0]?.id ?? 'unknown';
       this.owners.set(ev.track.id, id);
       this.attach(ev.receiver, 'decode', ev.track.kind, id);
       this.hooks.onTrack(id, ev.streams[0] ?? new MediaStream([ev.track]));
     };
+  }
+
+  // moved runs when the session was taken over by another node of the cluster (resumed
+  // with moved): that node's SFU never saw our PeerConnection, so a new one carries the
+  // same tracks through the same worker. The keys stay: the MLS group did not change.
+  moved(iceServers) {
+    const old = this.pc;
+    const sending = this.videoSender?.track; // the camera, or a screen share in its place
+    this.chain = Promise.resolve();
+    this.makingOffer = false;
+    this.openPeer(iceServers);
+    old.close();
+    if (!this.published) return;
+    this.publish(this.published.stream, this.published.opts);
+    if (sending && sending !== this.videoSender?.track) this.replaceVideo(sending);
   }
 
   attach(endpoint, side, kind, id) {
@@ -59,6 +81,7 @@ export class Media {
   // keepResolution: under CPU or bandwidth pressure lower the frame rate, not the resolution
   // (the participant asked for high quality, e.g. to show a skin lesion or a document).
   publish(stream, { keepResolution = false } = {}) {
+    this.published = { stream, opts: { keepResolution } };
     for (const track of stream.getTracks()) {
       const tr = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
       this.attach(tr.sender, 'encode', track.kind, 'self');

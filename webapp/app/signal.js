@@ -6,7 +6,8 @@
 // dies without a close from the server (1006), the page reconnects with jittered backoff
 // for up to 30 s and resumes the session with the secret of the last ready or resumed;
 // onReconnecting(ms) reports the outage, and the server's resumed message follows.
-const LOST = new Set([1006, 4000]); // 4000: window.sealroomDropSignal, a simulated loss
+// 4000: window.sealroomDropSignal, a simulated loss; 4503: the room moved to another node.
+const LOST = new Set([1006, 4000, 4503]);
 const RESUME_WITHIN_MS = 30_000;
 
 export class Signal {

@@ -1,0 +1,298 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/cluster"
+	"github.com/sealroom/sealroom/cluster/clustertest"
+	"github.com/sealroom/sealroom/migrations/pgtest"
+	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/server/servertest/poll"
+)
+
+const room = "ward-7"
+
+// bot is one Go participant publishing synthetic media through the cluster's balancer.
+type bot struct {
+	name string
+	c    *client.Client
+	m    *client.Media
+}
+
+func join(t *testing.T, ctx context.Context, cl *clustertest.Cluster, url, name string) *bot {
+	t.Helper()
+	c, err := client.Dial(ctx, client.Config{URL: url, Token: cl.Token(t, name, room, auth.RoleParticipant)})
+	if err != nil {
+		t.Fatalf("%s: dial: %v", name, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.WaitJoined(ctx); err != nil {
+		t.Fatalf("%s: join: %v", name, err)
+	}
+	m, err := c.StartMedia(ctx, client.MediaConfig{LoopbackOnly: true})
+	if err != nil {
+		t.Fatalf("%s: media: %v", name, err)
+	}
+	return &bot{name: name, c: c, m: m}
+}
+
+// decrypted is how many frames b decrypted from each other bot.
+func (b *bot) decrypted(others []*bot) map[string]uint64 {
+	st := b.m.Stats()
+	out := map[string]uint64{}
+	for _, o := range others {
+		if o == b {
+			continue
+		}
+		src := st.Sources[o.c.ParticipantID()]
+		out[o.name] = src.Video + src.Audio
+	}
+	return out
+}
+
+// everyoneDecryptsEveryone reports whether every bot decrypted both video and audio of
+// every other since the counts in since (nil: ever).
+func everyoneDecryptsEveryone(bots []*bot, since map[string]map[string]uint64) bool {
+	for _, b := range bots {
+		st := b.m.Stats()
+		for _, o := range bots {
+			if o == b {
+				continue
+			}
+			src := st.Sources[o.c.ParticipantID()]
+			if src.Video == 0 || src.Audio == 0 {
+				return false
+			}
+			if since != nil && src.Video+src.Audio <= since[b.name][o.name]+10 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func snapshot(bots []*bot) map[string]map[string]uint64 {
+	out := map[string]map[string]uint64{}
+	for _, b := range bots {
+		out[b.name] = b.decrypted(bots)
+	}
+	return out
+}
+
+func owner(t *testing.T, ctx context.Context, pool *pgxpool.Pool) string {
+	t.Helper()
+	var id string
+	if err := pool.QueryRow(ctx, `SELECT node_id FROM cluster_rooms WHERE room = $1`, room).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func epochs(bots []*bot) []uint64 {
+	var out []uint64
+	for _, b := range bots {
+		e, _ := b.c.Epoch()
+		out = append(out, e)
+	}
+	return out
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(p*float64(len(s))+0.5) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// Three nodes on one database: participants joining one room through different nodes
+// all land on the room's node and decrypt each other; then the room's node is killed
+// (SIGKILL) five times mid-meeting, and each time every participant decrypts media
+// again, through the room's new node, in the same MLS group (epochs only grow). A
+// participant who does not come back after a kill leaves the group once the grace has
+// passed, and the room does not wedge.
+func TestClusterFailover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	dbURL := pgtest.URL(t)
+	cl := clustertest.New(t, dbURL)
+	cl.Args = []string{"--session-grace", "15s"}
+	for _, id := range []string{"n1", "n2", "n3"} {
+		cl.Start(id)
+	}
+	lb := cl.Balancer()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
+	// Through different nodes: the balancer hands each new connection to the next node
+	// in turn, so alice, bob and carol come in through n1, n2 and n3; the room lives on
+	// one of them and the others forward. Resumes go through the balancer too.
+	var bots []*bot
+	for _, name := range []string{"alice", "bob", "carol"} {
+		bots = append(bots, join(t, ctx, cl, lb.URL(), name))
+	}
+	poll.Until(t, 30*time.Second, "everyone decrypting everyone through three nodes", func() bool {
+		return everyoneDecryptsEveryone(bots, nil)
+	})
+	st, err := cluster.ReadStatus(ctx, pool)
+	if err != nil || len(st.Nodes) != 3 || len(st.Rooms) != 1 {
+		t.Fatalf("cluster status: %+v, %v", st, err)
+	}
+	t.Logf("room %s on %s; nodes %d", room, st.Rooms[0].Node, len(st.Nodes))
+
+	var outages []time.Duration
+	next := 4
+	for kill := range 5 {
+		before := epochs(bots)
+		victim := owner(t, ctx, pool)
+		since := snapshot(bots)
+		cl.Node(victim).Kill()
+		killed := time.Now()
+		// A replacement keeps three nodes, as an orchestrator would.
+		cl.Start(fmt.Sprintf("n%d", next))
+		next++
+		poll.Until(t, 60*time.Second, fmt.Sprintf("kill %d: everyone decrypting everyone again", kill+1), func() bool {
+			return everyoneDecryptsEveryone(bots, since)
+		})
+		outages = append(outages, time.Since(killed))
+		after := epochs(bots)
+		for i := range bots {
+			if after[i] < before[i] {
+				t.Fatalf("kill %d: %s went from epoch %d back to %d", kill+1, bots[i].name, before[i], after[i])
+			}
+		}
+		now := owner(t, ctx, pool)
+		if now == victim {
+			t.Fatalf("kill %d: the room is still placed on the dead node %s", kill+1, victim)
+		}
+		t.Logf("kill %d of %s: media back after %v; room now on %s; epochs %v -> %v", kill+1, victim, outages[kill].Round(10*time.Millisecond), now, before, after)
+	}
+	t.Logf("outage after kill -9 of the room's node, %d kills: p50 %v, p99 %v", len(outages),
+		percentile(outages, 0.5).Round(10*time.Millisecond), percentile(outages, 0.99).Round(10*time.Millisecond))
+
+	// dave joins, then his node dies and he never comes back: once the grace has passed
+	// his leaf is gone from the group and the others are in one epoch again.
+	dave, err := client.Dial(ctx, client.Config{URL: lb.URL(), Token: cl.Token(t, "dave", room, auth.RoleParticipant), ResumeWithin: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dave.Close()
+	if err := dave.WaitJoined(ctx); err != nil {
+		t.Fatal(err)
+	}
+	daveIn := func() bool {
+		var roster json.RawMessage
+		if err := pool.QueryRow(ctx, `SELECT roster FROM ks_rooms WHERE room = $1`, room).Scan(&roster); err != nil {
+			t.Fatal(err)
+		}
+		var r map[string]struct{ Sub string }
+		if err := json.Unmarshal(roster, &r); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range r {
+			if e.Sub == "dave" {
+				return true
+			}
+		}
+		return false
+	}
+	poll.Until(t, 30*time.Second, "dave in the group", daveIn)
+	before := epochs(bots)
+	cl.Node(owner(t, ctx, pool)).Kill()
+	cl.Start(fmt.Sprintf("n%d", next))
+	poll.Until(t, 90*time.Second, "dave's leaf removed after the grace, the others in one epoch", func() bool {
+		if daveIn() {
+			return false
+		}
+		e := epochs(bots)
+		return e[0] == e[1] && e[1] == e[2] && e[0] > before[0]
+	})
+	since := snapshot(bots)
+	poll.Until(t, 30*time.Second, "everyone decrypting everyone after dave left", func() bool {
+		return everyoneDecryptsEveryone(bots, since)
+	})
+}
+
+// A rolling restart: each node in turn gets SIGTERM (it drains: its rooms move, their
+// clients resume on the room's new node) and a new process takes its place. The meeting
+// never ends; the longest gap in decrypted frames per participant is reported.
+func TestClusterRollingRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dbURL := pgtest.URL(t)
+	cl := clustertest.New(t, dbURL)
+	for _, id := range []string{"a1", "b1", "c1"} {
+		cl.Start(id)
+	}
+	lb := cl.Balancer()
+	var bots []*bot
+	for _, name := range []string{"alice", "bob", "carol"} {
+		bots = append(bots, join(t, ctx, cl, lb.URL(), name))
+	}
+	poll.Until(t, 30*time.Second, "everyone decrypting everyone", func() bool { return everyoneDecryptsEveryone(bots, nil) })
+
+	// The gap watcher samples each bot's decrypted count; the longest time without a new
+	// frame from every other participant is the gap.
+	gaps := map[string]time.Duration{}
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, b := range bots {
+		wg.Go(func() {
+			last := b.decrypted(bots)
+			lastAt := map[string]time.Time{}
+			for n := range last {
+				lastAt[n] = time.Now()
+			}
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				now := b.decrypted(bots)
+				for n, v := range now {
+					if v > last[n] {
+						last[n], lastAt[n] = v, time.Now()
+					}
+					mu.Lock()
+					gaps[b.name] = max(gaps[b.name], time.Since(lastAt[n]))
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i, id := range []string{"a1", "b1", "c1"} {
+		if err := cl.Node(id).Term(); err != nil {
+			t.Fatalf("SIGTERM %s: %v", id, err)
+		}
+		cl.Start(fmt.Sprintf("%c2", 'a'+i))
+		since := snapshot(bots)
+		poll.Until(t, 60*time.Second, "everyone decrypting everyone after restarting "+id, func() bool {
+			return everyoneDecryptsEveryone(bots, since)
+		})
+	}
+	close(stop)
+	wg.Wait()
+	for _, b := range bots {
+		select {
+		case <-b.c.Done():
+			t.Fatalf("%s: the meeting ended for it", b.name)
+		default:
+		}
+		t.Logf("%s: longest gap in decrypted frames over the rolling restart: %v", b.name, gaps[b.name].Round(10*time.Millisecond))
+	}
+}

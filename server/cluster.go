@@ -1,0 +1,270 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+
+	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/cluster"
+	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/server/signaling"
+)
+
+// In a cluster (package cluster) a room lives on one node. Any node accepts a signaling
+// connection; once its auth message names the room, a node that does not hold the room
+// forwards the connection to the one that does (placing the room first if it has no live
+// node), so a participant's signaling, Delivery Service and SFU session all live on the
+// room's node and its media goes there. A session whose node died or drained is taken
+// over (adopted) by the room's new node from its record in signal_sessions.
+
+// forwardedHeader marks a connection one node forwarded to another: it is never
+// forwarded again (placement changing under it is refused as retryable instead).
+const forwardedHeader = "X-Sealroom-Forwarded-By"
+
+// reasonMoved ends a session that moves to another node: it keeps its seat in the
+// Delivery Service and its record, for the room's new node to adopt.
+const reasonMoved = "moved"
+
+// route sends the connection to the room's node when that is another one. It reports
+// whether it took the connection (forwarded or refused); false: serve it here.
+func (s *Server) route(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, first []byte, c echo.Context) bool {
+	if s.cluster == nil {
+		return false
+	}
+	owner, err := s.cluster.Place(ctx, claims.Room)
+	if err != nil {
+		s.log.WarnContext(ctx, "cluster: place room", "request_id", requestID(c), "err", err)
+		s.unavailable(ctx, ws, "no node can take the room now; retry shortly")
+		return true
+	}
+	if owner.ID == s.cluster.ID() {
+		return false
+	}
+	if c.Request().Header.Get(forwardedHeader) != "" || !owner.Live {
+		s.unavailable(ctx, ws, "the room is moving between nodes; retry shortly")
+		return true
+	}
+	s.forward(ctx, ws, owner, first, c)
+	return true
+}
+
+// unavailable refuses a connection the cluster cannot serve right now, in words a client
+// can act on: retry.
+func (s *Server) unavailable(ctx context.Context, ws *websocket.Conn, msg string) {
+	_ = writeNow(ctx, ws, signaling.TypeError, "", signaling.Error{Code: signaling.CodeUnavailable, Message: msg})
+	_ = ws.Close(websocket.StatusTryAgainLater, "unavailable")
+}
+
+// forward relays the connection to the room's node: the auth message as it came, then
+// every frame both ways until either side ends; a close from the room's node reaches the
+// client with its code. When the room's node cannot be reached or dies, the client's
+// socket is dropped without a close, as a lost network would: the client resumes, and
+// by then the room has a live node again.
+func (s *Server) forward(ctx context.Context, ws *websocket.Conn, owner cluster.Node, first []byte, c echo.Context) {
+	u := strings.Replace(strings.TrimRight(owner.APIURL, "/"), "http", "ws", 1) + "/v1/signal"
+	h := http.Header{}
+	h.Set(forwardedHeader, s.cluster.ID())
+	h.Set("X-Forwarded-For", c.RealIP())
+	h.Set(echo.HeaderXRequestID, requestID(c))
+	if o := c.Request().Header.Get("Origin"); o != "" {
+		h.Set("Origin", o)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	up, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPHeader: h, Host: c.Request().Host})
+	cancel()
+	if err != nil {
+		s.log.WarnContext(ctx, "cluster: the room's node did not answer", "request_id", requestID(c), "node", owner.ID, "err", err)
+		_ = ws.CloseNow()
+		return
+	}
+	up.SetReadLimit(s.cfg.SignalMaxMessage)
+	if err := up.Write(ctx, websocket.MessageText, first); err != nil {
+		_ = up.CloseNow()
+		_ = ws.CloseNow()
+		return
+	}
+	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	done := make(chan struct{}, 2)
+	go func() { pipe(pctx, up, ws); done <- struct{}{} }()
+	go func() { pipe(pctx, ws, up); done <- struct{}{} }()
+	select {
+	case <-done:
+	case <-s.conns.shutdown():
+		_ = up.CloseNow()
+		_ = ws.CloseNow()
+	}
+	stop()
+	<-done
+}
+
+// pipe copies frames from src to dst. A close frame from src closes dst with the same
+// code and reason; anything else (a dead peer) drops dst without one.
+func pipe(ctx context.Context, dst, src *websocket.Conn) {
+	for {
+		typ, b, err := src.Read(ctx)
+		if err != nil {
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				_ = dst.Close(ce.Code, ce.Reason)
+			} else {
+				_ = dst.CloseNow()
+			}
+			return
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = dst.Write(wctx, typ, b)
+		cancel()
+		if err != nil {
+			_ = src.CloseNow()
+			return
+		}
+	}
+}
+
+// sessionRecord is what another node needs to adopt a session (signal_sessions).
+type sessionRecord struct {
+	me         signaling.Participant
+	room, node string
+	secretHash []byte
+}
+
+// sessionStore keeps this node's sessions in signal_sessions, so that another node can
+// adopt them; nil outside a cluster.
+type sessionStore struct {
+	pool *pgxpool.Pool
+	node string
+}
+
+func (st *sessionStore) put(ctx context.Context, me signaling.Participant, c *auth.Claims, hash [32]byte) error {
+	_, err := st.pool.Exec(ctx, `INSERT INTO signal_sessions (id, room, subject, role, name, node_id, secret_hash, joined_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (id) DO UPDATE SET node_id = EXCLUDED.node_id, secret_hash = EXCLUDED.secret_hash, updated_at = now()`,
+		me.ID, c.Room, c.Subject, string(c.Role), me.Name, st.node, hash[:], me.JoinedAt)
+	return err
+}
+
+func (st *sessionStore) drop(ctx context.Context, id string) error {
+	_, err := st.pool.Exec(ctx, `DELETE FROM signal_sessions WHERE id = $1 AND node_id = $2`, id, st.node)
+	return err
+}
+
+// take checks a resume against the recorded session and moves the record to this node
+// under a new secret hash, in one compare-and-set so that two nodes (or a replayed
+// resume) cannot both take it.
+func (st *sessionStore) take(ctx context.Context, ra *signaling.ResumeAuth, c *auth.Claims, newHash [32]byte) (*sessionRecord, error) {
+	rec := &sessionRecord{}
+	err := st.pool.QueryRow(ctx, `SELECT subject, name, role, room, node_id, secret_hash, joined_at FROM signal_sessions WHERE id = $1`, ra.Session).
+		Scan(&rec.me.Subject, &rec.me.Name, &rec.me.Role, &rec.room, &rec.node, &rec.secretHash, &rec.me.JoinedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errNoSession
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rec.me.Subject != c.Subject || rec.room != c.Room || rec.me.Role != string(c.Role) {
+		return nil, errNotYours
+	}
+	sum := sha256.Sum256(ra.Secret)
+	if subtle.ConstantTimeCompare(sum[:], rec.secretHash) != 1 {
+		return nil, errStaleSecret
+	}
+	tag, err := st.pool.Exec(ctx, `UPDATE signal_sessions SET node_id = $2, secret_hash = $3, updated_at = now()
+		WHERE id = $1 AND secret_hash = $4`, ra.Session, st.node, newHash[:], rec.secretHash)
+	if err != nil {
+		return nil, err
+	}
+	if tag.RowsAffected() != 1 {
+		return nil, errStaleSecret // another resume took it first
+	}
+	rec.me.ID = ra.Session
+	return rec, nil
+}
+
+// adopt takes over a session this node does not hold: the room moved here (its node
+// died or drained). The participant keeps its id, seat and MLS leaf; its media session
+// is new (resumed says moved), and the numbering continues from what the client has.
+func (s *Server) adopt(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, ra *signaling.ResumeAuth, c echo.Context) {
+	secret := newResumeSecret()
+	rec, err := s.store.take(ctx, ra, claims, sha256.Sum256(secret))
+	ev := audit.Event{Actor: claims.Subject, ActorRole: string(claims.Role), Action: audit.ActionSessionResumed,
+		Target: audit.Target{Kind: audit.TargetRoom, ID: claims.Room}, Room: claims.Room, Outcome: audit.OutcomeSuccess,
+		RequestID: requestID(c), Details: map[string]string{"session": ra.Session, "node": s.cluster.ID()},
+		Personal: audit.Personal{SourceIP: c.RealIP(), UserAgent: c.Request().UserAgent()}}
+	if err != nil {
+		ev.Outcome, ev.Details["reason"] = audit.OutcomeDenied, resumeRefusal(err)
+	} else {
+		ev.Details["moved_from"] = rec.node
+	}
+	if aerr := s.audit.Record(ctx, ev); aerr != nil && err == nil {
+		s.log.ErrorContext(ctx, "signaling: audit resume", "request_id", requestID(c), "err", aerr)
+		err = aerr
+	}
+	if err != nil {
+		_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
+		return
+	}
+	rec.me.Name = claims.Name
+	sc := s.newSignalConn(ws, claims, rec.me, c)
+	sc.seq = ra.LastSeq
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	sc.run(sctx, secret)
+}
+
+// handoff ends the sessions of rooms that now live on another node, keeping their seats
+// and records: their clients resume at once (CloseMoved) and the room's node adopts them.
+func (s *Server) handoff(rooms []string) {
+	in := map[string]bool{}
+	for _, r := range rooms {
+		in[r] = true
+	}
+	s.sessions.mu.Lock()
+	var moving []*signalConn
+	for _, sc := range s.sessions.byID {
+		if in[sc.room] {
+			moving = append(moving, sc)
+		}
+	}
+	s.sessions.mu.Unlock()
+	for _, sc := range moving {
+		sc.close(signaling.CloseMoved, "the room moved to another node: resume")
+	}
+}
+
+// localRooms are the rooms this node serves sessions in, and load how many sessions.
+func (s *Server) localRooms() []string {
+	s.sessions.mu.Lock()
+	defer s.sessions.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, sc := range s.sessions.byID {
+		if r := sc.room; !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (s *Server) load() int {
+	s.sessions.mu.Lock()
+	defer s.sessions.mu.Unlock()
+	return len(s.sessions.byID)
+}
+
+// ClusterHooks are what the cluster registry asks of this node: its load, its rooms, and
+// to move the sessions of rooms placed elsewhere.
+func (s *Server) ClusterHooks() (load func() int, rooms func() []string, lost func([]string)) {
+	return s.load, s.localRooms, s.handoff
+}
