@@ -195,6 +195,8 @@ func (w *writer) commit(entries []entry, force bool, next []entry) error {
 	if ensured {
 		w.parts[month] = true
 	}
+	w.l.stats.checkpointAt.Store(cpAt.UnixMicro())
+	w.l.stats.unsigned.Store(newSeq - cpSeq)
 	// Only a committed checkpoint is witnessed: a witness line always names a
 	// checkpoint that existed in the database.
 	if cp != nil && w.l.pump != nil {

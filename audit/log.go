@@ -69,6 +69,11 @@ type Log struct {
 
 type counters struct {
 	committed, spooled, drained, failed atomic.Int64
+	// The chain's newest checkpoint (Unix µs, 0 before this process's first
+	// transaction) and how many rows follow it unsigned, as of this process's last
+	// committed transaction: the tip is shared by every process, and each writer
+	// sees it when it commits.
+	checkpointAt, unsigned atomic.Int64
 }
 
 // Stats are counters since Start, for metrics and health checks.
@@ -83,6 +88,14 @@ type Stats struct {
 	Witnessed       int64
 	WitnessFailures int64
 	WitnessDropped  int64
+	// SpoolDepth is the events in the spool not yet chained (those of earlier runs
+	// included).
+	SpoolDepth int64
+	// CheckpointAt is when the chain's newest checkpoint was signed, and Unsigned the
+	// events chained after it, as this process saw the tip when it last committed;
+	// CheckpointAt is zero until then.
+	CheckpointAt time.Time
+	Unsigned     int64
 }
 
 // New checks cfg and returns a Log that is not yet started.
@@ -210,10 +223,17 @@ func (l *Log) Stats() Stats {
 		Spooled:   l.stats.spooled.Load(),
 		Drained:   l.stats.drained.Load(),
 		Failed:    l.stats.failed.Load(),
+		Unsigned:  l.stats.unsigned.Load(),
+	}
+	if at := l.stats.checkpointAt.Load(); at != 0 {
+		s.CheckpointAt = time.UnixMicro(at)
 	}
 	l.mu.RLock()
-	p := l.pump
+	p, w := l.pump, l.writer
 	l.mu.RUnlock()
+	if w != nil {
+		s.SpoolDepth = w.spool.depth.Load()
+	}
 	if p != nil {
 		s.Witnessed, s.WitnessFailures, s.WitnessDropped = p.witnessed.Load(), p.failures.Load(), p.dropped.Load()
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -30,6 +31,9 @@ type spool struct {
 	broken error
 	buf    []byte
 	rbuf   []byte
+	// depth is the number of records between off and size. It is read by other
+	// goroutines (Stats), written only by the spool's owner.
+	depth atomic.Int64
 }
 
 func openSpool(dir string, log *slog.Logger) (*spool, error) {
@@ -96,6 +100,7 @@ func (s *spool) recover(dir string, log *slog.Logger) error {
 			break
 		}
 		s.size = next
+		s.depth.Add(1)
 	}
 	if fi.Size() > s.size {
 		tail := make([]byte, fi.Size()-s.size)
@@ -146,6 +151,7 @@ func (s *spool) append(entries []entry) error {
 		return fmt.Errorf("audit: spool write: %w", err)
 	}
 	s.size += int64(len(b))
+	s.depth.Add(int64(len(entries)))
 	clear(b)
 	return nil
 }
@@ -193,14 +199,16 @@ func (s *spool) readAt(off int64, max int) ([]entry, int64, error) {
 	return out, off, nil
 }
 
-// advance records that everything before off is in Postgres. When the spool is empty it
-// is cut back to its header (a crash before that only means re-draining, which skips
-// events already present).
-func (s *spool) advance(off int64) error {
+// advance records that everything before off, n more records, is in Postgres. When the
+// spool is empty it is cut back to its header (a crash before that only means
+// re-draining, which skips events already present).
+func (s *spool) advance(off int64, n int) error {
 	s.off = off
+	s.depth.Add(-int64(n))
 	if s.off < s.size {
 		return nil
 	}
+	s.depth.Store(0)
 	if err := s.f.Truncate(int64(len(spoolMagic))); err != nil {
 		return fmt.Errorf("audit: spool: %w", err)
 	}

@@ -54,6 +54,9 @@ func TestSpoolRoundTripAndDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.close()
+	if d := s.depth.Load(); d != int64(len(want)) {
+		t.Fatalf("recovered depth %d, want %d", d, len(want))
+	}
 	var got []entry
 	for s.pending() {
 		part, next, err := s.read(7)
@@ -61,8 +64,11 @@ func TestSpoolRoundTripAndDrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(got, part...)
-		if err := s.advance(next); err != nil {
+		if err := s.advance(next, len(part)); err != nil {
 			t.Fatal(err)
+		}
+		if d := s.depth.Load(); d != int64(len(want)-len(got)) {
+			t.Fatalf("depth %d after draining %d of %d", d, len(got), len(want))
 		}
 	}
 	if len(got) != len(want) {

@@ -176,7 +176,7 @@ func (w *writer) drain(deadline time.Time) {
 			return
 		}
 		w.l.stats.drained.Add(int64(len(entries)))
-		if err := w.spool.advance(next); err != nil {
+		if err := w.spool.advance(next, len(entries)); err != nil {
 			w.l.log.Error("audit: spool advance failed", "err", err)
 			w.nextDrain = time.Now().Add(w.l.cfg.RetryInterval)
 			return

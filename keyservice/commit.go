@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -64,6 +65,7 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 		return s.rejectCommit(ctx, m, pc.epoch(), bad)
 	}
 	var out outcome
+	var asked time.Time
 	err := s.inRoom(ctx, m.Room, &out, func(tx pgx.Tx) error {
 		rr, err := loadRoom(ctx, tx, m.Room)
 		if err != nil {
@@ -71,6 +73,11 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 		}
 		if err := checkCommitTarget(rr, m, pc); err != nil {
 			return err
+		}
+		if rr.deadline != nil {
+			// designate stored the ask as its deadline; the ask is what the
+			// latency is measured from.
+			asked = rr.deadline.Add(-s.cfg.CommitTimeout)
 		}
 		pg, res, err := s.applyCommit(ctx, tx, rr, pc)
 		if err != nil {
@@ -113,6 +120,7 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 		}
 		return err
 	}
+	s.metrics.committed(asked, s.cfg.Now())
 	return nil
 }
 
@@ -349,6 +357,7 @@ func commitError(err error) *Error {
 
 // rejectCommit audits a refused commit and returns the refusal.
 func (s *Service) rejectCommit(ctx context.Context, m Member, epoch uint64, e *Error) error {
+	s.metrics.rejected.WithLabelValues(e.Code).Inc()
 	s.audit(ctx, []audit.Event{{Actor: m.Subject, ActorRole: m.Role, Action: audit.ActionCommitRejected, Target: audit.Target{Kind: audit.TargetRoom, ID: m.Room},
 		Room: m.Room, Outcome: audit.OutcomeDenied, RequestID: m.RequestID, Details: map[string]string{"epoch": itoa(epoch), "reason": e.Code}}})
 	return e

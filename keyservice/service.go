@@ -114,6 +114,8 @@ type Service struct {
 	// listener's connection was lost.
 	lastByRoom map[string]int64
 
+	metrics *metrics
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -139,6 +141,7 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		cfg: cfg, cs: cs, pub: cfg.SignerKey.Public().(ed25519.PublicKey),
 		local: map[string]map[string]*localConn{}, groups: map[string]*publicView{}, lastByRoom: map[string]int64{},
+		metrics: newMetrics(),
 	}, nil
 }
 

@@ -40,6 +40,24 @@ func (c *Counters) add(o Counters) {
 	c.VideoResumes += o.VideoResumes
 }
 
+// raise sets each counter of c to the larger of its value and o's.
+func (c *Counters) raise(o Counters) {
+	c.ForwardedPackets = max(c.ForwardedPackets, o.ForwardedPackets)
+	c.ForwardedBytes = max(c.ForwardedBytes, o.ForwardedBytes)
+	c.DroppedUnannouncedSSRC = max(c.DroppedUnannouncedSSRC, o.DroppedUnannouncedSSRC)
+	c.DroppedUnboundTransport = max(c.DroppedUnboundTransport, o.DroppedUnboundTransport)
+	c.DroppedRateLimited = max(c.DroppedRateLimited, o.DroppedRateLimited)
+	c.DroppedMalformed = max(c.DroppedMalformed, o.DroppedMalformed)
+	c.SendFailed = max(c.SendFailed, o.SendFailed)
+	c.PLIForwarded = max(c.PLIForwarded, o.PLIForwarded)
+	c.PLIRateLimited = max(c.PLIRateLimited, o.PLIRateLimited)
+	c.Retransmitted = max(c.Retransmitted, o.Retransmitted)
+	c.NACKMisses = max(c.NACKMisses, o.NACKMisses)
+	c.LayerSwitches = max(c.LayerSwitches, o.LayerSwitches)
+	c.VideoPauses = max(c.VideoPauses, o.VideoPauses)
+	c.VideoResumes = max(c.VideoResumes, o.VideoResumes)
+}
+
 // counters is the live, concurrently updated form of Counters.
 type counters struct {
 	forwardedPackets, forwardedBytes             atomic.Uint64

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -45,6 +46,35 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.requests, m.duration, m.authFailures, m.rateLimited, m.idsDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// collected is a part of the process that exports its own metrics (the Delivery
+// Service does; a test double of Rooms need not).
+type collected interface{ Collector() prometheus.Collector }
+
+// registerParts adds the collectors of the parts in deps (SFU, TURN, audit log,
+// Delivery Service). They read their figures when scraped, so nothing is counted
+// twice and the parts need no registry of their own.
+func (m *metrics) registerParts(deps Deps) error {
+	var cs []prometheus.Collector
+	if deps.Media != nil {
+		cs = append(cs, deps.Media.Collector())
+	}
+	if deps.TURN != nil {
+		cs = append(cs, deps.TURN.Collector())
+	}
+	if deps.Audit != nil {
+		cs = append(cs, deps.Audit.Collector())
+	}
+	if r, ok := deps.Rooms.(collected); ok {
+		cs = append(cs, r.Collector())
+	}
+	for _, c := range cs {
+		if err := m.reg.Register(c); err != nil {
+			return fmt.Errorf("server: metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 func (m *metrics) handler() http.Handler {

@@ -215,6 +215,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		revoked:  deps.Revocations,
 		notify:   deps.BreakGlassHook,
 	}
+	if err := s.metrics.registerParts(deps); err != nil {
+		return nil, err
+	}
 	if s.presence == nil {
 		s.presence = keyservice.NewPresence()
 	}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	pionturn "github.com/pion/turn/v5"
 )
@@ -52,6 +53,8 @@ type relayGenerator struct {
 
 	mu     sync.Mutex
 	relays map[*policedConn]string // relay -> username
+
+	allocated atomic.Uint64 // relays ever made, for metrics
 }
 
 func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
@@ -66,6 +69,7 @@ func (g *relayGenerator) AllocatePacketConn(c pionturn.AllocateListenerConfig) (
 	}
 	g.relays[pc] = c.UserID
 	g.mu.Unlock()
+	g.allocated.Add(1)
 	return pc, addr, nil
 }
 

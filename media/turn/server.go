@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pionturn "github.com/pion/turn/v5"
@@ -60,6 +61,10 @@ type Server struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// refused counts permissions (CreatePermission, ChannelBind) the relay
+	// policy refused; metrics.go reports it.
+	refused atomic.Uint64
 }
 
 // New starts a TURN server on cfg.Conn and cfg.Listeners.
@@ -101,7 +106,13 @@ func New(cfg Config) (*Server, error) {
 		},
 		policy: pol,
 	}
-	permit := func(_ net.Addr, peer net.IP) bool { return pol.permitIP(peer) }
+	permit := func(_ net.Addr, peer net.IP) bool {
+		ok := pol.permitIP(peer)
+		if !ok {
+			s.refused.Add(1)
+		}
+		return ok
+	}
 	var packetConns []pionturn.PacketConnConfig
 	if cfg.Conn != nil {
 		packetConns = append(packetConns, pionturn.PacketConnConfig{
