@@ -167,6 +167,14 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			_ = ws.CloseNow()
 			return nil, fmt.Errorf("client: expected ready")
 		}
+		if env.Type == signaling.TypeError {
+			// Refused before being seated: no node could take the room now
+			// (unavailable: retry shortly), or the join itself was refused.
+			var e signaling.Error
+			_ = json.Unmarshal(env.Data, &e)
+			_ = ws.CloseNow()
+			return nil, &ServerError{Code: e.Code, Message: e.Message}
+		}
 		if env.Type != signaling.TypeReady {
 			early = append(early, env)
 			continue

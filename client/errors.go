@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 var (
@@ -52,6 +54,10 @@ type ServerError struct {
 	Code    string
 	Message string
 }
+
+// Retryable reports whether the same request may succeed shortly: the service was briefly
+// unable to take it (a database or cluster outage), nothing was refused.
+func (e *ServerError) Retryable() bool { return e.Code == signaling.CodeUnavailable }
 
 func (e *ServerError) Error() string {
 	return fmt.Sprintf("client: server refused: %s: %s", e.Code, e.Message)

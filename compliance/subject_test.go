@@ -74,6 +74,7 @@ func (s *seeded) seedUser(t *testing.T, subject string) {
 		`INSERT INTO ks_keypackages (ref, subject, conn_id, data, not_after) VALUES (convert_to($1, 'UTF8'), $1, 'c', '\x00', now() + interval '1 day')`,
 		`INSERT INTO ks_seats (room, subject, conn_id, role) VALUES ('r', $1, 'c', 'participant')`,
 		`INSERT INTO ks_room_bars (room, subject, barred_by) VALUES ('r', $1, 'host-1')`,
+		`INSERT INTO signal_sessions (id, room, subject, role, node_id, secret_hash, joined_at) VALUES ('s-' || $1, 'r', $1, 'participant', 'n1', sha256(convert_to($1, 'UTF8')), now())`,
 		`INSERT INTO ks_proposals (room, epoch, ref, kind, subject, conn_id, message) VALUES ('r', 0, convert_to($1, 'UTF8'), 'add', $1, 'c', '\x00')`,
 	} {
 		if _, err := s.pool.Exec(ctx, q, subject); err != nil {

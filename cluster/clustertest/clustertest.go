@@ -88,6 +88,7 @@ type Cluster struct {
 
 	mu    sync.Mutex
 	nodes map[string]*Node
+	all   []*Node // every process started, for their logs
 	lb    *Balancer
 }
 
@@ -115,6 +116,14 @@ func New(t testing.TB, dbURL string) *Cluster {
 		c.mu.Unlock()
 		for _, n := range nodes {
 			n.Kill()
+		}
+		if t.Failed() {
+			for _, n := range c.all {
+				l := n.Log()
+				f := filepath.Join(os.TempDir(), fmt.Sprintf("clustertest-%s-%d.log", n.ID, n.cmd.Process.Pid))
+				_ = os.WriteFile(f, []byte(l), 0o644)
+				t.Logf("node %s log (whole: %s), tail:\n%s", n.ID, f, l[max(0, len(l)-3000):])
+			}
 		}
 	})
 	return c
@@ -189,6 +198,7 @@ func (c *Cluster) Start(id string) *Node {
 	n.Addr = strings.TrimPrefix(n.URL, "http://")
 	c.mu.Lock()
 	c.nodes[id] = n
+	c.all = append(c.all, n)
 	c.mu.Unlock()
 	return n
 }
@@ -307,6 +317,19 @@ func (b *Balancer) serve() {
 		b.mu.Unlock()
 		b.wg.Go(func() { _, _ = io.Copy(out, in); _ = out.Close(); b.drop(out) })
 		b.wg.Go(func() { _, _ = io.Copy(in, out); _ = in.Close(); b.drop(in) })
+	}
+}
+
+// Cut resets every connection through the balancer, as a network blip on the clients'
+// side would: they see their sockets die without a close.
+func (b *Balancer) Cut() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for c := range b.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		_ = c.Close()
 	}
 }
 
