@@ -10,7 +10,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export SEALROOM_DATA ?= $(CURDIR)/.data
 
-.PHONY: all build run test bench lint deps browser-deps field-deps webapp clean devdb-stop
+.PHONY: all build run cluster test bench lint deps browser-deps field-deps webapp clean devdb-stop
 
 all: build
 
@@ -26,6 +26,10 @@ webapp/dist/index.html: webapp/node_modules/.installed $(wildcard webapp/app/*) 
 ## run: build, start a throwaway local Postgres when DATABASE_URL is unset, migrate, serve on :8080
 run: deps build
 	$(BIN) serve --dev --migrate
+
+## cluster: three nodes on loopback (127.0.0.1:8081-8083) against the development Postgres (docs/deployment.md)
+cluster: deps build
+	./scripts/cluster.sh
 
 # The packages whose long-lived goroutines (connection loops, fan-out, forwarding, the
 # audit writer) share state run under the race detector; their TestMain checks for leaked
