@@ -234,7 +234,8 @@ type Node struct {
 
 // Place returns the node room lives on, placing it first when it has none, or when its
 // node is dead or draining: on the live node with the least load. A node that is not
-// Settled does not move a room away from another node.
+// Settled moves a room only from a node that left the registry (a clean exit), not from
+// one whose lease merely looks lapsed.
 func (r *Registry) Place(ctx context.Context, room string) (Node, error) {
 	var id string
 	err := r.cfg.Pool.QueryRow(ctx, `WITH cand AS (
@@ -243,8 +244,10 @@ func (r *Registry) Place(ctx context.Context, room string) (Node, error) {
 		INSERT INTO cluster_rooms (room, node_id) SELECT $1, id FROM cand
 		ON CONFLICT (room) DO UPDATE SET node_id = EXCLUDED.node_id, placed_at = now(),
 			generation = cluster_rooms.generation + 1
-		WHERE $2 AND cluster_rooms.node_id <> EXCLUDED.node_id AND NOT EXISTS (SELECT 1 FROM cluster_nodes n
-			WHERE n.id = cluster_rooms.node_id AND n.lease_until > now() AND NOT n.draining)
+		WHERE cluster_rooms.node_id <> EXCLUDED.node_id AND (
+			NOT EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.id = cluster_rooms.node_id)
+			OR $2 AND NOT EXISTS (SELECT 1 FROM cluster_nodes n
+				WHERE n.id = cluster_rooms.node_id AND n.lease_until > now() AND NOT n.draining))
 		RETURNING node_id`, room, r.Settled()).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = r.cfg.Pool.QueryRow(ctx, `SELECT node_id FROM cluster_rooms WHERE room = $1`, room).Scan(&id)

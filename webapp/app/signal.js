@@ -32,6 +32,7 @@ export class Signal {
       for (const p of this.pending.values()) p.reject({ code: 'closed' });
       this.pending.clear();
       if (LOST.has(ev.code) && this.session && !this.closing) this.reconnect();
+      else if (ev.code === 1013 && this.unavailable && !this.session && !this.closing) this.retryJoin();
       else this.onClose(ev.code);
     };
     // Clients send ping while a call is live (automatic logoff is for abandoned tabs).
@@ -53,6 +54,23 @@ export class Signal {
     setTimeout(() => {
       if (this.closing) return;
       this.open(this.token, { session: this.session, secret: this.secret, last_seq: this.lastSeq ?? 0 });
+    }, this.backoff / 2 + Math.random() * this.backoff);
+  }
+
+  // retryJoin tries the join again after the server said `unavailable` (no node could take
+  // the room: the database or the cluster is briefly away), for up to a minute.
+  retryJoin() {
+    this.unavailable = false;
+    const start = (this.refusedAt ??= performance.now());
+    const elapsed = performance.now() - start;
+    if (elapsed > 60_000) {
+      this.onClose(1013);
+      return;
+    }
+    this.onReconnecting(elapsed);
+    this.backoff = Math.min(4000, (this.backoff ?? 250) * 2);
+    setTimeout(() => {
+      if (!this.closing) this.open(this.token);
     }, this.backoff / 2 + Math.random() * this.backoff);
   }
 
@@ -95,7 +113,9 @@ export class Signal {
       if (env.seq <= (this.lastSeq ?? 0)) return; // sent again after a resume, and we had it
       this.lastSeq = env.seq;
     }
+    if (env.type === 'error' && env.data?.code === 'unavailable' && !this.session) this.unavailable = true;
     if (env.type === 'ready' || env.type === 'resumed') {
+      this.refusedAt = undefined;
       this.session = env.data?.participant?.id;
       this.secret = env.data?.resume;
       this.lostAt = undefined;
