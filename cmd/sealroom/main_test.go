@@ -83,6 +83,15 @@ func TestServe(t *testing.T) {
 		t.Fatal("the token appears in the server's log")
 	}
 
+	// The node registered itself in the cluster registry: cluster status lists it, live.
+	var status bytes.Buffer
+	if err := run(ctx, []string{"cluster", "status"}, testEnv(vars), &status, io.Discard); err != nil {
+		t.Fatalf("cluster status: %v", err)
+	}
+	if lines := strings.Split(status.String(), "\n"); len(lines) < 2 || !strings.Contains(lines[1], " live ") || !strings.Contains(lines[1], base) {
+		t.Fatalf("cluster status:\n%s", status.String())
+	}
+
 	// The mint was audited, and the audit log verifies.
 	pool, err := pgxpool.New(ctx, vars["DATABASE_URL"])
 	if err != nil {
