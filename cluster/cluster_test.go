@@ -178,7 +178,16 @@ func TestClusterFailover(t *testing.T) {
 		if now == victim {
 			t.Fatalf("kill %d: the room is still placed on the dead node %s", kill+1, victim)
 		}
-		t.Logf("kill %d of %s: media back after %v; room now on %s; epochs %v -> %v", kill+1, victim, outages[kill].Round(10*time.Millisecond), now, before, after)
+		// The group goes on under the room's new node: a member's update commits, and
+		// everyone follows to the next epoch.
+		if err := bots[kill%len(bots)].c.Update(ctx); err != nil {
+			t.Fatalf("kill %d: update after the move: %v", kill+1, err)
+		}
+		poll.Until(t, 20*time.Second, fmt.Sprintf("kill %d: everyone in the epoch after the update", kill+1), func() bool {
+			e := epochs(bots)
+			return e[0] == e[1] && e[1] == e[2] && e[0] == after[0]+1
+		})
+		t.Logf("kill %d of %s: media back after %v; room now on %s; epochs %v -> %v, then an update to %d", kill+1, victim, outages[kill].Round(10*time.Millisecond), now, before, after, after[0]+1)
 	}
 	t.Logf("outage after kill -9 of the room's node, %d kills: p50 %v, p99 %v", len(outages),
 		percentile(outages, 0.5).Round(10*time.Millisecond), percentile(outages, 0.99).Round(10*time.Millisecond))
