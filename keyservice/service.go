@@ -218,6 +218,10 @@ func (s *Service) Leave(ctx context.Context, m Member, reason string) {
 	}
 }
 
+// Forget drops the connection from this process's fan-out and keeps its seat: its
+// session moved to another node (package cluster), which seats it again there.
+func (s *Service) Forget(m Member) { s.forget(m) }
+
 // forget drops the connection from this process's fan-out.
 func (s *Service) forget(m Member) {
 	s.mu.Lock()

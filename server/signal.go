@@ -39,6 +39,9 @@ type Rooms interface {
 	Join(ctx context.Context, m keyservice.Member, c keyservice.Conn) error
 	Handle(ctx context.Context, m keyservice.Member, typ string, data json.RawMessage) error
 	Leave(ctx context.Context, m keyservice.Member, reason string)
+	// Forget stops delivering to the connection without ending its seat: the session
+	// moved to another node, which seats it again.
+	Forget(m keyservice.Member)
 }
 
 // signalConn is one participant's signaling connection.

@@ -47,7 +47,8 @@ func (sc *signalConn) seat(ctx context.Context, secret []byte, moved bool) (leav
 		// Leave runs on every way out, with a context that outlives the request's.
 		undo = append(undo, func(reason *string) {
 			if *reason == reasonMoved {
-				return // the seat moves with the session to the room's new node
+				s.rooms.Forget(sc.member()) // the seat moves with the session to the room's new node
+				return
 			}
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
