@@ -104,7 +104,7 @@ func (s *Server) signal(c echo.Context) error {
 	}
 	// A session held here resumes here, without asking the cluster (which needs the
 	// database: a resume must work while Postgres is briefly away).
-	if (resume == nil || !s.sessions.has(resume.Session)) && s.route(ctx, ws, claims, first, c) {
+	if (resume == nil || !s.sessions.holds(resume.Session)) && s.route(ctx, ws, claims, first, c) {
 		return nil
 	}
 	if resume != nil {

@@ -56,10 +56,20 @@ func (ss *sessions) add(sc *signalConn) {
 	ss.byID[sc.me.ID] = sc
 }
 
-func (ss *sessions) has(id string) bool {
+// holds reports whether the session is here and not ending.
+func (ss *sessions) holds(id string) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.byID[id] != nil
+	sc := ss.byID[id]
+	if sc == nil {
+		return false
+	}
+	select {
+	case <-sc.done:
+		return false
+	default:
+		return true
+	}
 }
 
 func (ss *sessions) remove(sc *signalConn) {
@@ -116,6 +126,11 @@ func newResumeSecret() []byte {
 func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, ra *signaling.ResumeAuth, c echo.Context) {
 	sc, secret, err := s.sessions.claim(ra, claims)
 	if errors.Is(err, errNoSession) && s.store != nil {
+		if s.cluster.Draining() {
+			// Its room is leaving this node: the client tries again, elsewhere.
+			_ = ws.CloseNow()
+			return
+		}
 		s.adopt(ctx, ws, claims, ra, c) // the room moved here from another node
 		return
 	}
