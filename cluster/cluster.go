@@ -113,8 +113,9 @@ func (r *Registry) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops renewing and removes the node from the registry, so the others need not
-// wait for its lease to lapse: its remaining seats count as disconnected at once.
+// Close stops renewing and ends the node's lease now, marked as a clean exit (draining):
+// the others need not wait for the lease to lapse, and the row keeps the time of the
+// exit, from which the node's sessions stay adoptable for a while.
 func (r *Registry) Close() error {
 	if r.cancel == nil {
 		return nil
@@ -123,7 +124,7 @@ func (r *Registry) Close() error {
 	r.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := r.cfg.Pool.Exec(ctx, `DELETE FROM cluster_nodes WHERE id = $1`, r.cfg.ID)
+	_, err := r.cfg.Pool.Exec(ctx, `UPDATE cluster_nodes SET lease_until = now(), draining = true WHERE id = $1`, r.cfg.ID)
 	return err
 }
 
@@ -206,7 +207,7 @@ func (r *Registry) Settled() bool {
 }
 
 // sweep forgets what dead nodes left behind once nobody can use it: sessions of a node
-// dead for longer than any resume could wait, and nodes dead for ten minutes.
+// dead (or gone) for longer than any resume could wait, and nodes dead for ten minutes.
 func (r *Registry) sweep(ctx context.Context) error {
 	if !r.Settled() {
 		return nil
@@ -234,8 +235,8 @@ type Node struct {
 
 // Place returns the node room lives on, placing it first when it has none, or when its
 // node is dead or draining: on the live node with the least load. A node that is not
-// Settled moves a room only from a node that left the registry (a clean exit), not from
-// one whose lease merely looks lapsed.
+// Settled moves a room only from a node that exited cleanly (Close) or is unknown, not
+// from one whose lease merely looks lapsed.
 func (r *Registry) Place(ctx context.Context, room string) (Node, error) {
 	var id string
 	err := r.cfg.Pool.QueryRow(ctx, `WITH cand AS (
@@ -244,10 +245,9 @@ func (r *Registry) Place(ctx context.Context, room string) (Node, error) {
 		INSERT INTO cluster_rooms (room, node_id) SELECT $1, id FROM cand
 		ON CONFLICT (room) DO UPDATE SET node_id = EXCLUDED.node_id, placed_at = now(),
 			generation = cluster_rooms.generation + 1
-		WHERE cluster_rooms.node_id <> EXCLUDED.node_id AND (
-			NOT EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.id = cluster_rooms.node_id)
-			OR $2 AND NOT EXISTS (SELECT 1 FROM cluster_nodes n
-				WHERE n.id = cluster_rooms.node_id AND n.lease_until > now() AND NOT n.draining))
+		WHERE cluster_rooms.node_id <> EXCLUDED.node_id AND NOT EXISTS (SELECT 1 FROM cluster_nodes n
+				WHERE n.id = cluster_rooms.node_id AND n.lease_until > now() AND NOT n.draining)
+			AND ($2 OR NOT EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.id = cluster_rooms.node_id AND NOT (n.draining AND n.lease_until <= now())))
 		RETURNING node_id`, room, r.Settled()).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = r.cfg.Pool.QueryRow(ctx, `SELECT node_id FROM cluster_rooms WHERE room = $1`, room).Scan(&id)

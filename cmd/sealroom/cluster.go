@@ -51,6 +51,8 @@ func newClusterStatusCmd(e *env) *cobra.Command {
 			for _, n := range st.Nodes {
 				state := "live"
 				switch {
+				case !n.Live && n.Draining:
+					state = "left" // drained and exited
 				case !n.Live:
 					state = "dead"
 				case n.Draining:
