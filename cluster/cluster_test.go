@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,7 +34,8 @@ type bot struct {
 
 func join(t *testing.T, ctx context.Context, cl *clustertest.Cluster, url, name string) *bot {
 	t.Helper()
-	c, err := client.Dial(ctx, client.Config{URL: url, Token: cl.Token(t, name, room, auth.RoleParticipant)})
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("bot", name)
+	c, err := client.Dial(ctx, client.Config{URL: url, Token: cl.Token(t, name, room, auth.RoleParticipant), Log: log})
 	if err != nil {
 		t.Fatalf("%s: dial: %v", name, err)
 	}
@@ -45,6 +48,14 @@ func join(t *testing.T, ctx context.Context, cl *clustertest.Cluster, url, name 
 		t.Fatalf("%s: media: %v", name, err)
 	}
 	return &bot{name: name, c: c, m: m}
+}
+
+// testWriter sends the bots' logs to the test's.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // decrypted is how many frames b decrypted from each other bot.

@@ -211,9 +211,11 @@ func (s *Server) adopt(ctx context.Context, ws *websocket.Conn, claims *auth.Cla
 		err = aerr
 	}
 	if err != nil {
+		s.log.WarnContext(ctx, "cluster: session not taken over", "request_id", requestID(c), "session", ra.Session, "reason", resumeRefusal(err))
 		_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
 		return
 	}
+	s.log.InfoContext(ctx, "cluster: session taken over", "request_id", requestID(c), "session", ra.Session, "from", rec.node, "last_seq", ra.LastSeq)
 	rec.me.Name = claims.Name
 	sc := s.newSignalConn(ws, claims, rec.me, c)
 	sc.seq = ra.LastSeq

@@ -147,9 +147,11 @@ func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Cl
 		err = aerr
 	}
 	if err != nil {
+		s.log.WarnContext(ctx, "signaling: resume refused", "request_id", requestID(c), "session", ra.Session, "reason", resumeRefusal(err))
 		_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
 		return
 	}
+	s.log.InfoContext(ctx, "signaling: session resumed", "request_id", requestID(c), "session", ra.Session, "last_seq", ra.LastSeq)
 	if s.store != nil {
 		if err := s.store.put(ctx, sc.me, claims, sha256.Sum256(secret)); err != nil {
 			s.log.WarnContext(ctx, "cluster: session record not updated; it cannot move to another node", "request_id", requestID(c), "err", err)
