@@ -14,8 +14,8 @@ import (
 
 	"github.com/sealroom/sealroom/media/turn"
 	"github.com/sealroom/sealroom/server/auth"
-	"github.com/sealroom/sealroom/server/signaling"
 	"github.com/sealroom/sealroom/server/servertest/poll"
+	"github.com/sealroom/sealroom/server/signaling"
 )
 
 // A revoked token's TURN relay stops within 5 s: the credentials handed out
