@@ -239,7 +239,7 @@ func (sc *signalConn) resumed(ctx context.Context, a attachment) {
 	sc.sent = sc.sent[:0]
 	sc.unsent = append(first, sc.unsent...)
 	if sc.media != nil {
-		sc.media.RequestKeyframes()
+		sc.media.Reconnected()
 	}
 }
 
