@@ -36,7 +36,7 @@ type relayServer struct {
 	sigCut, mediaCut *netcut.Proxy
 }
 
-func startRelayServer(t *testing.T, ttl time.Duration, cut bool) *relayServer {
+func startRelayServer(t *testing.T, ttl time.Duration, cut bool, mods ...func(*server.Config)) *relayServer {
 	t.Helper()
 	assets, err := webapp.Assets()
 	if errors.Is(err, webapp.ErrNotBuilt) && os.Getenv("CI") != "true" {
@@ -77,6 +77,11 @@ func startRelayServer(t *testing.T, ttl time.Duration, cut bool) *relayServer {
 	st := servertest.Start(t, servertest.Options{Pool: pgtest.Pool(t),
 		KeyService: func(cfg *keyservice.Config, _ *audit.Log) {
 			cfg.SweepInterval, cfg.CommitTimeout, cfg.DisconnectTimeout = 100*time.Millisecond, 3*time.Second, -1
+		},
+		Server: func(c *server.Config) {
+			for _, m := range mods {
+				m(c)
+			}
 		},
 		Deps: func(d *server.Deps) {
 			d.Assets, d.Media, d.TURN, d.TURNURLs = assets, sfu, rs.relay, []string{url}
@@ -136,7 +141,15 @@ func TestBrowserNetworkCut(t *testing.T) {
 	for i := range 10 {
 		srv.sigCut.Cut()
 		srv.mediaCut.Cut()
-		time.Sleep(offline) // the network is down this long: the scenario, not a wait for an event
+		cutAt := time.Now()
+		if i == 0 {
+			// The host's page explains the patient's still tile while the seat waits.
+			browserPoll.Until(t, offline, "the host to show the patient reconnecting", func() bool {
+				return eval[bool](t, host, fmt.Sprintf(`(document.querySelector('#participants li[data-sub="pat"]')?.textContent ?? '').includes('reconnecting') &&
+  Boolean(document.getElementById('tile-%s')?.classList.contains('reconnecting'))`, patID))
+			})
+		}
+		time.Sleep(offline - time.Since(cutAt)) // the network is down this long: the scenario, not a wait for an event
 		p0, h0 := statsOf(t, patient).Video.Decrypted, statsOf(t, host).Video.Decrypted
 		srv.sigCut.Restore()
 		srv.mediaCut.Restore()
@@ -171,6 +184,36 @@ func TestBrowserNetworkCut(t *testing.T) {
 	q50, q99 := percentiles(toHost)
 	t.Logf("network back to the next decrypted video frame, over %d cuts of %v (signaling and TURN/TCP media): patient from host p50 %v p99 %v; host from patient p50 %v p99 %v; epoch stayed %s",
 		len(toPatient), offline, p50, p99, q50, q99, epoch)
+}
+
+// TestBrowserGraceRanOut: the patient's network stays down longer than the session's
+// grace (2 s here, 30 s in a deployment). The page shows the outage as it lasts, and when
+// the network returns and the server refuses the resume, says so plainly (never a silent
+// frozen tile); the host sees the patient leave with the reason.
+func TestBrowserGraceRanOut(t *testing.T) {
+	needChromium(t)
+	srv := startRelayServer(t, 10*time.Minute, true, func(c *server.Config) { c.SessionGrace = 2 * time.Second })
+	browser := newBrowser(t)
+	host := tab(t, browser, srv.url+"/join#token="+srv.token(t, "dr-ada", "Dr Ada", auth.RoleHost))
+	patient := tab(t, browser, srv.cutURL+"/join#relay=1&token="+srv.token(t, "pat", "Pat", auth.RoleParticipant))
+	hostID := eval[string](t, host, `window.sealroomMe()`)
+	browserPoll.UntilOr(t, 45*time.Second, "the patient to see the host", func() bool { return brightFrom(t, patient, hostID) },
+		func() any { return mediaState(t, patient) })
+	status := func() string { return eval[string](t, patient, `document.getElementById('status').textContent`) }
+	srv.sigCut.Cut()
+	srv.mediaCut.Cut()
+	browserPoll.Until(t, 10*time.Second, "the patient's page to show the outage", func() bool {
+		return strings.HasPrefix(status(), "Connection lost: reconnecting…")
+	})
+	browserPoll.Until(t, 10*time.Second, "the host to see the patient leave", func() bool {
+		subs := eval[[]string](t, host, `[...document.querySelectorAll('#participants li')].map((li) => li.dataset.sub)`)
+		return count(subs, "pat") == 0
+	})
+	srv.sigCut.Restore()
+	srv.mediaCut.Restore()
+	browserPoll.UntilOr(t, 10*time.Second, "the patient's page to say the session is gone", func() bool {
+		return status() == "The connection did not come back in time: reload the page to rejoin."
+	}, func() any { return status() })
 }
 
 // TestBrowserTURNRefresh: a long visit through a relay in Chromium. TURN credentials
