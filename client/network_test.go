@@ -20,9 +20,9 @@ import (
 )
 
 // relayRoom is a server with the SFU and the embedded TURN relay on loopback, for media
-// that must go through the relay. turnTCP, if set, is the address clients are told to
-// reach TURN over TCP at (a netcut proxy in front of the relay's TCP listener, which
-// listens on turnTCPAddr's channel); otherwise clients get TURN over UDP.
+// that must go through the relay. viaTCP, if set, gets the relay's TCP listener address
+// and returns the address clients are told to reach TURN over TCP at (a netcut proxy in
+// front of it); otherwise clients get TURN over UDP.
 type relayRoom struct {
 	*fixture
 	relay *turn.Server
@@ -236,10 +236,9 @@ func TestMediaSurvivesNetworkCut(t *testing.T) {
 				ta = time.Since(back)
 			}
 			// Video flows again, not a frame that slipped through: a second's worth, and
-			// ICE has selected the new relayed pair. (Before it has, pion sends on the
-			// best valid pair; cutting again then restarts ICE from its checking state,
-			// which pion does not count as a new checking phase: 30 s after the first
-			// such restart it declares ICE failed.)
+			// ICE has selected the new relayed pair (before it has, pion sends on the best
+			// valid pair, and a restart from that checking state does not restart pion's
+			// checking timer: see media/api.go).
 			p, ok := bm.Path()
 			return atBob.frames(aliceID) > b0+30 && atAlice.frames(bobID) > a0+30 && ok && p.Local == "relay"
 		}, diag)
