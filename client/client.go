@@ -559,6 +559,15 @@ func (c *Client) redial(deadline time.Time) (*websocket.Conn, *signaling.Ready, 
 	return ws, &r, nil
 }
 
+// ICEServers are the TURN relays and credentials the client holds now: ready's, then
+// each fresh set the server pushes (ice_servers) or hands over with resumed.
+func (c *Client) ICEServers() []signaling.ICEServer {
+	if p := c.iceServers.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // Resumes is how many times the client took its session back after a dropped connection.
 func (c *Client) Resumes() int64 { return c.resumes.Load() }
 

@@ -38,6 +38,10 @@ type MediaConfig struct {
 	// LoopbackOnly restricts ICE to IPv4 loopback candidates with mDNS off, so no packet
 	// leaves the host (tests, local demos). The server's TURN relays are not used then.
 	LoopbackOnly bool
+	// RelayOnly makes ICE use the server's TURN relays only (RTCIceTransportPolicy
+	// "relay"): no packet goes to the SFU but through a relay. For networks that must
+	// not show the client's address to the SFU, and for tests of the relay path.
+	RelayOnly bool
 	// HoldFuture is how long a frame under a KID of an epoch this member has not
 	// reached is held, waiting for the commit, before it counts as "no_key"
 	// (default 2 s). Media may overtake the signaling that carries the commit.
@@ -84,7 +88,8 @@ type Media struct {
 	stats *statsBook
 
 	keyframe chan struct{} // a keyframe request (PLI/FIR) arrived
-	restart  chan struct{} // the session resumed while ICE was down: restart it
+	restart  chan struct{} // ICE is to restart (a resume with media stalled, ICE failed)
+	ice      chan struct{} // fresh TURN credentials arrived (Client.iceServers)
 	moved    chan struct{} // the session moved to another node: a new PeerConnection
 	done     chan struct{}
 	once     sync.Once
@@ -93,6 +98,7 @@ type Media struct {
 	closed   bool
 
 	offerPending bool // our offer is unanswered; belongs to the run goroutine
+	restartDue   bool // an ICE restart waits for the offer exchange under way; run's
 }
 
 // StartMedia opens the PeerConnection with the SFU through the client's signaling
@@ -105,18 +111,18 @@ func (c *Client) StartMedia(ctx context.Context, cfg MediaConfig) (*Media, error
 	if err != nil {
 		return nil, err
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle,
-		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire, ICEServers: c.pionICEServers(cfg.LoopbackOnly)})
+	m := &Media{c: c, cfg: cfg, api: api, in: make(chan signaling.Media, 64), stats: newStatsBook(),
+		keyframe: make(chan struct{}, 1), restart: make(chan struct{}, 1), ice: make(chan struct{}, 1),
+		moved: make(chan struct{}, 1), done: make(chan struct{})}
+	pc, err := m.newPeer()
 	if err != nil {
-		return nil, fmt.Errorf("client: media: %w", err)
+		return nil, err
 	}
-	m := &Media{c: c, cfg: cfg, api: api, pc: pc, in: make(chan signaling.Media, 64), stats: newStatsBook(),
-		keyframe: make(chan struct{}, 1), restart: make(chan struct{}, 1), moved: make(chan struct{}, 1), done: make(chan struct{})}
+	m.pc = pc
 	if !c.media.CompareAndSwap(nil, m) {
 		_ = pc.Close()
 		return nil, ErrMediaActive
 	}
-	pc.OnTrack(m.onTrack)
 	if cfg.VideoFPS > 0 || cfg.Recording.HasVideo() {
 		if m.video, err = m.addTrack(webrtc.MimeTypeVP8, "video"); err != nil {
 			m.Close()
@@ -143,8 +149,7 @@ func (c *Client) StartMedia(ctx context.Context, cfg MediaConfig) (*Media, error
 
 // pionICEServers are the server's TURN relays (ready's ice_servers: turn: over UDP and
 // TCP, turns: over TLS) for pion, or none when ICE must stay on loopback.
-func (c *Client) pionICEServers(loopbackOnly bool) []webrtc.ICEServer {
-	p := c.iceServers.Load()
+func pionICEServers(p *[]signaling.ICEServer, loopbackOnly bool) []webrtc.ICEServer {
 	if loopbackOnly || p == nil {
 		return nil
 	}
@@ -172,6 +177,11 @@ type Path struct {
 // selected one.
 func (m *Media) Path() (Path, bool) {
 	pc := m.peer()
+	if pc.ICEConnectionState() == webrtc.ICEConnectionStateNew {
+		// The ICE transport has not started: pion sets up what the pair is read from
+		// when it starts, without a lock.
+		return Path{}, false
+	}
 	var t *webrtc.DTLSTransport
 	for _, s := range pc.GetSenders() {
 		if t = s.Transport(); t != nil {
@@ -248,6 +258,30 @@ func (m *Media) sendTrack(pc *webrtc.PeerConnection, tr webrtc.TrackLocal) error
 	return nil
 }
 
+// newPeer opens a PeerConnection with the server's ICE servers now, receiving into
+// onTrack and restarting ICE when it fails.
+func (m *Media) newPeer() (*webrtc.PeerConnection, error) {
+	policy := webrtc.ICETransportPolicyAll
+	if m.cfg.RelayOnly {
+		policy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := m.api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle,
+		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire, ICETransportPolicy: policy,
+		ICEServers: pionICEServers(m.c.iceServers.Load(), m.cfg.LoopbackOnly)})
+	if err != nil {
+		return nil, fmt.Errorf("client: media: %w", err)
+	}
+	pc.OnTrack(m.onTrack)
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		// ICE gave up on every pair (RFC 8445 §8.1.2): only a restart, with new
+		// candidates and credentials, brings media back.
+		if st == webrtc.ICEConnectionStateFailed && m.peer() == pc {
+			m.requestRestart()
+		}
+	})
+	return pc, nil
+}
+
 // peer is the PeerConnection with the SFU now.
 func (m *Media) peer() *webrtc.PeerConnection {
 	m.pcMu.Lock()
@@ -260,12 +294,10 @@ func (m *Media) peer() *webrtc.PeerConnection {
 // receivers' SFrame state carries on), a new ICE and DTLS session, a new offer. The
 // member's keys are untouched: the MLS group did not change.
 func (m *Media) renew(ctx context.Context) error {
-	pc, err := m.api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle,
-		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire, ICEServers: m.c.pionICEServers(m.cfg.LoopbackOnly)})
+	pc, err := m.newPeer()
 	if err != nil {
-		return fmt.Errorf("client: media: %w", err)
+		return err
 	}
-	pc.OnTrack(m.onTrack)
 	for _, tr := range []*webrtc.TrackLocalStaticSample{m.video, m.audio} {
 		if tr == nil {
 			continue
@@ -287,7 +319,7 @@ func (m *Media) renew(ctx context.Context) error {
 	m.pcMu.Unlock()
 	m.trackMu.Unlock()
 	_ = old.Close()
-	m.offerPending = false
+	m.offerPending, m.restartDue = false, false
 	return m.offer(ctx)
 }
 
@@ -355,20 +387,50 @@ func (m *Media) run() {
 				m.c.cfg.Log.Warn("client: media negotiation", "type", msg.Type, "err", err)
 			}
 		case <-m.restart:
-			if err := m.offerWith(context.Background(), &webrtc.OfferOptions{ICERestart: true}); err != nil {
-				m.c.cfg.Log.Warn("client: ICE restart", "err", err)
-			}
+			m.restartICE()
+		case <-m.ice:
+			m.applyICEServers()
 		case <-m.moved:
 			if err := m.renew(context.Background()); err != nil {
 				m.c.cfg.Log.Warn("client: new media session after a move", "err", err)
 			}
 		}
+		if m.restartDue && !m.offerPending {
+			m.restartICE()
+		}
 	}
 }
 
-// resumed runs after the signaling session came back: if the media path went down too
-// (the same network cut), ICE restarts (RFC 8445 §9) with a new offer; the SFU kept our
-// subscriptions and asks the publishers for keyframes.
+// restartICE offers an ICE restart (RFC 8445 §9): new credentials, candidates gathered
+// anew with the current ICE servers. It waits for our unanswered offer's answer (an
+// offer that could not be sent leaves no answer to wait for: the restart replaces it).
+func (m *Media) restartICE() {
+	if m.offerPending {
+		m.restartDue = true
+		return
+	}
+	m.restartDue = false
+	m.stats.iceRestart()
+	if err := m.offerWith(context.Background(), &webrtc.OfferOptions{ICERestart: true}); err != nil {
+		m.c.cfg.Log.Warn("client: ICE restart", "err", err)
+	}
+}
+
+func (m *Media) requestRestart() {
+	select {
+	case m.restart <- struct{}{}:
+	default:
+	}
+}
+
+// resumed runs after the signaling session came back. If media stalled meanwhile (the
+// same network cut took the media path down, which ICE may not have noticed yet: its
+// disconnected timeout is 5 s), ICE restarts with a new offer; the SFU kept our
+// subscriptions and asks the publishers for keyframes. A signaling-only blip, with
+// frames still arriving, leaves the media path alone.
+//
+// moved: another node took the session over; its SFU never saw this PeerConnection, so a
+// new one replaces it (renew).
 func (m *Media) resumed(moved bool) {
 	if moved {
 		select {
@@ -377,12 +439,40 @@ func (m *Media) resumed(moved bool) {
 		}
 		return
 	}
-	switch m.peer().ICEConnectionState() {
-	case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
-		select {
-		case m.restart <- struct{}{}:
-		default:
-		}
+	st := m.peer().ICEConnectionState()
+	up := st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted
+	if !up || !m.stats.receivedSince(time.Second) {
+		m.requestRestart()
+	}
+}
+
+// iceServersChanged tells the media plane fresh TURN credentials arrived.
+func (m *Media) iceServersChanged() {
+	select {
+	case m.ice <- struct{}{}:
+	default:
+	}
+}
+
+// applyICEServers gives the PeerConnection the latest TURN credentials, for its next
+// gathering. A relay lives only as long as the credential it was allocated with (the
+// TURN client keeps the allocation's credential for its refreshes, and the server
+// closes it at expiry), so when media goes through a relay, ICE restarts now: the new
+// gathering allocates a relay with the fresh credentials before the old one closes.
+func (m *Media) applyICEServers() {
+	pc := m.peer()
+	cfg := pc.GetConfiguration()
+	cfg.ICEServers = pionICEServers(m.c.iceServers.Load(), m.cfg.LoopbackOnly)
+	if len(cfg.ICEServers) == 0 {
+		return
+	}
+	if err := pc.SetConfiguration(cfg); err != nil {
+		m.c.cfg.Log.Warn("client: apply ICE servers", "err", err)
+		return
+	}
+	m.stats.iceServers()
+	if p, ok := m.Path(); ok && p.Local == "relay" {
+		m.restartICE()
 	}
 }
 
@@ -442,8 +532,11 @@ func (m *Media) offerWith(ctx context.Context, opts *webrtc.OfferOptions) error 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if err := m.send(signaling.Media{Type: signaling.MediaOffer, SDP: pc.LocalDescription().SDP}); err != nil {
+		return err
+	}
 	m.offerPending = true
-	return m.send(signaling.Media{Type: signaling.MediaOffer, SDP: pc.LocalDescription().SDP})
+	return nil
 }
 
 func (m *Media) send(msg signaling.Media) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/sealroom/sealroom/sframe"
 )
@@ -34,6 +35,11 @@ type MediaStats struct {
 	Failures  map[string]uint64
 	Notices   map[string]uint64 // video_paused / video_resumed from the SFU
 
+	// ICEServerUpdates counts the fresh TURN credentials applied (ice_servers);
+	// ICERestarts the ICE restarts this client offered (after a resume with media
+	// stalled, a failed ICE, or fresh credentials while on a relay).
+	ICEServerUpdates, ICERestarts uint64
+
 	// Sources counts decrypted frames by publisher (its participant id, the stream
 	// id of its tracks).
 	Sources map[string]SourceStats
@@ -52,9 +58,10 @@ type SourceStats struct {
 }
 
 type statsBook struct {
-	mu      sync.Mutex
-	s       MediaStats
-	lastCtr map[string]uint64 // source+codec -> last counter seen
+	mu       sync.Mutex
+	s        MediaStats
+	lastCtr  map[string]uint64 // source+codec -> last counter seen
+	lastRecv time.Time         // when the last frame was reassembled
 }
 
 func newStatsBook() *statsBook {
@@ -85,6 +92,25 @@ func (b *statsBook) sent(codec sframe.Codec, key bool) {
 	}
 }
 
+// receivedSince reports whether a frame arrived within d.
+func (b *statsBook) receivedSince(d time.Duration) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.lastRecv.IsZero() && time.Since(b.lastRecv) < d
+}
+
+func (b *statsBook) iceServers() {
+	b.mu.Lock()
+	b.s.ICEServerUpdates++
+	b.mu.Unlock()
+}
+
+func (b *statsBook) iceRestart() {
+	b.mu.Lock()
+	b.s.ICERestarts++
+	b.mu.Unlock()
+}
+
 func (b *statsBook) sendFail(error) {
 	b.mu.Lock()
 	b.s.SendErrors++
@@ -106,6 +132,7 @@ func (b *statsBook) notice(typ string) {
 func (b *statsBook) received(n int) {
 	b.mu.Lock()
 	b.s.Received += uint64(n)
+	b.lastRecv = time.Now()
 	b.mu.Unlock()
 }
 

@@ -112,6 +112,15 @@ func (c *Client) handle(env signaling.Envelope) {
 		c.cfg.Log.Info("client: removed by a host")
 	case signaling.TypeMedia:
 		c.mediaMessage(env.Data)
+	case signaling.TypeICEServers:
+		var is signaling.ICEServers
+		if json.Unmarshal(env.Data, &is) != nil || len(is.ICEServers) == 0 {
+			return
+		}
+		c.iceServers.Store(&is.ICEServers)
+		if m := c.media.Load(); m != nil {
+			m.iceServersChanged()
+		}
 	}
 }
 

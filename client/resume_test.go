@@ -2,86 +2,14 @@ package client_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/server/servertest/netcut"
 	"github.com/sealroom/sealroom/server/servertest/poll"
 )
-
-// cutter is a TCP proxy in front of the server whose network can be cut: every
-// connection through it dies at once (no close frame, as when Wi-Fi drops) and new ones
-// are refused until the network returns.
-type cutter struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	down   bool
-	wg     sync.WaitGroup
-}
-
-func newCutter(t *testing.T, target string) *cutter {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cutter{ln: ln, target: target}
-	c.wg.Go(c.serve)
-	t.Cleanup(func() { _ = ln.Close(); c.cut(); c.wg.Wait() })
-	return c
-}
-
-func (c *cutter) url() string { return "http://" + c.ln.Addr().String() }
-
-func (c *cutter) serve() {
-	for {
-		in, err := c.ln.Accept()
-		if err != nil {
-			return
-		}
-		c.mu.Lock()
-		if c.down {
-			c.mu.Unlock()
-			_ = in.Close()
-			continue
-		}
-		out, err := net.Dial("tcp", c.target)
-		if err != nil {
-			c.mu.Unlock()
-			_ = in.Close()
-			continue
-		}
-		c.conns = append(c.conns, in, out)
-		c.mu.Unlock()
-		c.wg.Go(func() { _, _ = io.Copy(out, in); _ = out.Close() })
-		c.wg.Go(func() { _, _ = io.Copy(in, out); _ = in.Close() })
-	}
-}
-
-// cut kills every connection and refuses new ones; restore lets them through again.
-func (c *cutter) cut() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.down = true
-	for _, conn := range c.conns {
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // a reset, not a goodbye
-		}
-		_ = conn.Close()
-	}
-	c.conns = nil
-}
-
-func (c *cutter) restore() {
-	c.mu.Lock()
-	c.down = false
-	c.mu.Unlock()
-}
 
 // The network between a participant and the server drops, ten times: each time the
 // client resumes its session by itself (same participant, same MLS leaf, no Remove or
@@ -91,8 +19,8 @@ func TestClientResumesAfterNetworkCut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	alice := f.dial(t, "alice")
-	proxy := newCutter(t, f.url[len("http://"):])
-	bob, err := client.Dial(ctx, client.Config{URL: proxy.url(), Token: f.token(t, "bob")})
+	proxy := netcut.New(t, f.url[len("http://"):])
+	bob, err := client.Dial(ctx, client.Config{URL: "http://" + proxy.Addr(), Token: f.token(t, "bob")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +38,7 @@ func TestClientResumesAfterNetworkCut(t *testing.T) {
 	var back []time.Duration
 	for i := range 10 {
 		before, _ := alice.Epoch()
-		proxy.cut()
+		proxy.Cut()
 		// The room goes on while bob is away: alice says something and updates her keys.
 		text := []byte("while you were away " + string(rune('0'+i)))
 		if err := alice.SendChat(ctx, text); err != nil {
@@ -120,7 +48,7 @@ func TestClientResumesAfterNetworkCut(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(offline) // the network is down this long: the scenario, not a wait for an event
-		proxy.restore()
+		proxy.Restore()
 		restored := time.Now()
 		poll.Until(t, 30*time.Second, "bob to resume and apply alice's update", func() bool {
 			e, in := bob.Epoch()

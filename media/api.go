@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -83,6 +84,13 @@ func (s *SFU) newParticipantAPI(buffers func(packetio.BufferPacketType, uint32) 
 	se.BufferFactory = buffers // see rtpbuffer.go
 	se.SetICEUDPMux(s.mux)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// The SFU never declares a participant's ICE failed (a zero failed timeout): the
+	// signaling session decides how long a participant lasts (its grace after a dropped
+	// connection), and the client restarts ICE when its own side fails or its session
+	// resumes. pion would otherwise fail a session 30 s after the first of several quick
+	// ICE restarts (a flapping network): a restart from the checking state does not start
+	// its checking timer again, and a failed participant is closed (participant.go).
+	se.SetICETimeouts(5*time.Second, 0, 2*time.Second)
 	if ua, ok := s.conn.LocalAddr().(*net.UDPAddr); ok && ua.IP.IsLoopback() {
 		se.SetIncludeLoopbackCandidate(true)
 	}

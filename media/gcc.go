@@ -21,6 +21,7 @@ import (
 // per estimator.
 type sendSideBWE struct {
 	tw     *twccSender
+	since  int64        // local nanos: packets sent before are not this estimate's (resetEstimate)
 	target atomic.Int64 // bits/s
 
 	mu               sync.Mutex
@@ -109,7 +110,7 @@ const (
 )
 
 func newSendSideBWE(tw *twccSender, initial, minRate, maxRate int, now int64) *sendSideBWE {
-	e := &sendSideBWE{tw: tw, minRate: float64(minRate), maxRate: float64(maxRate), refEpoch: -1, lastDetect: now,
+	e := &sendSideBWE{tw: tw, since: now, minRate: float64(minRate), maxRate: float64(maxRate), refEpoch: -1, lastDetect: now,
 		kError: 0.1, threshold: 12.5, delayRate: float64(initial), lossRate: float64(initial),
 		lastLoss: math.MinInt64 / 2, lastInc: math.MinInt64 / 2, lastDec: math.MinInt64 / 2}
 	e.target.Store(int64(initial))
@@ -135,6 +136,9 @@ func (e *sendSideBWE) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 	var latest ack
 	haveLatest := false
 	e.tw.feedbackAcks(fb, &e.refEpoch, func(a ack) {
+		if a.sent < e.since {
+			return // sent before this estimate began: on a path that is gone
+		}
 		total++
 		if !a.received {
 			lost++

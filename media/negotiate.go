@@ -121,12 +121,18 @@ func (p *Participant) HandleAnswer(sdpText string, offerID uint64) error {
 	return nil
 }
 
-// setLocal applies a local description and, the first time, waits for
-// candidate gathering (one UDP mux: immediate). first reports that this
-// call did the gathering.
+// setLocal applies a local description and, the first time or when an
+// ICE restart gathers anew, waits for candidate gathering (one UDP mux:
+// immediate). first reports that this call did the gathering.
+//
+// A client's offer with new ICE credentials (an ICE restart, RFC 8445
+// §9, after a network cut) makes pion restart the agent and gather again
+// inside SetRemoteDescription; the answer must wait for those candidates,
+// or it carries none and the client, which pairs only with candidates it
+// was told of, cannot reach the SFU.
 func (p *Participant) setLocal(d webrtc.SessionDescription) (first bool, err error) {
 	var gathered <-chan struct{}
-	if !p.gathered {
+	if !p.gathered || p.pc.ICEGatheringState() != webrtc.ICEGatheringStateComplete {
 		gathered = webrtc.GatheringCompletePromise(p.pc)
 	}
 	if err := p.pc.SetLocalDescription(d); err != nil {

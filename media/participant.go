@@ -141,7 +141,8 @@ func (p *Participant) ID() string { return p.id }
 func (p *Participant) Counters() Counters { return p.counters.snapshot() }
 
 // onSelectedPair binds the transport's remote address in the guard, so RTP
-// from it is checked against this participant's announced SSRCs.
+// from it is checked against this participant's announced SSRCs, and gives a
+// pair that replaces another a bandwidth estimate of its own.
 func (p *Participant) onSelectedPair(pair *webrtc.ICECandidatePair) {
 	if pair == nil || pair.Remote == nil {
 		return
@@ -152,6 +153,9 @@ func (p *Participant) onSelectedPair(pair *webrtc.ICECandidatePair) {
 	}
 	p.addrMu.Lock()
 	defer p.addrMu.Unlock()
+	if p.selected.IsValid() {
+		p.resetEstimate() // a new path (an ICE restart): its own estimate
+	}
 	p.selected = netip.AddrPortFrom(ip, pair.Remote.Port)
 	p.bindAddrsLocked()
 }

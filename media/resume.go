@@ -8,3 +8,25 @@ func (p *Participant) RequestKeyframes() {
 		dt.keyframeWanted()
 	}
 }
+
+// Reconnected runs when the participant's signaling session came back after its
+// connection dropped. If the network went down with it, the bandwidth estimate fell to
+// the floor on the outage's loss and video to this subscriber paused, and it would climb
+// back only as slowly as GCC ramps up (or never, with no other traffic to measure): a
+// path that came back is a new path, so the estimate starts again from the initial rate,
+// as for a new participant. Every publisher is asked for a keyframe.
+func (p *Participant) Reconnected() {
+	p.resetEstimate()
+	p.RequestKeyframes()
+}
+
+// resetEstimate starts the subscriber's bandwidth estimate again from the initial rate,
+// counting only packets sent from now on: the loss of an outage (packets sent into a
+// path that was gone, reported lost once feedback flows again) says nothing of the
+// path that replaced it. It runs on a resume and when ICE selects a new pair.
+func (p *Participant) resetEstimate() {
+	if p.bwe.Load() != nil {
+		cfg := p.sfu.cfg
+		p.bwe.Store(newSendSideBWE(p.twcc, cfg.InitialBitrate, cfg.MinBitrate, cfg.MaxBitrate, p.sfu.nanos()))
+	}
+}

@@ -30,6 +30,7 @@ type upstream struct {
 
 	mu       sync.Mutex
 	feedback *twcc.Recorder
+	lastTWCC int64 // nanos of the last packet recorded for feedback
 	streams  map[uint32]*recvStream
 	missing  []uint16 // scratch for NACK lists
 	lastRR   int64
@@ -38,6 +39,7 @@ type upstream struct {
 // Intervals as pion's interceptors have them.
 const (
 	feedbackInterval = 100 * time.Millisecond // TWCC feedback and NACKs
+	twccOutage       = int64(time.Second)     // a silence this long is an outage, not loss
 	rrInterval       = int64(time.Second)     // receiver reports
 )
 
@@ -53,6 +55,17 @@ func (u *upstream) record(l *layer, h *rtp.Header, nanos int64) {
 	defer u.mu.Unlock()
 	if l.twccID != 0 {
 		if ext := h.GetExtension(l.twccID); len(ext) >= 2 {
+			if u.lastTWCC != 0 && nanos-u.lastTWCC > twccOutage {
+				// The path was down (a network cut): what the publisher sent into
+				// it is not reported lost. pion's recorder would list every such
+				// sequence number as not received in the next feedback, and the
+				// publisher's loss-based estimate would collapse to its floor and
+				// climb back for many seconds once the path is back (libwebrtc's own
+				// receiver reports only the last 500 ms). Feedback starts again at
+				// the first packet after the outage.
+				u.feedback = twcc.NewRecorder(u.senderSSRC)
+			}
+			u.lastTWCC = nanos
 			u.feedback.Record(h.SSRC, binary.BigEndian.Uint16(ext), nanos/1e3)
 		}
 	}

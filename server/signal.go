@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
+	"github.com/jonboulle/clockwork"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
 
@@ -78,6 +79,10 @@ type signalConn struct {
 	sent       []outMsg // the last messages written, for a resume (maxReplay)
 	sendMu     sync.Mutex
 	seq        uint64 // of the last message queued; under sendMu
+
+	// iceRefresh is how long after the last TURN credentials the next are pushed (0:
+	// none are handed out); set by iceServers, on the session's goroutine.
+	iceRefresh time.Duration
 }
 
 var _ keyservice.Conn = (*signalConn)(nil)
@@ -286,7 +291,7 @@ func (sc *signalConn) resumed(ctx context.Context, a attachment) {
 	sc.sent = sc.sent[:0]
 	sc.unsent = append(first, sc.unsent...)
 	if sc.media != nil {
-		sc.media.RequestKeyframes()
+		sc.media.Reconnected()
 	}
 }
 
@@ -307,6 +312,25 @@ func (sc *signalConn) loop(ctx context.Context, ws *websocket.Conn) (reason stri
 	// A revoked token loses its connection too, not just its next request.
 	recheck := clock.NewTicker(s.cfg.RevocationCheck)
 	defer recheck.Stop()
+	// TURN credentials are short-lived: fresh ones go out before the last ones expire.
+	var iceDue <-chan time.Time
+	var iceTimer clockwork.Timer
+	armICE := func() {
+		if iceTimer != nil {
+			iceTimer.Stop()
+			iceTimer, iceDue = nil, nil
+		}
+		if sc.iceRefresh > 0 {
+			iceTimer = clock.NewTimer(sc.iceRefresh)
+			iceDue = iceTimer.Chan()
+		}
+	}
+	armICE()
+	defer func() {
+		if iceTimer != nil {
+			iceTimer.Stop()
+		}
+	}()
 
 	msgs := make(chan []byte)
 	readErr := make(chan error, 1)
@@ -366,6 +390,9 @@ func (sc *signalConn) loop(ctx context.Context, ws *websocket.Conn) (reason stri
 			sc.send(signaling.TypeRemoved, "", signaling.Removed{By: by})
 			sc.bye(signaling.ReasonRemoved, signaling.CloseRemoved, "removed by a host")
 			return signaling.ReasonRemoved, false
+		case <-iceDue:
+			sc.pushICEServers(ctx)
+			armICE()
 		case <-idle.Chan():
 			sc.logoff(ctx, "idle")
 			sc.bye(signaling.ReasonIdle, signaling.CloseIdle, "idle timeout")
@@ -381,7 +408,12 @@ func (sc *signalConn) loop(ctx context.Context, ws *websocket.Conn) (reason stri
 				}
 				continue
 			}
-			if sc.handle(ctx, msg, func(exp time.Time) { expiry.Reset(clock.Until(exp)) }) {
+			refreshed := func(exp time.Time) {
+				expiry.Reset(clock.Until(exp))
+				sc.pushICEServers(ctx) // bound to the new token
+				armICE()
+			}
+			if sc.handle(ctx, msg, refreshed) {
 				return signaling.ReasonLeft, false
 			}
 		}

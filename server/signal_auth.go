@@ -54,7 +54,8 @@ func (s *Server) signalAuth(ctx context.Context, ws *websocket.Conn) (*auth.Clai
 }
 
 // refresh replaces the connection's token with a newer one for the same identity, room
-// and role, and moves the automatic logoff to its expiry.
+// and role, moves the automatic logoff to its expiry and (extend) hands out TURN
+// credentials bound to it.
 func (sc *signalConn) refresh(id string, data json.RawMessage, extend func(time.Time)) {
 	var td signaling.Auth
 	if err := signaling.DecodeStrict(data, &td); err != nil || td.Resume != nil {
@@ -67,6 +68,6 @@ func (sc *signalConn) refresh(id string, data json.RawMessage, extend func(time.
 		return
 	}
 	sc.claims = c
-	extend(c.ExpiresAt.Time)
 	sc.ack(id)
+	extend(c.ExpiresAt.Time) // and, with the embedded relay, ice_servers bound to the new token
 }

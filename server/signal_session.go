@@ -92,17 +92,37 @@ func (sc *signalConn) seat(ctx context.Context, secret []byte, moved bool) (leav
 // ready is the answer to auth (and to a resume): the roster, the token's expiry, the
 // session's resume secret and, with the embedded TURN relay, credentials bound to the token.
 func (sc *signalConn) ready(ctx context.Context, roster []signaling.Participant, secret []byte) signaling.Ready {
+	return signaling.Ready{Version: signaling.Version, Participant: sc.me, Participants: roster, ExpiresAt: sc.claims.ExpiresAt.Time,
+		Resume: secret, ICEServers: sc.iceServers(ctx)}
+}
+
+// iceServers mints TURN credentials bound to the connection's current token, if the
+// server runs the embedded relay, and sets when the next ones are due (iceRefresh).
+func (sc *signalConn) iceServers(ctx context.Context) []signaling.ICEServer {
 	s := sc.s
-	r := signaling.Ready{Version: signaling.Version, Participant: sc.me, Participants: roster, ExpiresAt: sc.claims.ExpiresAt.Time, Resume: secret}
-	if s.turn != nil && len(s.turnURLs) > 0 {
-		cr, err := s.turn.Credentials(turnGrant(sc.claims))
-		if err != nil {
-			s.log.WarnContext(ctx, "signaling: no TURN credentials", "request_id", sc.requestID, "err", err)
-		} else {
-			r.ICEServers = []signaling.ICEServer{{URLs: s.turnURLs, Username: cr.Username, Credential: cr.Password, Expires: cr.Expires}}
-		}
+	sc.iceRefresh = 0
+	if s.turn == nil || len(s.turnURLs) == 0 {
+		return nil
 	}
-	return r
+	cr, err := s.turn.Credentials(turnGrant(sc.claims))
+	if err != nil {
+		s.log.WarnContext(ctx, "signaling: no TURN credentials", "request_id", sc.requestID, "err", err)
+		return nil
+	}
+	sc.iceRefresh = iceRefreshAfter(s.turn.TTL())
+	return []signaling.ICEServer{{URLs: s.turnURLs, Username: cr.Username, Credential: cr.Password, Expires: cr.Expires}}
+}
+
+// iceRefreshAfter is when, after minting, fresh TURN credentials are pushed: with a
+// quarter of their life left (2.5 min of the default 10), time enough for an ICE restart
+// to allocate a new relay before the old one closes at expiry (media/turn closeDead).
+func iceRefreshAfter(ttl time.Duration) time.Duration { return ttl - ttl/4 }
+
+// pushICEServers sends fresh TURN credentials (ice_servers).
+func (sc *signalConn) pushICEServers(ctx context.Context) {
+	if ice := sc.iceServers(ctx); len(ice) > 0 {
+		sc.send(signaling.TypeICEServers, "", signaling.ICEServers{ICEServers: ice})
+	}
 }
 
 func (sc *signalConn) member() keyservice.Member {

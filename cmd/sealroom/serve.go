@@ -309,7 +309,8 @@ func retentionMonths(e *env) (map[string]int, error) {
 // SEALROOM_TURN_TCP_ADDR (TCP) and SEALROOM_TURN_TLS_ADDR (TLS, with
 // SEALROOM_TURN_TLS_CERT and _KEY, or the HTTPS certificate) is set. Its credentials
 // are keyed by SEALROOM_TURN_SECRET_FILE (32+ bytes, the same for every process of a
-// deployment) and handed out with SEALROOM_TURN_URL, a comma-separated list whose
+// deployment), live SEALROOM_TURN_TTL (default 10m; signaling pushes fresh ones
+// before they expire) and are handed out with SEALROOM_TURN_URL, a comma-separated list whose
 // every URL must name a listener that runs. Whatever the way in, relays are UDP and
 // reach public addresses and this server's SFU only.
 func startTURN(e *env, o *serveOptions, log *slog.Logger, sfu *media.SFU, revoked func(turn.Grant) bool) (*turn.Server, []string, error) {
@@ -341,7 +342,13 @@ func startTURN(e *env, o *serveOptions, log *slog.Logger, sfu *media.SFU, revoke
 		tcfg = tcfg.Clone()
 		tcfg.NextProtos = nil // not HTTP; RFC 7443's "stun.turn" is optional
 	}
-	cfg := turn.Config{RelayIP: relayIP, RelayBind: "0.0.0.0", Realm: "sealroom", Secret: secret,
+	var ttl time.Duration
+	if v := e.getenv("SEALROOM_TURN_TTL"); v != "" {
+		if ttl, err = time.ParseDuration(v); err != nil {
+			return nil, nil, fmt.Errorf("SEALROOM_TURN_TTL: %w", err)
+		}
+	}
+	cfg := turn.Config{RelayIP: relayIP, RelayBind: "0.0.0.0", Realm: "sealroom", Secret: secret, TTL: ttl,
 		AllowedPeers: sfuPeers(sfu.Addr()), Revoked: revoked}
 	var closers []io.Closer
 	fail := func(err error) (*turn.Server, []string, error) {

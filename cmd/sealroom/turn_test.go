@@ -100,6 +100,7 @@ func TestStartTURNListeners(t *testing.T) {
 		"SEALROOM_TURN_ADDR": "127.0.0.1:0", "SEALROOM_TURN_TCP_ADDR": "127.0.0.1:0", "SEALROOM_TURN_TLS_ADDR": "127.0.0.1:0",
 		"SEALROOM_TURN_TLS_CERT": certFile, "SEALROOM_TURN_TLS_KEY": keyFile,
 		"SEALROOM_TURN_RELAY_IP": "127.0.0.1", "SEALROOM_TURN_SECRET_FILE": secret, "SEALROOM_TURN_URL": urls,
+		"SEALROOM_TURN_TTL": "2m",
 	}
 	sfu, err := media.New(media.Config{ListenAddr: "127.0.0.1:0"})
 	if err != nil {
@@ -115,6 +116,9 @@ func TestStartTURNListeners(t *testing.T) {
 	defer srv.Close()
 	if strings.Join(got, ",") != urls {
 		t.Fatalf("URLs handed out: %q", got)
+	}
+	if srv.TTL() != 2*time.Minute {
+		t.Fatalf("credential lifetime %v, want SEALROOM_TURN_TTL's 2m", srv.TTL())
 	}
 	listening := map[string]string{} // transport -> address
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {

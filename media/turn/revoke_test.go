@@ -99,3 +99,55 @@ func FuzzOpenGrant(f *testing.F) {
 		}
 	})
 }
+
+// A relay lives as long as the credential it was allocated with: past the
+// credential's expiry it closes (the client's next Refresh would fail
+// anyway, minutes later), and a relay allocated with fresh credentials
+// carries on. This is why a long visit needs its credentials refreshed.
+func TestExpiredCredentialClosesRelay(t *testing.T) {
+	sfu, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sfu.Close()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offset atomic.Int64 // how far the server's clock runs ahead, in ns
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	s, err := New(Config{Conn: conn, RelayIP: net.IPv4(127, 0, 0, 1), RelayBind: "127.0.0.1",
+		Realm: "sealroom.test", Secret: bytes.Repeat([]byte{7}, 32), TTL: time.Minute, Now: now,
+		AllowedPeers:    []netip.AddrPort{sfu.LocalAddr().(*net.UDPAddr).AddrPort()},
+		RevocationCheck: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old, err := turnClient(t, conn.LocalAddr().String(), mustCredentials(t, s, testGrant)).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	offset.Store(int64(45 * time.Second)) // the credential has 15 s left: the client refreshes
+	fresh, err := turnClient(t, conn.LocalAddr().String(), mustCredentials(t, s, testGrant)).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if s.Allocations() != 2 {
+		t.Fatalf("%d live relays, want 2", s.Allocations())
+	}
+	offset.Store(int64(62 * time.Second)) // the first credential has expired, the second has not
+	poll.Until(t, 5*time.Second, "the expired credential's relay to close", func() bool { return s.Allocations() == 1 })
+	buf := make([]byte, 64)
+	_, _ = old.WriteTo([]byte("old"), sfu.LocalAddr())
+	if _, err := fresh.WriteTo([]byte("fresh"), sfu.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	_ = sfu.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := sfu.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "fresh" {
+		t.Fatalf("the SFU got %q (%v), want only the fresh relay's packet", buf[:n], err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,9 +32,11 @@ type Config struct {
 	// Secret keys the credential HMAC; at least 32 random bytes, shared
 	// by every server process of a deployment.
 	Secret []byte
-	// TTL is how long minted credentials live (default 10 min, at most
-	// 24 h). TURN checks them per request, so an allocation outlives
-	// its credential only until its next refresh.
+	// TTL is how long minted credentials live (default 10 min, 5 s to
+	// 24 h). TURN checks them per request, and a relay closes when the
+	// credential it was allocated with expires (closeDead): a client
+	// that stays moves to fresh credentials (signaling pushes them before
+	// expiry) by an ICE restart, which allocates a new relay.
 	TTL time.Duration
 	// AllowedPeers are exact addresses relays may reach although they are
 	// not public: the SFU's media socket(s) when the server sits on a
@@ -44,7 +47,7 @@ type Config struct {
 	// allocations, every RevocationCheck: a revoked token's relays close.
 	Revoked func(Grant) bool
 	// RevocationCheck is how often live allocations are checked against
-	// Revoked (default 1 s).
+	// Revoked and their credential's expiry (default 1 s).
 	RevocationCheck time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
@@ -81,8 +84,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TTL == 0 {
 		cfg.TTL = 10 * time.Minute
 	}
-	if cfg.TTL < time.Minute || cfg.TTL > 24*time.Hour {
-		return nil, fmt.Errorf("%w: TTL out of 1m..24h", ErrConfig)
+	if cfg.TTL < MinTTL || cfg.TTL > 24*time.Hour {
+		return nil, fmt.Errorf("%w: TTL out of 5s..24h", ErrConfig)
 	}
 	if cfg.RelayBind == "" {
 		cfg.RelayBind = "0.0.0.0"
@@ -156,15 +159,17 @@ func New(cfg Config) (*Server, error) {
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
 
-// watchRevocations closes the relays of revoked grants. pion checks the
-// credential only on requests, and Send indications and ChannelData are
-// not requests, so a live allocation would otherwise carry media until
-// its next Refresh, minutes after the token was revoked.
+// MinTTL is the shortest credential lifetime Config.TTL accepts (tests of
+// long visits use it; deployments keep minutes).
+const MinTTL = 5 * time.Second
+
+// watchRevocations closes the relays of revoked grants and expired
+// credentials. pion checks the credential only on requests, and Send
+// indications and ChannelData are not requests, so a live allocation
+// would otherwise carry media until its next Refresh, minutes after the
+// token was revoked or the credential ran out.
 func (s *Server) watchRevocations() {
 	defer close(s.done)
-	if s.cfg.Revoked == nil {
-		return
-	}
 	t := time.NewTicker(s.cfg.RevocationCheck)
 	defer t.Stop()
 	for {
@@ -172,22 +177,34 @@ func (s *Server) watchRevocations() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			s.closeRevoked()
+			s.closeDead()
 		}
 	}
 }
 
-// closeRevoked closes the relays whose grant is revoked. An expired
-// credential alone does not close a relay: RFC 8656 lets an allocation
-// live until its lifetime runs out, and the client moves to fresh
-// credentials by an ICE restart.
-func (s *Server) closeRevoked() {
+// closeDead closes the relays whose grant is revoked or whose credential
+// has expired. The expiry is enforced here rather than left to the
+// client's next Refresh or CreatePermission (which pion's client sends
+// every 2 to 5 minutes with the credential it allocated with, and which
+// then fail): a relay lives exactly as long as its credential, whatever
+// the client does, and a client that stays in a visit moves to the fresh
+// credentials signaling pushes before expiry (an ICE restart allocates a
+// new relay with them).
+func (s *Server) closeDead() {
+	now := s.now().Unix()
 	s.gen.closeWhere(func(user string) bool {
 		exp, sealed, _ := strings.Cut(user, ":")
+		sec, err := strconv.ParseInt(exp, 10, 64)
+		if err != nil || sec < now {
+			return true
+		}
 		g, ok := openGrant(s.aead, exp, sealed)
 		return !ok || s.revoked(g)
 	})
 }
+
+// TTL is how long the credentials Credentials mints live.
+func (s *Server) TTL() time.Duration { return s.cfg.TTL }
 
 // Allocations is the number of live relays.
 func (s *Server) Allocations() int { return s.gen.count() }

@@ -63,6 +63,15 @@ type ICEServer struct {
 	Expires    time.Time `json:"expires"`
 }
 
+// ICEServers is the data of ice_servers: the same relays as ready's, with credentials
+// minted anew (before the previous ones expire, and after a token refresh, bound to the
+// new token). A client applies them to its PeerConnection and, when its media goes
+// through a relay, restarts ICE so that a relay allocated with them takes over before
+// the old one closes at its credential's expiry.
+type ICEServers struct {
+	ICEServers []ICEServer `json:"ice_servers"`
+}
+
 // Mute is a participant's own mute state.
 type Mute struct {
 	AudioMuted bool `json:"audio_muted"`

@@ -16,7 +16,7 @@ func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 	declared := map[string]bool{}
 	for _, s := range []string{
 		TypeAuth, TypeReady, TypeResumed, TypePing, TypePong, TypeAck, TypeError, TypeBye, TypeMute, TypeRefresh,
-		TypeLeave, TypeJoined, TypeUpdated, TypeLeft, TypeConsentRequired, TypeConsent, TypeMedia,
+		TypeLeave, TypeJoined, TypeUpdated, TypeLeft, TypeConsentRequired, TypeConsent, TypeMedia, TypeICEServers,
 		TypeKeyPackages, TypeGroupInit, TypeCommit, TypeChat, TypeKick, TypeReadmit, TypeGroupCreate, TypeHandshake,
 		TypeWelcome, TypeCommitNeeded, TypeKeyPackageLow, TypeRemoved, TypeResync,
 		MediaOffer, MediaAnswer, MediaCandidate, MediaVideoPaused, MediaVideoResumed,

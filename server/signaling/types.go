@@ -21,6 +21,7 @@ const (
 	TypeConsentRequired = "consent_required"    // server: ConsentRequired
 	TypeConsent         = "consent"             // client: Consent
 	TypeMedia           = "media"               // both: Media
+	TypeICEServers      = "ice_servers"         // server: ICEServers; fresh TURN credentials before the old expire
 
 	// The MLS Delivery Service.
 	TypeKeyPackages   = "keypackages"       // client: KeyPackages

@@ -54,6 +54,10 @@ function takeFragmentToken() {
   const update = Number(params.get('update')) || 0;
   if (update) sessionStorage.setItem('sealroom.updateMs', String(update));
   app.updateMs = Number(sessionStorage.getItem('sealroom.updateMs')) || 0;
+  // #relay=1 in the invite link: media only through the server's TURN relays, so the SFU
+  // never learns this device's address (and the relay path can be tried on purpose).
+  if (params.get('relay') === '1') sessionStorage.setItem('sealroom.relayOnly', '1');
+  app.relayOnly = sessionStorage.getItem('sealroom.relayOnly') === '1';
   if (token) {
     history.replaceState(null, '', location.pathname);
     sessionStorage.setItem(TOKEN_KEY, token);
@@ -143,6 +147,7 @@ function onClose(code) {
   }
   clearTimeout(app.expiryTimer);
   clearInterval(app.rosterTimer);
+  clearInterval(app.pathTimer);
   app.member?.stopUpdates();
   $('expiry').hidden = true;
   app.media?.close();
@@ -170,8 +175,12 @@ function onSignal(env) {
       // moved: another node took the session over (its node died or drained): a new
       // PeerConnection there, the same keys.
       if (d.moved) app.media?.moved(d.ice_servers ?? []);
-      else app.media?.resumed();
+      else app.media?.updateIceServers(d.ice_servers).then(() => app.media?.resumed());
       render();
+      break;
+    case 'ice_servers':
+      // Fresh TURN credentials before the last ones expire (or after a token refresh).
+      app.media?.updateIceServers(d.ice_servers);
       break;
     case 'participant_joined':
     case 'participant_updated':
@@ -255,13 +264,26 @@ function ready(d) {
       render();
     },
     onNotice: (text) => say(text || 'Your connection recovered: video is back.'),
-  }, d.ice_servers ?? []);
+  }, d.ice_servers ?? [], { relayOnly: app.relayOnly });
+  app.pathTimer = setInterval(showPath, 2000);
   for (const m of app.heldMedia.splice(0)) app.media.handle(m).catch(() => say('Media negotiation failed; chat still works.'));
   // Publish once the SFU's first offer (the tracks already in the room) is answered: our own
   // offer crossing it is glare, which the SFU resolves less reliably than a plain exchange.
   const hd = $('quality').value === '720';
   if (app.stream) setTimeout(() => app.media.settled().then(() => app.media.publish(app.stream, { keepResolution: hd })), 300);
   render();
+}
+
+// showPath says when media goes through a relay (the selected ICE candidate pair's local
+// candidate is a TURN relay): slower networks and an extra hop are then expected, and a
+// frozen tile has an explanation.
+async function showPath() {
+  const pair = await app.media?.selectedPair().catch(() => undefined);
+  const el = $('path');
+  const text = pair?.localType === 'relay' ? `Connected through a relay (${pair.relayProtocol ?? 'udp'}).` : '';
+  if (el.textContent !== text) el.textContent = text;
+  el.hidden = !text;
+  document.body.dataset.path = pair?.localType ?? '';
 }
 
 function onEpoch(info) {
@@ -355,7 +377,10 @@ function render() {
     lock.className = `lock lock-${cls}`;
     lock.textContent = ` — ${text}`;
     const flags = document.createElement('span');
-    flags.textContent = `${p.audio_muted ? ' — muted' : ''}${p.video_muted ? ' — camera off' : ''}`;
+    // A participant whose connection dropped shows as such while the server holds its
+    // seat, so its still tile is explained.
+    flags.textContent = `${p.audio_muted ? ' — muted' : ''}${p.video_muted ? ' — camera off' : ''}${p.reconnecting ? ' — connection lost, reconnecting…' : ''}`;
+    $(`tile-${p.id}`)?.classList.toggle('reconnecting', Boolean(p.reconnecting));
     li.append(name, role, lock, flags);
     if (app.me?.role === 'host' && p.id !== app.me.id) {
       const kick = document.createElement('button');

@@ -3,8 +3,9 @@
 // ignores the SFU's offers. Every sender and receiver goes through the SFrame worker.
 export class Media {
   // iceServers: ready's ice_servers (the server's TURN relays over UDP, TCP and TLS, with
-  // short-lived credentials), for networks that block UDP to the SFU.
-  constructor(signal, hooks, iceServers = []) {
+  // short-lived credentials), for networks that block UDP to the SFU. relayOnly: ICE uses
+  // the relays only (RTCIceTransportPolicy "relay"), so the SFU never sees this address.
+  constructor(signal, hooks, iceServers = [], { relayOnly = false } = {}) {
     this.signal = signal;
     this.hooks = hooks; // onTrack(participantId, stream), onStatus(participantId, state, reason), onNotice(text)
     this.worker = new Worker('/worker.js', { type: 'module' });
@@ -15,6 +16,7 @@ export class Media {
       if (m.type === 'stats') this.statsWaiters.shift()?.(m.stats);
     };
     this.script = 'RTCRtpScriptTransform' in globalThis;
+    this.relayOnly = relayOnly;
     this.makingOffer = false;
     this.trace = []; // message types and signaling states, for diagnostics (no SDP)
     this.owners = new Map(); // receiver track id -> participant (connection) id
@@ -23,9 +25,12 @@ export class Media {
 
   openPeer(iceServers) {
     const config = this.script ? {} : { encodedInsertableStreams: true };
-    const relays = iceServers.map(({ urls, username, credential }) => ({ urls, username, credential }));
-    const pc = new RTCPeerConnection({ ...config, iceServers: relays, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    const pc = new RTCPeerConnection({ ...config, iceServers: relays(iceServers), iceTransportPolicy: this.relayOnly ? 'relay' : 'all', bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     this.pc = pc;
+    // ICE gave up on every pair: only a restart (new candidates, new credentials) can help.
+    pc.oniceconnectionstatechange = () => {
+      if (this.pc === pc && pc.iceConnectionState === 'failed') pc.restartIce();
+    };
     pc.onicecandidate = (ev) => {
       if (ev.candidate && this.pc === pc) this.signal.send('media', { type: 'candidate', candidate: ev.candidate.toJSON() });
     };
@@ -169,15 +174,51 @@ export class Media {
     });
   }
 
-  // resumed runs after the signaling session came back: if the media path went down too,
-  // ICE restarts (RFC 8445 §9); the new offer goes out through negotiationneeded.
-  resumed() {
+  // resumed runs after the signaling session came back: if the media path went down too
+  // (ICE says so, or nothing arrived for a second: ICE notices a dead path only after a few
+  // seconds), ICE restarts (RFC 8445 §9); the new offer goes out through negotiationneeded.
+  async resumed() {
     const st = this.pc.iceConnectionState;
-    if (st === 'disconnected' || st === 'failed') this.pc.restartIce();
+    if (st === 'disconnected' || st === 'failed' || !(await this.receivedWithin(1000))) this.pc.restartIce();
+  }
+
+  // receivedWithin: did a packet arrive on the selected candidate pair in the last ms?
+  async receivedWithin(ms) {
+    const pair = await this.selectedPair();
+    return Boolean(pair?.lastPacketReceivedTimestamp && performance.timeOrigin + performance.now() - pair.lastPacketReceivedTimestamp < ms);
+  }
+
+  // selectedPair is the candidate pair ICE selected, from getStats, with its local
+  // candidate's type (host, srflx, prflx, relay) and, for a relay, how the TURN server is
+  // reached (udp, tcp, tls); undefined before ICE selected one.
+  async selectedPair() {
+    const stats = await this.pc.getStats();
+    let pair;
+    stats.forEach((r) => {
+      if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+    });
+    if (!pair) return undefined;
+    const local = stats.get(pair.localCandidateId);
+    return { ...pair, localType: local?.candidateType, relayProtocol: local?.relayProtocol };
+  }
+
+  // updateIceServers applies fresh TURN credentials (ice_servers, or resumed's). A relay
+  // lives only as long as the credential it was allocated with (the server closes it at
+  // expiry), so when media goes through a relay, ICE restarts now: the new gathering
+  // allocates a relay with the fresh credentials and takes over before the old one closes.
+  async updateIceServers(iceServers) {
+    if (!iceServers?.length) return;
+    this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers: relays(iceServers) });
+    if ((await this.selectedPair())?.localType === 'relay') this.pc.restartIce();
   }
 
   close() {
     this.pc.close();
     this.worker.terminate();
   }
+}
+
+// relays turns the server's ice_servers into RTCIceServer entries (expires aside).
+function relays(iceServers) {
+  return iceServers.map(({ urls, username, credential }) => ({ urls, username, credential }));
 }
