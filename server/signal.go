@@ -250,7 +250,11 @@ func (sc *signalConn) detach(ctx context.Context) (attachment, string, bool) {
 		sc.close(signaling.CloseRemoved, "removed by a host")
 		return attachment{}, signaling.ReasonRemoved, false
 	case <-sc.done:
-		return attachment{}, sc.endReason(), false
+		if sc.closeCode == signaling.CloseMoved {
+			return attachment{}, reasonMoved, false
+		}
+		// Replaced while away, say: the participant had dropped, as far as the room knew.
+		return attachment{}, signaling.ReasonDisconnected, false
 	}
 }
 
