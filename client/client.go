@@ -439,25 +439,35 @@ func (c *Client) read() {
 		if err := json.Unmarshal(b, &env); err != nil {
 			continue
 		}
-		if env.Seq != 0 {
-			if env.Seq <= c.lastSeq {
-				continue // sent again after a resume, and we had it
-			}
-			c.lastSeq = env.Seq
-		}
-		if env.Type == signaling.TypeError && env.ID == "" {
-			// Recorded here, not on the member's goroutine, which may already have
-			// stopped when the close that follows the refusal arrives.
-			var e signaling.Error
-			if json.Unmarshal(env.Data, &e) == nil {
-				c.refusal.Store(&ServerError{Code: e.Code, Message: e.Message})
-			}
-		}
-		select {
-		case c.in <- env:
-		case <-c.done:
+		if !c.accept(env) {
 			return
 		}
+	}
+}
+
+// accept hands a received message to the member's goroutine, once: a message sent again
+// after a resume, which we had, is skipped. It reports false when the client has ended.
+// It runs on the reader's goroutine, which owns lastSeq.
+func (c *Client) accept(env signaling.Envelope) bool {
+	if env.Seq != 0 {
+		if env.Seq <= c.lastSeq {
+			return true // sent again after a resume, and we had it
+		}
+		c.lastSeq = env.Seq
+	}
+	if env.Type == signaling.TypeError && env.ID == "" {
+		// Recorded here, not on the member's goroutine, which may already have
+		// stopped when the close that follows the refusal arrives.
+		var e signaling.Error
+		if json.Unmarshal(env.Data, &e) == nil {
+			c.refusal.Store(&ServerError{Code: e.Code, Message: e.Message})
+		}
+	}
+	select {
+	case c.in <- env:
+		return true
+	case <-c.done:
+		return false
 	}
 }
 
@@ -496,7 +506,14 @@ func (c *Client) resume() bool {
 			if m := c.media.Load(); m != nil {
 				m.resumed(r.Moved)
 			}
-			c.cfg.Log.Info("client: session resumed")
+			c.cfg.Log.Info("client: session resumed", "moved", r.Moved)
+			// What came before resumed was written before it: it counts first.
+			for _, env := range r.early {
+				if !c.accept(env) {
+					return false
+				}
+			}
+			c.lastSeq = max(c.lastSeq, r.seq)
 			return true
 		}
 		if errors.Is(err, ErrSessionLost) {
@@ -515,9 +532,17 @@ func (c *Client) resume() bool {
 	return false
 }
 
+// resumed is the server's answer to a resume: its data, its seq (numbered when another
+// node took the session over), and the room's messages that came before it.
+type resumed struct {
+	signaling.Ready
+	seq   uint64
+	early []signaling.Envelope
+}
+
 // redial opens a new socket and asks to resume the session on it; the server answers
 // resumed, then sends what the client missed, in order, on the same socket.
-func (c *Client) redial(deadline time.Time) (*websocket.Conn, *signaling.Ready, error) {
+func (c *Client) redial(deadline time.Time) (*websocket.Conn, *resumed, error) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	go func() {
@@ -542,21 +567,34 @@ func (c *Client) redial(deadline time.Time) (*websocket.Conn, *signaling.Ready, 
 		_ = ws.CloseNow()
 		return nil, nil, err
 	}
-	_, msg, err := ws.Read(ctx)
-	if websocket.CloseStatus(err) == signaling.CloseNoResume || websocket.CloseStatus(err) == signaling.CloseUnauthorized {
-		return nil, nil, ErrSessionLost
+	// Room events may come before resumed when another node takes the session over (the
+	// room's others are seated there at the same moment): they wait until it has come.
+	var early []signaling.Envelope
+	for {
+		_, msg, err := ws.Read(ctx)
+		if websocket.CloseStatus(err) == signaling.CloseNoResume || websocket.CloseStatus(err) == signaling.CloseUnauthorized {
+			return nil, nil, ErrSessionLost
+		}
+		if err != nil {
+			_ = ws.CloseNow()
+			return nil, nil, err
+		}
+		var env signaling.Envelope
+		if json.Unmarshal(msg, &env) != nil || len(early) == cap(c.in) {
+			_ = ws.CloseNow()
+			return nil, nil, fmt.Errorf("client: expected resumed")
+		}
+		if env.Type != signaling.TypeResumed {
+			early = append(early, env)
+			continue
+		}
+		var r signaling.Ready
+		if json.Unmarshal(env.Data, &r) != nil {
+			_ = ws.CloseNow()
+			return nil, nil, fmt.Errorf("client: malformed resumed")
+		}
+		return ws, &resumed{Ready: r, seq: env.Seq, early: early}, nil
 	}
-	if err != nil {
-		_ = ws.CloseNow()
-		return nil, nil, err
-	}
-	var env signaling.Envelope
-	var r signaling.Ready
-	if json.Unmarshal(msg, &env) != nil || env.Type != signaling.TypeResumed || json.Unmarshal(env.Data, &r) != nil {
-		_ = ws.CloseNow()
-		return nil, nil, fmt.Errorf("client: expected resumed")
-	}
-	return ws, &r, nil
 }
 
 // ICEServers are the TURN relays and credentials the client holds now: ready's, then
