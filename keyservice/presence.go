@@ -65,6 +65,14 @@ func NewPresence() *Presence {
 // Join seats p in room, tells the others, and returns the roster as p sees it
 // (everyone, p included, in joining order).
 func (ps *Presence) Join(room string, p signaling.Participant, sink Sink) []signaling.Participant {
+	return ps.JoinFirst(room, p, sink, nil)
+}
+
+// JoinFirst is Join that hands the roster to first before any event can reach sink: a
+// connection's answer (ready) then goes out before news of whoever joins next, so the
+// roster it carries is never older than the events after it. first must not block or call
+// back into Presence.
+func (ps *Presence) JoinFirst(room string, p signaling.Participant, sink Sink, first func([]signaling.Participant)) []signaling.Participant {
 	ps.mu.Lock()
 	seats := ps.rooms[room]
 	if seats == nil {
@@ -81,6 +89,10 @@ func (ps *Presence) Join(room string, p signaling.Participant, sink Sink) []sign
 	seats[p.ID] = &seat{p: p, sink: sink}
 	roster := rosterOf(seats)
 	others := sinksExcept(seats, p.ID)
+	if first != nil {
+		// Under the lock: events for p are taken from the seats under it too, after this.
+		first(roster)
+	}
 	ps.mu.Unlock()
 
 	for _, s := range replaced {

@@ -27,7 +27,16 @@ func (sc *signalConn) seat(ctx context.Context, secret []byte, moved bool) (leav
 		}
 	}
 
-	roster := s.presence.Join(room, sc.me, sc.deliver)
+	// ready (or resumed) goes out before any room event can: the roster it carries is
+	// then never older than what follows it.
+	typ, r := signaling.TypeReady, sc.ready(ctx, nil, secret)
+	if moved {
+		typ, r.Moved = signaling.TypeResumed, true
+	}
+	s.presence.JoinFirst(room, sc.me, sc.deliver, func(roster []signaling.Participant) {
+		r.Participants = roster
+		sc.send(typ, "", r)
+	})
 	undo = append(undo, func(reason *string) {
 		r := *reason
 		if r == reasonMoved {
@@ -35,13 +44,6 @@ func (sc *signalConn) seat(ctx context.Context, secret []byte, moved bool) (leav
 		}
 		s.presence.Leave(room, sc.me.ID, r)
 	})
-	if moved {
-		r := sc.ready(ctx, roster, secret)
-		r.Moved = true
-		sc.send(signaling.TypeResumed, "", r)
-	} else {
-		sc.send(signaling.TypeReady, "", sc.ready(ctx, roster, secret))
-	}
 
 	if s.rooms != nil {
 		// Leave runs on every way out, with a context that outlives the request's.
