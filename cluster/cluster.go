@@ -164,11 +164,11 @@ func (r *Registry) renew(ctx context.Context) error {
 	defer cancel()
 	var lapsed bool
 	err := r.cfg.Pool.QueryRow(ctx, `INSERT INTO cluster_nodes (id, api_url, media_addr, load, rooms, lease_until)
-		VALUES ($1, $2, $3, $4, $5, now() + $6::interval)
+		VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
 		ON CONFLICT (id) DO UPDATE SET api_url = EXCLUDED.api_url, media_addr = EXCLUDED.media_addr,
 			load = EXCLUDED.load, rooms = EXCLUDED.rooms, lease_until = EXCLUDED.lease_until
 		RETURNING COALESCE((SELECT lease_until < now() FROM cluster_nodes WHERE id = $1), false)`,
-		r.cfg.ID, r.cfg.APIURL, r.cfg.MediaAddr, load, len(local), r.cfg.Lease.String()).Scan(&lapsed)
+		r.cfg.ID, r.cfg.APIURL, r.cfg.MediaAddr, load, len(local), r.cfg.Lease.Seconds()).Scan(&lapsed)
 	r.mu.Lock()
 	if err != nil {
 		r.renewing = false

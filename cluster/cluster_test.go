@@ -418,3 +418,65 @@ func TestClusterSurvivesPostgresOutage(t *testing.T) {
 	since := snapshot(bots)
 	poll.Until(t, 30*time.Second, "media after the outage", func() bool { return everyoneDecryptsEveryone(bots, since) })
 }
+
+// The room's node stalls (SIGSTOP) for longer than its lease but shorter than the grace,
+// as a VM pause would: the others see its lease lapse, yet once it runs again it renews,
+// its members are its members still (nobody removed, no commit), and media flows on.
+func TestClusterNodeStall(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dbURL := pgtest.URL(t)
+	cl := clustertest.New(t, dbURL)
+	const grace = 8 * time.Second
+	cl.Args = []string{"--session-grace", grace.String()}
+	for _, id := range []string{"s1", "s2", "s3"} {
+		cl.Start(id)
+	}
+	lb := cl.Balancer()
+	var bots []*bot
+	for _, name := range []string{"alice", "bob"} {
+		bots = append(bots, join(t, ctx, cl, lb.URL(), name))
+	}
+	poll.Until(t, 30*time.Second, "everyone decrypting everyone", func() bool { return everyoneDecryptsEveryone(bots, nil) })
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	home := owner(t, ctx, pool)
+	before := epochs(bots)
+	node := cl.Node(home)
+	node.Pause()
+	stalled := time.Now()
+	poll.Until(t, 20*time.Second, "the stalled node's lease lapsed", func() bool {
+		st, err := cluster.ReadStatus(ctx, pool)
+		if err != nil {
+			return false
+		}
+		for _, n := range st.Nodes {
+			if n.ID == home {
+				return !n.Live
+			}
+		}
+		return false
+	})
+	time.Sleep(time.Until(stalled.Add(5 * time.Second))) // the stall lasts 5 s: the scenario, not a wait
+	node.Resume()
+	// Past the grace as counted from the lease's lapse, nothing may have been removed.
+	time.Sleep(time.Until(stalled.Add(grace + 6*time.Second))) // the window in which a removal would happen
+	var members int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM jsonb_object_keys(roster)) FROM ks_rooms WHERE room = $1`, room).Scan(&members); err != nil {
+		t.Fatal(err)
+	}
+	if members != len(bots) {
+		t.Fatalf("after the stall the group has %d members, want %d", members, len(bots))
+	}
+	if after := epochs(bots); !slices.Equal(after, before) {
+		t.Fatalf("epochs %v -> %v: the group changed over a stall", before, after)
+	}
+	if now := owner(t, ctx, pool); now != home {
+		t.Fatalf("the room moved from %s to %s over a stall nobody resumed through", home, now)
+	}
+	since := snapshot(bots)
+	poll.Until(t, 20*time.Second, "media after the stall", func() bool { return everyoneDecryptsEveryone(bots, since) })
+}

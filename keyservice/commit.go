@@ -84,7 +84,7 @@ func (s *Service) commit(ctx context.Context, m Member, raw json.RawMessage) err
 			return err
 		}
 		// From here pg is advanced: any refusal drops it (it is out of the cache).
-		next, err := nextRoster(ctx, tx, rr, pg, res)
+		next, err := s.nextRoster(ctx, tx, rr, pg, res)
 		if err != nil {
 			return err
 		}
@@ -201,8 +201,8 @@ func (s *Service) applyCommit(ctx context.Context, tx pgx.Tx, rr *roomRow, pc *p
 
 // nextRoster is the room's roster after the commit: removed leaves go, and each added
 // leaf must be the basic credential of a subject that holds a live seat in the room.
-func nextRoster(ctx context.Context, tx pgx.Tx, rr *roomRow, pg *mls.PublicGroup, res *mls.PublicResult) (roster, error) {
-	seats, err := loadSeats(ctx, tx, rr.room)
+func (s *Service) nextRoster(ctx context.Context, tx pgx.Tx, rr *roomRow, pg *mls.PublicGroup, res *mls.PublicResult) (roster, error) {
+	seats, err := s.loadSeats(ctx, tx, rr.room)
 	if err != nil {
 		return nil, err
 	}

@@ -177,21 +177,14 @@ func (s *Service) sweep(ctx context.Context) {
 
 func (s *Service) sweepOnce(ctx context.Context) error {
 	now := s.cfg.Now()
-	if s.cfg.Node != "" && s.cfg.Settled != nil && s.cfg.Settled() {
-		// The seats of a node whose lease lapsed count as disconnected from now on: their
-		// members resume on another node within the timeout, or leave the group.
-		tag, err := s.cfg.Pool.Exec(ctx, `UPDATE ks_seats st SET disconnected_at = $1
-			WHERE disconnected_at IS NULL AND node_id <> '' AND NOT EXISTS
-				(SELECT 1 FROM cluster_nodes n WHERE n.id = st.node_id AND n.lease_until > now())`, now)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() > 0 {
-			s.cfg.Log.Warn("keyservice: seats of dead nodes count as disconnected", "seats", tag.RowsAffected())
-		}
-	}
+	judge := s.cfg.Node != "" && s.cfg.Settled != nil && s.cfg.Settled()
+	// Rooms with a seat gone for the timeout: its connection dropped, or (judged by a
+	// Settled node) its node's lease lapsed that long ago (loadSeats).
 	rows, err := s.cfg.Pool.Query(ctx, `SELECT room FROM ks_seats WHERE disconnected_at <= $1
-		UNION SELECT room FROM ks_rooms WHERE committer_deadline <= $2 OR resync_until <= $2`, now.Add(-s.cfg.DisconnectTimeout), now)
+		UNION SELECT st.room FROM ks_seats st WHERE $3 AND st.disconnected_at IS NULL AND st.node_id <> ''
+			AND NOT EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.id = st.node_id AND n.lease_until > now() - make_interval(secs => $4))
+		UNION SELECT room FROM ks_rooms WHERE committer_deadline <= $2 OR resync_until <= $2`,
+		now.Add(-s.cfg.DisconnectTimeout), now, judge, s.cfg.DisconnectTimeout.Seconds())
 	if err != nil {
 		return err
 	}

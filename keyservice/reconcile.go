@@ -102,7 +102,7 @@ type pendingRow struct {
 // fallback passes the commit duty on when the committer's deadline has passed.
 func (s *Service) reconcile(ctx context.Context, tx pgx.Tx, rr *roomRow, fallback bool, out *outcome) error {
 	now := s.cfg.Now()
-	seats, err := loadSeats(ctx, tx, rr.room)
+	seats, err := s.loadSeats(ctx, tx, rr.room)
 	if err != nil {
 		return err
 	}
@@ -268,7 +268,7 @@ func (s *Service) resyncing(rr *roomRow, bySub map[string]*seatRow, now time.Tim
 // resyncOffer is the GroupInfo a newly seated connection may replace its subject's earlier
 // leaf with, or nil when it has none to replace (or the window is closed).
 func (s *Service) resyncOffer(ctx context.Context, tx pgx.Tx, rr *roomRow, m Member) (*signaling.Resync, error) {
-	seats, err := loadSeats(ctx, tx, rr.room)
+	seats, err := s.loadSeats(ctx, tx, rr.room)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func (s *Service) resyncOffer(ctx context.Context, tx pgx.Tx, rr *roomRow, m Mem
 // offerResyncs sends the current GroupInfo to every connection whose resync window is
 // open: after a commit, the GroupInfo it holds is stale.
 func (s *Service) offerResyncs(ctx context.Context, tx pgx.Tx, rr *roomRow) error {
-	seats, err := loadSeats(ctx, tx, rr.room)
+	seats, err := s.loadSeats(ctx, tx, rr.room)
 	if err != nil {
 		return err
 	}

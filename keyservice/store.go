@@ -92,9 +92,20 @@ func loadRoom(ctx context.Context, tx pgx.Tx, room string) (*roomRow, error) {
 	return rr, nil
 }
 
-func loadSeats(ctx context.Context, tx pgx.Tx, room string) ([]seatRow, error) {
-	rows, err := tx.Query(ctx, `SELECT subject, conn_id, role, joined_at, disconnected_at, kicked FROM ks_seats
-		WHERE room = $1 ORDER BY joined_at, subject`, room)
+//
+// In a cluster, a seat whose node's lease has lapsed counts as disconnected since the lease
+// ended (a node gone from the registry: long ago), judged afresh at every load: a node
+// that was only late to renew (a stall, a database blip) has its seats back once it renews,
+// and nothing is removed for it unless it stays away for the disconnect timeout. Only a
+// Settled node judges (after a database outage every lease looks lapsed at first).
+func (s *Service) loadSeats(ctx context.Context, tx pgx.Tx, room string) ([]seatRow, error) {
+	judge := s.cfg.Node != "" && s.cfg.Settled != nil && s.cfg.Settled()
+	rows, err := tx.Query(ctx, `SELECT st.subject, st.conn_id, st.role, st.joined_at,
+			COALESCE(st.disconnected_at, CASE WHEN $2 AND st.node_id <> '' AND NOT EXISTS
+				(SELECT 1 FROM cluster_nodes n WHERE n.id = st.node_id AND n.lease_until > now())
+				THEN COALESCE((SELECT n.lease_until FROM cluster_nodes n WHERE n.id = st.node_id), '-infinity') END),
+			st.kicked
+		FROM ks_seats st WHERE st.room = $1 ORDER BY st.joined_at, st.subject`, room, judge)
 	if err != nil {
 		return nil, internal("load seats", err)
 	}

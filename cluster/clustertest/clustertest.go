@@ -230,6 +230,13 @@ func (n *Node) Term() error {
 	return n.err
 }
 
+// Pause stops the process (SIGSTOP), as a VM stall or a long pause would: its sockets stay
+// open, its lease lapses. Resume (SIGCONT) lets it go on.
+func (n *Node) Pause() { _ = n.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process.
+func (n *Node) Resume() { _ = n.cmd.Process.Signal(syscall.SIGCONT) }
+
 // Exited is closed when the process has exited.
 func (n *Node) Exited() <-chan struct{} { return n.done }
 
