@@ -24,6 +24,7 @@ const testRoom = "visit-1"
 type testServer struct {
 	url      string
 	signer   *auth.Signer
+	sfu      *media.SFU
 	consents *compliance.Consents
 }
 
@@ -57,7 +58,7 @@ func startServer(t *testing.T, ks ...func(*keyservice.Config)) *testServer {
 			d.Assets, d.Media, d.Consents = assets, sfu, consents
 		},
 	})
-	return &testServer{url: st.URL, signer: st.Signer, consents: consents}
+	return &testServer{url: st.URL, signer: st.Signer, sfu: sfu, consents: consents}
 }
 
 func (s *testServer) token(t *testing.T, sub, name string, role auth.Role) string {
