@@ -117,6 +117,10 @@ func (m *Media) open(from string, codec sframe.Codec, frame []byte, dst *[]byte,
 		if errors.Is(err, sframe.ErrUnknownKID) && m.isFuture(keys, frame, codec) {
 			return false, true
 		}
+		if errors.Is(err, sframe.ErrUnknownKID) && m.beforeJoin(keys, frame, codec) {
+			m.stats.fail(FailBeforeJoin)
+			return false, false
+		}
 		m.stats.fail(failReason(err))
 		return false, false
 	}
@@ -141,6 +145,32 @@ func (m *Media) isFuture(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec)
 	if err != nil {
 		return true // not joined yet: the Welcome is on its way
 	}
+	e, mask, ok := kidEpochBits(keys, frame, codec)
+	return ok && (e == (cur+1)&mask || e == (cur+2)&mask)
+}
+
+// beforeJoin reports whether the frame's KID names an epoch before the one this member
+// joined at, by the low bits (the webapp's worker decides the same way): the nearest
+// epoch behind the current one with those bits.
+func (m *Media) beforeJoin(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec) bool {
+	join := m.c.joinEpoch.Load()
+	cur, err := keys.Epoch()
+	if join == 0 || err != nil {
+		return false
+	}
+	e, mask, ok := kidEpochBits(keys, frame, codec)
+	if !ok {
+		return false
+	}
+	back := (cur - e) & mask
+	if back == 0 {
+		back = mask + 1
+	}
+	return back <= cur && cur-back < join-1
+}
+
+// kidEpochBits reads the epoch bits of a frame's KID (RFC 9605 §5.2) and their mask.
+func kidEpochBits(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec) (e, mask uint64, ok bool) {
 	n := 1
 	if codec == sframe.CodecVP8 {
 		n = 3
@@ -149,16 +179,15 @@ func (m *Media) isFuture(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec)
 		}
 	}
 	if len(frame) < n {
-		return false
+		return 0, 0, false
 	}
 	h, _, err := sframe.ParseHeader(frame[n:])
 	if err != nil {
-		return false
+		return 0, 0, false
 	}
 	l := keys.Layout()
-	_, _, e := l.Split(h.KID)
-	mask := uint64(1)<<l.EpochBits - 1
-	return e == (cur+1)&mask || e == (cur+2)&mask
+	_, _, e = l.Split(h.KID)
+	return e, uint64(1)<<l.EpochBits - 1, true
 }
 
 // assembler rebuilds frames from one track's RTP packets: Opus carries one frame

@@ -10,7 +10,10 @@ import (
 
 // Failure reasons counted in MediaStats.Failures.
 const (
-	FailNoKey      = "no_key"     // no key for the frame's KID (ever, or held past MediaConfig.HoldFuture)
+	FailNoKey = "no_key" // no key for the frame's KID (ever, or held past MediaConfig.HoldFuture)
+	// FailBeforeJoin: under an epoch before the one this member joined at, whose keys a
+	// joiner never holds (RFC 9420 §8): a sender had not processed the commit adding it.
+	FailBeforeJoin = "before_join"
 	FailAuth       = "auth"       // the SFrame tag did not verify
 	FailReplay     = "replay"     // the counter was already accepted
 	FailTooOld     = "too_old"    // the counter fell behind the replay window

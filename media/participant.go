@@ -63,8 +63,11 @@ type Participant struct {
 	selected netip.AddrPort   // remote end of the selected candidate pair
 	valid    []netip.AddrPort // remote ends of the other validated pairs
 
-	videoPaused bool  // controller goroutine only
-	lastReport  int64 // controller goroutine only: nanos of the last sender reports
+	videoPaused bool // controller goroutine only
+	// Controller goroutine only: nanos of the last pause, resume or retry, of the last
+	// resume, and how long a pause waits before the next retry (bwe.go).
+	pauseChanged, resumedAt, retryWait int64
+	lastReport                         int64 // controller goroutine only: nanos of the last sender reports
 
 	closeOnce   sync.Once
 	closed      atomic.Bool

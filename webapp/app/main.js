@@ -19,6 +19,7 @@ const app = {
   announced: new Map(), // sub -> true while present, or the time (ms) it left presence
   unkeyedSince: new Map(), // sub announced but holding no leaf -> since when (ms)
   violations: [], // handshakes the room's policy refused
+  errors: [], // MLS errors shown in the status line (no secret: codes and messages only)
   status: new Map(), // connection id -> {state, reason} from the SFrame worker
   inGroup: false,
   audioMuted: false,
@@ -234,7 +235,10 @@ function ready(d) {
     send,
     onEpoch,
     onChat: addChat,
-    onError: (text) => say(`Encryption: ${text}`),
+    onError: (text) => {
+      app.errors.push(text);
+      say(`Encryption: ${text}`);
+    },
     onViolation: (why) => {
       app.violations.push(why);
       checkRoster();
@@ -536,6 +540,7 @@ function wire() {
   window.sealroomStats = () => app.media?.stats();
   window.sealroomAudio = () => app.media?.audioStats();
   window.sealroomMe = () => app.me?.id;
+  window.sealroomErrors = () => app.errors.slice(-20);
   window.sealroomDropSignal = () => app.signal?.drop();
   window.sealroomEnteredAt = () => app.enteredAt;
   // Headless Chromium has no screen to pick: the browser test shares a canvas through the

@@ -39,6 +39,12 @@ async function handle(req) {
       const page = await browser.newPage();
       await page.setViewport({ width: 412, height: 915 });
       pages.push(page);
+      const n = pages.length - 1;
+      // The page's own errors and warnings, for the test log (the page never logs a key).
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warn') process.stderr.write(`page ${n} ${m.type()}: ${m.text()}\n`);
+      });
+      page.on('pageerror', (e) => process.stderr.write(`page ${n} error: ${e?.message ?? e}\n`));
       await page.goto(req.url);
       return pages.length - 1;
     }
