@@ -3,6 +3,7 @@ package webapp_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -260,4 +261,48 @@ func TestFirefoxMeeting(t *testing.T) {
 		t.Errorf("go-2: %d frames failed after it held its keys (%v)", n, gs.Failures)
 	}
 	t.Logf("SFU: %+v", srv.sfu.Counters())
+}
+
+// TestFirefoxJoinFigures measures join-to-first-decrypted-frame (from pressing "Join now" to
+// the first decrypted video frame of the publisher on screen, window.sealroomMetrics) over 10
+// joins of Chromium and 10 of Firefox into a room where a Go participant publishes the
+// recorded clip. Figures are logged, not asserted (a shared 2-core machine).
+func TestFirefoxJoinFigures(t *testing.T) {
+	needChromium(t)
+	needFirefox(t)
+	srv := startServer(t)
+	browser := newBrowser(t)
+	ff := newFirefox(t)
+	const room = "join-figures"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	host := joinGo(t, ctx, srv, room, "go-host")
+	hostID := host.c.ParticipantID()
+
+	measure := func(name string, join func(i int) (page, func())) []time.Duration {
+		var joins []time.Duration
+		for i := range 10 {
+			p, leave := join(i)
+			var ms float64
+			browserPoll.UntilOr(t, 30*time.Second, fmt.Sprintf("%s join %d: the first decrypted frame of the host", name, i), func() bool {
+				ms = get[map[string]float64](t, p, `window.sealroomMetrics().firstFrameMs`)[hostID]
+				return ms > 0
+			}, func() any { return pageState(t, p) })
+			joins = append(joins, time.Duration(ms*float64(time.Millisecond)))
+			get[bool](t, p, `(() => { document.getElementById('leave').click(); return true; })()`)
+			leave()
+		}
+		slices.Sort(joins)
+		t.Logf("%s: join-to-first-decrypted-frame over %d joins: p50 %v, min %v, max %v (all: %v)", name, len(joins),
+			((joins[4] + joins[5]) / 2).Round(time.Millisecond), joins[0].Round(time.Millisecond), joins[len(joins)-1].Round(time.Millisecond), joins)
+		return joins
+	}
+	measure("Chromium", func(i int) (page, func()) {
+		c, closeTab := openTab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, fmt.Sprintf("cr-%d", i), "Chromium viewer", auth.RoleParticipant))
+		return chromiumPage{c}, closeTab
+	})
+	measure("Firefox", func(i int) (page, func()) {
+		p := ff.join(t, srv.url+"/join#token="+srv.roomToken(t, room, fmt.Sprintf("ff-%d", i), "Firefox viewer", auth.RoleParticipant))
+		return p, func() { p.close(t) }
+	})
 }
