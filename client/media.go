@@ -114,6 +114,12 @@ func (c *Client) StartMedia(ctx context.Context, cfg MediaConfig) (*Media, error
 		return nil, ErrMediaActive
 	}
 	pc.OnTrack(m.onTrack)
+	// The video codecs this client receives and decrypts (media_recv.go), so the room may
+	// choose one the browsers prefer; it publishes VP8, which every participant decodes.
+	if err := m.send(signaling.Media{Type: signaling.MediaCodecs, Codecs: []string{webrtc.MimeTypeH264, webrtc.MimeTypeVP9, webrtc.MimeTypeVP8}}); err != nil {
+		m.Close()
+		return nil, err
+	}
 	if cfg.VideoFPS > 0 || cfg.Recording.HasVideo() {
 		if m.video, err = m.addTrack(webrtc.MimeTypeVP8, "video"); err != nil {
 			m.Close()
@@ -356,6 +362,8 @@ func (m *Media) handle(msg signaling.Media) error {
 		return m.pc.AddICECandidate(*msg.Candidate)
 	case signaling.MediaVideoPaused, signaling.MediaVideoResumed:
 		m.stats.notice(msg.Type)
+	case signaling.MediaCodec:
+		m.stats.roomCodec(msg.Codec)
 	}
 	return nil
 }

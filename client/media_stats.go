@@ -37,6 +37,11 @@ type MediaStats struct {
 	Failures  map[string]uint64
 	Notices   map[string]uint64 // video_paused / video_resumed from the SFU
 
+	// RoomCodec is the room's video codec the SFU last named (a mimeType).
+	RoomCodec string
+	// Codecs counts decrypted video frames by SFrame layout ("vp8", "h264", "none" for VP9).
+	Codecs map[string]uint64
+
 	// Sources counts decrypted frames by publisher (its participant id, the stream
 	// id of its tracks).
 	Sources map[string]SourceStats
@@ -62,7 +67,7 @@ type statsBook struct {
 
 func newStatsBook() *statsBook {
 	return &statsBook{s: MediaStats{Failures: map[string]uint64{}, Notices: map[string]uint64{},
-		Sources: map[string]SourceStats{}}, lastCtr: map[string]uint64{}}
+		Sources: map[string]SourceStats{}, Codecs: map[string]uint64{}}, lastCtr: map[string]uint64{}}
 }
 
 func (b *statsBook) snapshot() MediaStats {
@@ -72,6 +77,7 @@ func (b *statsBook) snapshot() MediaStats {
 	s.Failures = maps.Clone(b.s.Failures)
 	s.Notices = maps.Clone(b.s.Notices)
 	s.Sources = maps.Clone(b.s.Sources)
+	s.Codecs = maps.Clone(b.s.Codecs)
 	return s
 }
 
@@ -97,6 +103,12 @@ func (b *statsBook) sendFail(error) {
 func (b *statsBook) keySwitch() {
 	b.mu.Lock()
 	b.s.KeySwitches++
+	b.mu.Unlock()
+}
+
+func (b *statsBook) roomCodec(mime string) {
+	b.mu.Lock()
+	b.s.RoomCodec = mime
 	b.mu.Unlock()
 }
 
@@ -127,10 +139,11 @@ func (b *statsBook) decrypted(f Frame) {
 		b.s.Held++
 	}
 	src := b.s.Sources[f.From]
-	if f.Codec == sframe.CodecVP8 {
-		src.Video++
-	} else {
+	if f.Codec == sframe.CodecOpus {
 		src.Audio++
+	} else {
+		src.Video++
+		b.s.Codecs[f.Codec.String()]++
 	}
 	src.LastKID = f.KID
 	if f.Marked {

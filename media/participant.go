@@ -46,6 +46,7 @@ type Participant struct {
 	offerID    uint64
 	midSeq     int
 	downtracks map[*publication]*downtrack
+	codecSet   map[string]bool // mids whose codec preferences preferRoomCodec set
 
 	pubMu sync.Mutex
 	pubs  map[string]*publication
@@ -58,6 +59,9 @@ type Participant struct {
 	announced []uint32
 	bound     []uint32
 	rids      bool
+
+	codecMu sync.Mutex
+	decodes map[string]bool // video codecs the client declared it decodes; nil: none declared
 
 	addrMu   sync.Mutex
 	selected netip.AddrPort   // remote end of the selected candidate pair
@@ -84,7 +88,7 @@ type Participant struct {
 
 func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(signaling.Media)) (*Participant, error) {
 	p := &Participant{sfu: s, room: r, id: id, grants: grants,
-		downtracks: map[*publication]*downtrack{}, pubs: map[string]*publication{},
+		downtracks: map[*publication]*downtrack{}, codecSet: map[string]bool{}, pubs: map[string]*publication{},
 		rtpBufs: map[uint32]*rtpBuffer{}, outs: map[uint32]*downtrack{}, done: make(chan struct{}),
 		stopControl: make(chan struct{}), controlDone: make(chan struct{})}
 	p.binding = newTransportBinding(&p.counters, s.cfg.RateLimit, s.conn.nanos())
@@ -214,6 +218,9 @@ func (p *Participant) HandleMessage(m signaling.Media) error {
 			return fmt.Errorf("%w: candidate message without candidate", ErrBadCandidate)
 		}
 		return p.AddICECandidate(*m.Candidate)
+	case signaling.MediaCodecs:
+		p.setDecodes(m.Codecs)
+		return nil
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownMessage, m.Type)
 }
@@ -509,6 +516,7 @@ func (p *Participant) Close() error {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
 		p.room.release(p.id)
+		p.room.chooseCodec(nil) // without this participant, a codec it lacked may be chosen
 		for _, dt := range p.downtrackList() {
 			dt.pub.removeDowntrack(dt)
 		}

@@ -68,3 +68,31 @@ func appendUnique(s []uint32, v uint32) []uint32 {
 	}
 	return append(s, v)
 }
+
+// offeredVideo reads, per mid, the codec names (RFC 8866 §6.6 rtpmap
+// encoding names, as "video/NAME") of each video section the client sends on.
+func offeredVideo(raw string) map[string][]string {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(raw); err != nil {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "video" {
+			continue
+		}
+		mid, _ := m.Attribute("mid")
+		for _, a := range m.Attributes {
+			if a.Key != "rtpmap" {
+				continue
+			}
+			f := strings.Fields(a.Value)
+			if len(f) < 2 {
+				continue
+			}
+			name, _, _ := strings.Cut(f[1], "/")
+			out[mid] = append(out[mid], "video/"+name)
+		}
+	}
+	return out
+}

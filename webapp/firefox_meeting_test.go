@@ -12,6 +12,13 @@ import (
 	"github.com/sealroom/sealroom/server/auth"
 )
 
+// frameLayouts is the worker's count of frames by side and negotiated codec (mimeType).
+type frameLayouts struct{ Encode, Decode map[string]float64 }
+
+func layoutsOf(t *testing.T, p page) frameLayouts {
+	return get[frameLayouts](t, p, `window.sealroomStats().then((s) => s.layouts)`)
+}
+
 // colorIn is the mean RGB of connection id's video tile in page p ({0,0,0} before a frame).
 func colorIn(t *testing.T, p page, id string) [3]float64 {
 	t.Helper()
@@ -149,7 +156,7 @@ func meetingSettles(t *testing.T, what string, browsers []*browserMember, g *goM
 				return false
 			}
 			if src[b.id].Video <= goSince[b.id].Video || src[b.id].Audio <= goSince[b.id].Audio {
-				lag = fmt.Sprintf("the Go member decrypts %s: %+v", b.name, src[b.id])
+				lag = fmt.Sprintf("the Go member decrypts %s: %+v (stats %+v)", b.name, src[b.id], g.m.Stats())
 				return false
 			}
 			s := get[epochWorker](t, b.p, `window.sealroomStats()`)
@@ -164,7 +171,7 @@ func meetingSettles(t *testing.T, what string, browsers []*browserMember, g *goM
 					return false
 				}
 				if !rendersFrom(t, b.p, id) {
-					lag = fmt.Sprintf("%s does not render %s's video", b.name, id)
+					lag = fmt.Sprintf("%s does not render %s's video: %s", b.name, id, pageState(t, b.p))
 					return false
 				}
 			}
@@ -207,7 +214,9 @@ func meetingSettles(t *testing.T, what string, browsers []*browserMember, g *goM
 
 // TestFirefoxMeeting is issue 20's Firefox meeting: a Chromium clinician, a Firefox patient
 // (Debian's firefox-esr, RTCRtpScriptTransform) and a Go participant decrypt each other's
-// audio, video and chat under one security code. Then churn: the Go participant leaves, a
+// audio, video and chat under one security code. The clinician, alone, publishes H.264; when
+// Firefox (no H.264 encoder or decoder) comes in the room's codec becomes VP9 and she
+// publishes again in it. Then churn: the Go participant leaves, a
 // Chromium nurse and another Go participant join, and all four decrypt each other again.
 // Once a page holds its keys no frame fails (worker counters printed per page), nor does one
 // at the Go participants.
@@ -255,7 +264,20 @@ func TestFirefoxMeeting(t *testing.T) {
 			t.Errorf("%s: %.0f frames failed after it held its keys (%v)", b.name, n, s.Failures)
 		}
 	}
+	// The room's codec with Firefox in it is VP9 (firefox-esr has no H.264): every browser
+	// encrypted and decrypted VP9 frames, and the Go participant decrypted them.
+	for _, b := range browsers {
+		l := layoutsOf(t, b.p)
+		t.Logf("%s frames by codec: sent %v, decrypted %v", b.name, l.Encode, l.Decode)
+		if l.Encode["video/vp9"] == 0 || l.Decode["video/vp9"] == 0 {
+			t.Errorf("%s: no VP9 frames each way (%+v)", b.name, l)
+		}
+	}
 	gs := bot2.m.Stats()
+	if gs.RoomCodec != "video/VP9" || gs.Codecs["none"] == 0 {
+		t.Errorf("go-2: room codec %q, decrypted video frames by layout %v: want VP9 frames", gs.RoomCodec, gs.Codecs)
+	}
+	t.Logf("go-2: room codec %s, decrypted video frames by layout %v (VP9 is wholly protected: none)", gs.RoomCodec, gs.Codecs)
 	t.Logf("go-2: decrypted %d frames, held %d, failures %v, sources %v", gs.Decrypted, gs.Held, gs.Failures, gs.Sources)
 	if n := gs.Failed - gs.Failures[client.FailBeforeJoin]; n != 0 {
 		t.Errorf("go-2: %d frames failed after it held its keys (%v)", n, gs.Failures)

@@ -192,4 +192,8 @@ type Media struct {
 	// EstimateBps is the subscriber's bandwidth estimate, on video_paused and
 	// video_resumed.
 	EstimateBps int `json:"estimate_bps,omitempty"`
+	// Codecs are the client's decodable video codecs (mimeTypes), on codecs.
+	Codecs []string `json:"codecs,omitempty"`
+	// Codec is the room's video codec (a mimeType), on codec.
+	Codec string `json:"codec,omitempty"`
 }

@@ -53,6 +53,14 @@ const (
 	MediaVideoPaused = "video_paused"
 	// MediaVideoResumed tells a subscriber video forwarding has resumed.
 	MediaVideoResumed = "video_resumed"
+	// MediaCodecs, from the client, lists the video codecs (mimeTypes) it can decode
+	// under SFrame, in Media.Codecs; sent once, before it publishes.
+	MediaCodecs = "codecs"
+	// MediaCodec, from the SFU, names the room's video codec in Media.Codec: the first of
+	// H.264, VP9 and VP8 every participant can decode. Sent in answer to codecs and to
+	// every participant whenever the choice changes; a publisher then publishes its
+	// video in that codec.
+	MediaCodec = "codec"
 )
 
 // Reasons, in Left.Reason and Bye.Reason.
