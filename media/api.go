@@ -80,6 +80,10 @@ func (s *SFU) newParticipantAPI(buffers func(packetio.BufferPacketType, uint32) 
 			return nil, err
 		}
 	}
+	// RFC 6464: the publisher's microphone level, in the clear, for the active speaker.
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return nil, err
 	}

@@ -86,6 +86,7 @@ func (p *Participant) controlLoop() {
 		case <-t.C:
 			p.refreshValidPairs()
 			p.control()
+			p.tellSpeaker(p.sfu.nanos())
 			p.sendSenderReports(p.sfu.nanos())
 		}
 	}

@@ -67,7 +67,8 @@ type Participant struct {
 	selected netip.AddrPort   // remote end of the selected candidate pair
 	valid    []netip.AddrPort // remote ends of the other validated pairs
 
-	videoPaused bool // controller goroutine only
+	videoPaused bool   // controller goroutine only
+	speaker     string // controller goroutine only: the active speaker last told
 	// Controller goroutine only: nanos of the last pause, resume or retry, of the last
 	// resume, and how long a pause waits before the next retry (bwe.go).
 	pauseChanged, resumedAt, retryWait int64
@@ -274,13 +275,16 @@ func (p *Participant) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRec
 		p.pubs[id] = pub
 	}
 	p.pubMu.Unlock()
-	var twccID uint8
+	var twccID, levelID uint8
 	for _, e := range receiver.GetParameters().HeaderExtensions {
 		if e.URI == sdp.TransportCCURI && e.ID > 0 && e.ID < 256 {
 			twccID = uint8(e.ID)
 		}
+		if e.URI == sdp.AudioLevelURI && e.ID > 0 && e.ID < 256 && track.Kind() == webrtc.RTPCodecTypeAudio {
+			levelID = uint8(e.ID)
+		}
 	}
-	l, ok := pub.addLayer(track, twccID)
+	l, ok := pub.addLayer(track, twccID, levelID)
 	if !ok {
 		return
 	}

@@ -196,4 +196,6 @@ type Media struct {
 	Codecs []string `json:"codecs,omitempty"`
 	// Codec is the room's video codec (a mimeType), on codec.
 	Codec string `json:"codec,omitempty"`
+	// Participant is a participant id, on active_speaker ("" or absent: nobody).
+	Participant string `json:"participant,omitempty"`
 }

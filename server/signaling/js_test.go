@@ -19,7 +19,7 @@ func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 		TypeLeave, TypeJoined, TypeUpdated, TypeLeft, TypeConsentRequired, TypeConsent, TypeMedia,
 		TypeKeyPackages, TypeGroupInit, TypeCommit, TypeChat, TypeKick, TypeReadmit, TypeGroupCreate, TypeHandshake,
 		TypeWelcome, TypeCommitNeeded, TypeKeyPackageLow, TypeRemoved, TypeResync,
-		MediaOffer, MediaAnswer, MediaCandidate, MediaVideoPaused, MediaVideoResumed, MediaCodecs, MediaCodec,
+		MediaOffer, MediaAnswer, MediaCandidate, MediaVideoPaused, MediaVideoResumed, MediaCodecs, MediaCodec, MediaActiveSpeaker,
 		CodeBadMessage, CodeUnsupportedVersion, CodeUnknownType, CodeUnauthorized, CodeForbidden,
 		CodeRateLimited, CodeInternal, CodeConsentRequired, CodeTooLarge, CodeInvalidKeyPackage,
 		CodeIdentityMismatch, CodeKeyPackageReused, CodeKeyPackageQuota, CodeGroupExists, CodeNoGroup,

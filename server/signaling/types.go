@@ -61,6 +61,10 @@ const (
 	// every participant whenever the choice changes; a publisher then publishes its
 	// video in that codec.
 	MediaCodec = "codec"
+	// MediaActiveSpeaker, from the SFU, names in Media.Participant the participant a
+	// subscriber hears speak loudest, from the audio level each microphone reports in the
+	// clear (RFC 6464); "" when nobody speaks. Sent when it changes.
+	MediaActiveSpeaker = "active_speaker"
 )
 
 // Reasons, in Left.Reason and Bye.Reason.

@@ -6,7 +6,7 @@ export class Media {
   // short-lived credentials), for networks that block UDP to the SFU.
   constructor(signal, hooks, iceServers = []) {
     this.signal = signal;
-    this.hooks = hooks; // onTrack(participantId, stream), onStatus(participantId, state, reason), onNotice(text)
+    this.hooks = hooks; // onTrack(participantId, stream), onStatus(participantId, state, reason), onNotice(text), onSpeaker(participantId), onPaused(paused)
     this.worker = new Worker('/worker.js', { type: 'module' });
     this.statsWaiters = []; // the worker answers stats requests in order
     this.worker.onmessage = (ev) => {
@@ -190,7 +190,10 @@ export class Media {
       await this.pc.addIceCandidate(m.candidate).catch(() => {});
     } else if (m.type === 'codec') {
       this.useCodec(m.codec);
+    } else if (m.type === 'active_speaker') {
+      this.hooks.onSpeaker?.(m.participant ?? '');
     } else if (m.type === 'video_paused' || m.type === 'video_resumed') {
+      this.hooks.onPaused?.(m.type === 'video_paused');
       this.hooks.onNotice?.(m.type === 'video_paused' ? 'Your connection is weak: video paused, audio continues.' : '');
     }
   }
