@@ -356,6 +356,19 @@ func (p *Participant) subscribe(pub *publication) {
 		return
 	}
 	sender, err := p.pc.AddTrack(dt)
+	if err == nil {
+		// pion may send on a transceiver it recycles (one the client publishes on,
+		// recvonly here), which keeps the codec preferences it was answered with
+		// (preferRoomCodec, the SFU's payload types), while Bind chooses among the
+		// connection's codecs (each peer's payload types too): a track sent under a
+		// payload type its m-section does not list is dropped by the subscriber.
+		// Without preferences the m-section lists the connection's codecs, Bind's.
+		for _, t := range p.pc.GetTransceivers() {
+			if t.Sender() == sender {
+				_ = t.SetCodecPreferences(nil)
+			}
+		}
+	}
 	if err != nil {
 		p.negMu.Unlock()
 		p.sfu.log.Warn("media: add track", "participant", p.id, "err", err)
