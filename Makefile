@@ -83,7 +83,8 @@ webapp/node_modules/.installed: webapp/package.json webapp/package-lock.json $(w
 	cd webapp && npm ci --no-audit --no-fund
 	touch $@
 
-## browser-deps: Debian's Chromium for the browser tests (headless, fake camera)
+## browser-deps: Debian's Chromium and firefox-esr for the browser tests (headless, fake camera; Firefox is
+## driven over WebDriver BiDi by puppeteer-core from webapp/node_modules, never a downloaded browser build)
 browser-deps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
@@ -91,6 +92,14 @@ browser-deps:
 	    $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; \
 	  else \
 	    echo "Chromium is missing: the browser tests need it (Debian: apt-get install chromium)"; exit 1; \
+	  fi; \
+	fi
+	@if ! command -v firefox-esr >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing firefox-esr (apt-get install firefox-esr) for the browser tests"; \
+	    $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q firefox-esr; \
+	  else \
+	    echo "firefox-esr is missing: the browser tests need it (Debian: apt-get install firefox-esr)"; exit 1; \
 	  fi; \
 	fi
 

@@ -100,6 +100,9 @@ type Client struct {
 	waits  map[string]chan error // request id -> waiter
 
 	media atomic.Pointer[Media] // the running media plane, if any (StartMedia)
+	// joinEpoch is the epoch this member last joined the group at, plus one (0: never
+	// joined): frames under earlier epochs were never for it (RFC 9420 §8).
+	joinEpoch atomic.Uint64
 	// iceServers are the TURN relays and credentials of the last ready (short-lived:
 	// a media plane started later uses the latest).
 	iceServers atomic.Pointer[[]signaling.ICEServer]

@@ -123,6 +123,10 @@ func (c *Client) StartMedia(ctx context.Context, cfg MediaConfig) (*Media, error
 		_ = pc.Close()
 		return nil, ErrMediaActive
 	}
+	if err := m.announceCodecs(); err != nil {
+		m.Close()
+		return nil, err
+	}
 	if cfg.VideoFPS > 0 || cfg.Recording.HasVideo() {
 		if m.video, err = m.addTrack(webrtc.MimeTypeVP8, "video"); err != nil {
 			m.Close()
@@ -282,6 +286,13 @@ func (m *Media) newPeer() (*webrtc.PeerConnection, error) {
 	return pc, nil
 }
 
+// announceCodecs tells the SFU session the video codecs this client receives and
+// decrypts (media_recv.go), so the room may choose one the browsers prefer; it publishes
+// VP8, which every participant decodes.
+func (m *Media) announceCodecs() error {
+	return m.send(signaling.Media{Type: signaling.MediaCodecs, Codecs: []string{webrtc.MimeTypeH264, webrtc.MimeTypeVP9, webrtc.MimeTypeVP8}})
+}
+
 // peer is the PeerConnection with the SFU now.
 func (m *Media) peer() *webrtc.PeerConnection {
 	m.pcMu.Lock()
@@ -320,6 +331,9 @@ func (m *Media) renew(ctx context.Context) error {
 	m.trackMu.Unlock()
 	_ = old.Close()
 	m.offerPending, m.restartDue = false, false
+	if err := m.announceCodecs(); err != nil {
+		return err
+	}
 	return m.offer(ctx)
 }
 
@@ -510,6 +524,8 @@ func (m *Media) handle(msg signaling.Media) error {
 		return pc.AddICECandidate(*msg.Candidate)
 	case signaling.MediaVideoPaused, signaling.MediaVideoResumed:
 		m.stats.notice(msg.Type)
+	case signaling.MediaCodec:
+		m.stats.roomCodec(msg.Codec)
 	}
 	return nil
 }

@@ -36,11 +36,17 @@ const (
 
 func (m *Media) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	var codec sframe.Codec
+	var depay func() rtp.Depacketizer
 	switch mime := tr.Codec().MimeType; {
 	case strings.EqualFold(mime, webrtc.MimeTypeVP8):
 		codec = sframe.CodecVP8
 	case strings.EqualFold(mime, webrtc.MimeTypeOpus):
 		codec = sframe.CodecOpus
+	case strings.EqualFold(mime, webrtc.MimeTypeH264):
+		codec, depay = sframe.CodecH264, func() rtp.Depacketizer { return &codecs.H264Packet{} }
+	case strings.EqualFold(mime, webrtc.MimeTypeVP9):
+		// VP9 is wholly protected (docs/protocol.md §3): its frame is the SFrame.
+		codec, depay = sframe.CodecNone, func() rtp.Depacketizer { return &codecs.VP9Packet{} }
 	default:
 		return // a codec this client did not publish or offer to decode
 	}
@@ -50,7 +56,7 @@ func (m *Media) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		return
 	}
 	m.wg.Add(1)
-	go m.receive(tr, codec)
+	go m.receive(tr, codec, depay)
 }
 
 type heldFrame struct {
@@ -59,10 +65,11 @@ type heldFrame struct {
 }
 
 // receive reassembles one remote track's frames from RTP, decrypts and counts them.
-func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec) {
+func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec, depay func() rtp.Depacketizer) {
 	defer m.wg.Done()
 	from := tr.StreamID()
 	asm := newAssembler(codec)
+	asm.depay = depay
 	var held []heldFrame
 	var dst []byte
 	for {
@@ -117,6 +124,10 @@ func (m *Media) open(from string, codec sframe.Codec, frame []byte, dst *[]byte,
 		if errors.Is(err, sframe.ErrUnknownKID) && m.isFuture(keys, frame, codec) {
 			return false, true
 		}
+		if errors.Is(err, sframe.ErrUnknownKID) && m.beforeJoin(keys, frame, codec) {
+			m.stats.fail(FailBeforeJoin)
+			return false, false
+		}
 		m.stats.fail(failReason(err))
 		return false, false
 	}
@@ -141,6 +152,32 @@ func (m *Media) isFuture(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec)
 	if err != nil {
 		return true // not joined yet: the Welcome is on its way
 	}
+	e, mask, ok := kidEpochBits(keys, frame, codec)
+	return ok && (e == (cur+1)&mask || e == (cur+2)&mask)
+}
+
+// beforeJoin reports whether the frame's KID names an epoch before the one this member
+// joined at, by the low bits (the webapp's worker decides the same way): the nearest
+// epoch behind the current one with those bits.
+func (m *Media) beforeJoin(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec) bool {
+	join := m.c.joinEpoch.Load()
+	cur, err := keys.Epoch()
+	if join == 0 || err != nil {
+		return false
+	}
+	e, mask, ok := kidEpochBits(keys, frame, codec)
+	if !ok {
+		return false
+	}
+	back := (cur - e) & mask
+	if back == 0 {
+		back = mask + 1
+	}
+	return back <= cur && cur-back < join-1
+}
+
+// kidEpochBits reads the epoch bits of a frame's KID (RFC 9605 §5.2) and their mask.
+func kidEpochBits(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec) (e, mask uint64, ok bool) {
 	n := 1
 	if codec == sframe.CodecVP8 {
 		n = 3
@@ -149,16 +186,15 @@ func (m *Media) isFuture(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec)
 		}
 	}
 	if len(frame) < n {
-		return false
+		return 0, 0, false
 	}
 	h, _, err := sframe.ParseHeader(frame[n:])
 	if err != nil {
-		return false
+		return 0, 0, false
 	}
 	l := keys.Layout()
-	_, _, e := l.Split(h.KID)
-	mask := uint64(1)<<l.EpochBits - 1
-	return e == (cur+1)&mask || e == (cur+2)&mask
+	_, _, e = l.Split(h.KID)
+	return e, uint64(1)<<l.EpochBits - 1, true
 }
 
 // assembler rebuilds frames from one track's RTP packets: Opus carries one frame
@@ -166,12 +202,24 @@ func (m *Media) isFuture(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec)
 // and PID=0 (RFC 7741 §4.2) to the packet with the RTP marker bit (RFC 7741 §4.1),
 // all with the frame's timestamp. Packets may arrive out of order or twice (NACK
 // retransmissions from the SFU's cache).
+//
+// H.264 (RFC 6184) and VP9 (RFC 9628) frames go through pion's depacketizer
+// (depay, a fresh one per frame: the H.264 one keeps FU-A state), in sequence
+// order once the frame's packets are all there: from the marker packet back
+// to the first packet of the contiguous run, which must start a partition
+// (a NAL unit; VP9's B bit). An H.264 frame's first packet is not marked, so
+// the run must also follow the previous frame's marker packet, unless a frame
+// was given up since.
 type assembler struct {
 	codec sframe.Codec
 	parts map[uint32]*partial
 	done  [64]uint32 // timestamps of recently completed frames
 	doneN int
 	vp8   codecs.VP8Packet
+	depay func() rtp.Depacketizer
+
+	lastEnd     uint16 // marker packet of the last frame completed
+	haveLastEnd bool
 }
 
 type partial struct {
@@ -207,6 +255,7 @@ func (a *assembler) push(p *rtp.Packet, now time.Time) (frame []byte, incomplete
 		if now.Sub(part.at) > partialMaxAge {
 			delete(a.parts, ts)
 			incomplete++
+			a.haveLastEnd = false
 		}
 	}
 	ts := p.Timestamp
@@ -216,6 +265,9 @@ func (a *assembler) push(p *rtp.Packet, now time.Time) (frame []byte, incomplete
 	if a.codec == sframe.CodecOpus {
 		a.finish(ts)
 		return p.Payload, incomplete
+	}
+	if a.depay != nil {
+		return a.pushDepay(p, now), incomplete
 	}
 	payload, err := a.vp8.Unmarshal(p.Payload)
 	if err != nil {
@@ -249,4 +301,52 @@ func (a *assembler) push(p *rtp.Packet, now time.Time) (frame []byte, incomplete
 	}
 	a.finish(ts)
 	return frame, incomplete
+}
+
+// pushDepay is push for the codecs read through a depacketizer.
+func (a *assembler) pushDepay(p *rtp.Packet, now time.Time) []byte {
+	ts := p.Timestamp
+	part := a.parts[ts]
+	if part == nil {
+		part = &partial{pkts: map[uint16][]byte{}, at: now}
+		a.parts[ts] = part
+	}
+	part.pkts[p.SequenceNumber] = bytes.Clone(p.Payload)
+	if p.Marker {
+		part.end, part.hasEnd = p.SequenceNumber, true
+	}
+	if !part.hasEnd {
+		return nil
+	}
+	start := part.end
+	for n := 0; n < len(part.pkts); n++ {
+		if _, ok := part.pkts[start-1]; !ok {
+			break
+		}
+		start--
+	}
+	d := a.depay()
+	if !d.IsPartitionHead(part.pkts[start]) {
+		return nil
+	}
+	if a.codec == sframe.CodecH264 && a.haveLastEnd && start-1 != a.lastEnd {
+		return nil // its first packets may be missing
+	}
+	var frame []byte
+	for seq := start; ; seq++ {
+		out, err := d.Unmarshal(part.pkts[seq])
+		if err != nil {
+			return nil
+		}
+		frame = append(frame, out...)
+		if seq == part.end {
+			break
+		}
+	}
+	a.finish(ts)
+	a.lastEnd, a.haveLastEnd = part.end, true
+	if len(frame) == 0 {
+		return nil
+	}
+	return frame
 }

@@ -11,7 +11,10 @@ import (
 
 // Failure reasons counted in MediaStats.Failures.
 const (
-	FailNoKey      = "no_key"     // no key for the frame's KID (ever, or held past MediaConfig.HoldFuture)
+	FailNoKey = "no_key" // no key for the frame's KID (ever, or held past MediaConfig.HoldFuture)
+	// FailBeforeJoin: under an epoch before the one this member joined at, whose keys a
+	// joiner never holds (RFC 9420 §8): a sender had not processed the commit adding it.
+	FailBeforeJoin = "before_join"
 	FailAuth       = "auth"       // the SFrame tag did not verify
 	FailReplay     = "replay"     // the counter was already accepted
 	FailTooOld     = "too_old"    // the counter fell behind the replay window
@@ -39,6 +42,10 @@ type MediaStats struct {
 	// ICERestarts the ICE restarts this client offered (after a resume with media
 	// stalled, a failed ICE, or fresh credentials while on a relay).
 	ICEServerUpdates, ICERestarts uint64
+	// RoomCodec is the room's video codec the SFU last named (a mimeType).
+	RoomCodec string
+	// Codecs counts decrypted video frames by SFrame layout ("vp8", "h264", "none" for VP9).
+	Codecs map[string]uint64
 
 	// Sources counts decrypted frames by publisher (its participant id, the stream
 	// id of its tracks).
@@ -66,7 +73,7 @@ type statsBook struct {
 
 func newStatsBook() *statsBook {
 	return &statsBook{s: MediaStats{Failures: map[string]uint64{}, Notices: map[string]uint64{},
-		Sources: map[string]SourceStats{}}, lastCtr: map[string]uint64{}}
+		Sources: map[string]SourceStats{}, Codecs: map[string]uint64{}}, lastCtr: map[string]uint64{}}
 }
 
 func (b *statsBook) snapshot() MediaStats {
@@ -76,6 +83,7 @@ func (b *statsBook) snapshot() MediaStats {
 	s.Failures = maps.Clone(b.s.Failures)
 	s.Notices = maps.Clone(b.s.Notices)
 	s.Sources = maps.Clone(b.s.Sources)
+	s.Codecs = maps.Clone(b.s.Codecs)
 	return s
 }
 
@@ -123,6 +131,12 @@ func (b *statsBook) keySwitch() {
 	b.mu.Unlock()
 }
 
+func (b *statsBook) roomCodec(mime string) {
+	b.mu.Lock()
+	b.s.RoomCodec = mime
+	b.mu.Unlock()
+}
+
 func (b *statsBook) notice(typ string) {
 	b.mu.Lock()
 	b.s.Notices[typ]++
@@ -151,10 +165,11 @@ func (b *statsBook) decrypted(f Frame) {
 		b.s.Held++
 	}
 	src := b.s.Sources[f.From]
-	if f.Codec == sframe.CodecVP8 {
-		src.Video++
-	} else {
+	if f.Codec == sframe.CodecOpus {
 		src.Audio++
+	} else {
+		src.Video++
+		b.s.Codecs[f.Codec.String()]++
 	}
 	src.LastKID = f.KID
 	if f.Marked {

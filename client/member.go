@@ -484,6 +484,9 @@ func (c *Client) welcome(raw json.RawMessage) {
 // leaf regularly heals from a compromise of its keys) and, on a rejoin, updates at once:
 // the leaf it rejoined with came from a KeyPackage that waited on the server.
 func (c *Client) joined() {
+	if e, ok := c.Epoch(); ok {
+		c.joinEpoch.Store(e + 1)
+	}
 	if c.state.memberBefore {
 		c.selfUpdate()
 	}

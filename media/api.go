@@ -18,11 +18,6 @@ import (
 // SSRC a publisher may use is either announced in its SDP or bound by rid,
 // and the SSRC binding stays exact.
 func registerCodecs(m *webrtc.MediaEngine) error {
-	videoFB := []webrtc.RTCPFeedback{
-		{Type: "ccm", Parameter: "fir"},
-		{Type: "nack"}, {Type: "nack", Parameter: "pli"},
-		{Type: webrtc.TypeRTCPFBTransportCC},
-	}
 	audio := []webrtc.RTPCodecParameters{{
 		RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
@@ -31,14 +26,7 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 		},
 		PayloadType: 111,
 	}}
-	video := []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFB}, PayloadType: 96},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: videoFB}, PayloadType: 98},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: videoFB}, PayloadType: 102},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", RTCPFeedback: videoFB}, PayloadType: 104},
-	}
+	video := videoCodecs()
 	for _, c := range audio {
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
 			return err
@@ -50,6 +38,23 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 		}
 	}
 	return nil
+}
+
+// videoCodecs are the video codecs the SFU negotiates.
+func videoCodecs() []webrtc.RTPCodecParameters {
+	videoFB := []webrtc.RTCPFeedback{
+		{Type: "ccm", Parameter: "fir"},
+		{Type: "nack"}, {Type: "nack", Parameter: "pli"},
+		{Type: webrtc.TypeRTCPFBTransportCC},
+	}
+	return []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFB}, PayloadType: 96},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: videoFB}, PayloadType: 98},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: videoFB}, PayloadType: 102},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", RTCPFeedback: videoFB}, PayloadType: 104},
+	}
 }
 
 // newParticipantAPI builds one pion API per participant. It has no
@@ -75,6 +80,10 @@ func (s *SFU) newParticipantAPI(buffers func(packetio.BufferPacketType, uint32) 
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
 			return nil, err
 		}
+	}
+	// RFC 6464: the publisher's microphone level, in the clear, for the active speaker.
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return nil, err

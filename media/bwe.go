@@ -14,6 +14,15 @@ import (
 // carries the lowest layers with resumeHeadroom to spare.
 const resumeHeadroom = 1.25
 
+// A paused subscriber's video is tried again (sendSideBWE.retry) after
+// retryFirst, then after twice the last wait up to retryMax; the wait
+// starts again from retryFirst once video has flowed for retryReset.
+const (
+	retryFirst = int64(2e9)
+	retryMax   = int64(16e9)
+	retryReset = int64(10e9)
+)
+
 // allocation is the controller's decision for one subscriber.
 type allocation struct {
 	paused bool
@@ -77,6 +86,7 @@ func (p *Participant) controlLoop() {
 		case <-t.C:
 			p.refreshValidPairs()
 			p.control()
+			p.tellSpeaker(p.sfu.nanos())
 			p.sendSenderReports(p.sfu.nanos())
 		}
 	}
@@ -104,14 +114,22 @@ func (p *Participant) control() {
 		}
 		vdts, vlayers, vrates = append(vdts, dt), append(vlayers, ls), append(vrates, rates)
 	}
+	if p.videoPaused && len(vdts) > 0 {
+		p.retryPaused(audio, vrates, now)
+	}
 	est := p.currentEstimate()
 	a := allocate(est, audio, vrates, p.videoPaused)
 	if a.paused != p.videoPaused && len(vdts) > 0 {
 		p.videoPaused = a.paused
+		p.pauseChanged = now
 		if a.paused {
+			if now-p.resumedAt >= retryReset {
+				p.retryWait = retryFirst
+			}
 			p.counters.videoPauses.Add(1)
 			p.signals.push(signaling.Media{Type: signaling.MediaVideoPaused, EstimateBps: int(est)})
 		} else {
+			p.resumedAt = now
 			p.counters.videoResumes.Add(1)
 			p.signals.push(signaling.Media{Type: signaling.MediaVideoResumed, EstimateBps: int(est)})
 		}
@@ -123,4 +141,31 @@ func (p *Participant) control() {
 		}
 		dt.setTarget(vlayers[i][a.layer[i]], false)
 	}
+}
+
+// retryPaused tries a paused subscriber's video again once it has waited
+// retryWait (see sendSideBWE.retry): the estimate is raised to what the
+// audio and the lowest video layers need with resumeHeadroom, so the next
+// allocation resumes the video, and each failed try doubles the wait.
+func (p *Participant) retryPaused(audio int64, vrates [][]int64, now int64) {
+	e := p.bwe.Load()
+	if e == nil || p.estimate.Load() > 0 {
+		return
+	}
+	if p.retryWait == 0 {
+		p.retryWait = retryFirst
+	}
+	if now-p.pauseChanged < p.retryWait {
+		return
+	}
+	var lowest int64
+	for _, rates := range vrates {
+		if len(rates) > 0 {
+			lowest += rates[0]
+		}
+	}
+	e.retry(float64(audio) + float64(lowest)*resumeHeadroom)
+	p.counters.videoRetries.Add(1)
+	p.pauseChanged = now
+	p.retryWait = min(2*p.retryWait, retryMax)
 }

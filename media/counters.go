@@ -21,6 +21,7 @@ type Counters struct {
 	LayerSwitches  uint64 // simulcast switches done on a keyframe
 	VideoPauses    uint64 // subscribers dropped to audio only
 	VideoResumes   uint64 // ... and back
+	VideoRetries   uint64 // paused video tried again at what its lowest layers need
 }
 
 func (c *Counters) add(o Counters) {
@@ -38,6 +39,7 @@ func (c *Counters) add(o Counters) {
 	c.LayerSwitches += o.LayerSwitches
 	c.VideoPauses += o.VideoPauses
 	c.VideoResumes += o.VideoResumes
+	c.VideoRetries += o.VideoRetries
 }
 
 // raise sets each counter of c to the larger of its value and o's.
@@ -63,7 +65,7 @@ type counters struct {
 	forwardedPackets, forwardedBytes             atomic.Uint64
 	unannounced, unbound, rateLimited, malformed atomic.Uint64
 	pliForwarded, pliRateLimited, layerSwitches  atomic.Uint64
-	videoPauses, videoResumes                    atomic.Uint64
+	videoPauses, videoResumes, videoRetries      atomic.Uint64
 	retransmitted, nackMisses                    atomic.Uint64
 	sendFailed                                   atomic.Uint64
 }
@@ -84,5 +86,6 @@ func (c *counters) snapshot() Counters {
 		LayerSwitches:           c.layerSwitches.Load(),
 		VideoPauses:             c.videoPauses.Load(),
 		VideoResumes:            c.videoResumes.Load(),
+		VideoRetries:            c.videoRetries.Load(),
 	}
 }

@@ -74,14 +74,22 @@ func newDowntrack(pub *publication, sub *Participant) *downtrack {
 
 // Bind is called by pion when the subscriber's answer is applied.
 func (dt *downtrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	// The first codec of the publisher's type, or the first with its exact
+	// fmtp. pion's list may name one codec several times under different
+	// payload types (the SFU's own numbering and each peer's, learnt from its
+	// SDP), and only the first is the one this m-section was offered with:
+	// taking a later one sent H.264 under a payload type the subscriber
+	// never negotiated there, and it dropped every packet.
 	var match *webrtc.RTPCodecParameters
+	exact := false
 	for _, c := range ctx.CodecParameters() {
 		if !strings.EqualFold(c.MimeType, dt.pub.codecCap.MimeType) {
 			continue
 		}
 		c := c
-		if match == nil || c.SDPFmtpLine == dt.pub.codecCap.SDPFmtpLine {
+		if match == nil || (!exact && c.SDPFmtpLine == dt.pub.codecCap.SDPFmtpLine) {
 			match = &c
+			exact = c.SDPFmtpLine == dt.pub.codecCap.SDPFmtpLine
 		}
 	}
 	if match == nil {

@@ -166,6 +166,27 @@ func (e *sendSideBWE) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 	e.target.Store(int64(min(max(rate, e.minRate), e.maxRate)))
 }
 
+// retry raises the estimate to rate when it is lower. A subscriber whose
+// video paused receives audio only, and the feedback about audio can never
+// show that the path carries more: the increase is capped at 1.5 times what
+// arrives (§5.5), and the SFU sends no probes. So after a wait the
+// controller tries the video again at what its lowest layers need, and the
+// delay-based and loss-based controllers bring the estimate down again,
+// from what then arrives, if the path cannot carry it. The old congestion
+// point is forgotten: it was measured on another path load.
+func (e *sendSideBWE) retry(rate float64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rate = min(max(rate, e.minRate), e.maxRate)
+	if rate <= min(e.delayRate, e.lossRate) {
+		return
+	}
+	e.delayRate, e.lossRate = max(e.delayRate, rate), max(e.lossRate, rate)
+	e.decAvg, e.decVar = 0, 0
+	e.state = rcHold
+	e.target.Store(int64(min(e.delayRate, e.lossRate)))
+}
+
 // onArrival groups packets (§5.2) and runs the delay-based controller once
 // per completed group. As libwebrtc's inter-arrival filter does, a group
 // is the packets sent within burstTime of its first, plus those that

@@ -165,3 +165,37 @@ func TestTWCCFeedbackAcks(t *testing.T) {
 		t.Fatal("overwritten entry found")
 	}
 }
+
+// A subscriber paused to audio only by a passing congestion: the audio's
+// feedback alone never lifts the estimate past 1.5 times the audio rate, so
+// video could never come back; retry raises it to what video needs, and on
+// a path that carries the video it stays there. On a path that
+// cannot, the delay-based controller brings it down again.
+func TestBWERetryAfterPause(t *testing.T) {
+	l := newLink(t, 10_000_000, 0)
+	l.run(t, 3_000_000, 1200, 0, 1e9)
+	l.capacity = 150_000 // a congestion: the estimate falls under what video needs
+	l.run(t, 3_000_000, 1200, 1e9, 4e9)
+	l.capacity = 10_000_000
+	l.run(t, 64_000, 200, 4e9, 20e9) // audio only, on a free path again
+	stuck := l.bwe.targetBitrate()
+	if stuck > 400_000 {
+		t.Fatalf("estimate %d from audio feedback alone: the retry would not be needed", stuck)
+	}
+	l.bwe.retry(600_000)
+	if got := l.bwe.targetBitrate(); got < 600_000 {
+		t.Fatalf("estimate %d after retry(600k)", got)
+	}
+	l.run(t, 600_000, 1200, 20e9, 25e9) // the video flows and the path carries it
+	if got := l.bwe.targetBitrate(); got < 600_000 {
+		t.Fatalf("estimate %d after 5 s of 600 kbit/s on a 10 Mbit/s path", got)
+	}
+	t.Logf("estimate %d stuck on audio feedback, %d after a retry on a free path", stuck, l.bwe.targetBitrate())
+
+	l.capacity = 300_000 // the path cannot carry the video: the retry fails
+	l.bwe.retry(1_000_000)
+	l.run(t, 1_000_000, 1200, 25e9, 28e9)
+	if got := l.bwe.targetBitrate(); got > 400_000 {
+		t.Fatalf("estimate %d after a failed retry over a 300 kbit/s path", got)
+	}
+}

@@ -59,6 +59,7 @@ func (p *Participant) HandleOffer(sdpText string) error {
 		p.dirty = true
 	}
 	p.setAnnounced(ssrcs, rids)
+	p.preferRoomCodec(offeredVideo(sdpText))
 	answer, err := p.pc.CreateAnswer(nil)
 	if err == nil {
 		_, err = p.setLocal(answer)

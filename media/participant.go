@@ -46,6 +46,7 @@ type Participant struct {
 	offerID    uint64
 	midSeq     int
 	downtracks map[*publication]*downtrack
+	codecSet   map[string]bool // mids whose codec preferences preferRoomCodec set
 
 	pubMu sync.Mutex
 	pubs  map[string]*publication
@@ -59,12 +60,19 @@ type Participant struct {
 	bound     []uint32
 	rids      bool
 
+	codecMu sync.Mutex
+	decodes map[string]bool // video codecs the client declared it decodes; nil: none declared
+
 	addrMu   sync.Mutex
 	selected netip.AddrPort   // remote end of the selected candidate pair
 	valid    []netip.AddrPort // remote ends of the other validated pairs
 
-	videoPaused bool  // controller goroutine only
-	lastReport  int64 // controller goroutine only: nanos of the last sender reports
+	videoPaused bool   // controller goroutine only
+	speaker     string // controller goroutine only: the active speaker last told
+	// Controller goroutine only: nanos of the last pause, resume or retry, of the last
+	// resume, and how long a pause waits before the next retry (bwe.go).
+	pauseChanged, resumedAt, retryWait int64
+	lastReport                         int64 // controller goroutine only: nanos of the last sender reports
 
 	closeOnce   sync.Once
 	closed      atomic.Bool
@@ -81,7 +89,7 @@ type Participant struct {
 
 func newParticipant(s *SFU, r *room, id string, grants Grants, signal func(signaling.Media)) (*Participant, error) {
 	p := &Participant{sfu: s, room: r, id: id, grants: grants,
-		downtracks: map[*publication]*downtrack{}, pubs: map[string]*publication{},
+		downtracks: map[*publication]*downtrack{}, codecSet: map[string]bool{}, pubs: map[string]*publication{},
 		rtpBufs: map[uint32]*rtpBuffer{}, outs: map[uint32]*downtrack{}, done: make(chan struct{}),
 		stopControl: make(chan struct{}), controlDone: make(chan struct{})}
 	p.binding = newTransportBinding(&p.counters, s.cfg.RateLimit, s.conn.nanos())
@@ -215,6 +223,9 @@ func (p *Participant) HandleMessage(m signaling.Media) error {
 			return fmt.Errorf("%w: candidate message without candidate", ErrBadCandidate)
 		}
 		return p.AddICECandidate(*m.Candidate)
+	case signaling.MediaCodecs:
+		p.setDecodes(m.Codecs)
+		return nil
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownMessage, m.Type)
 }
@@ -268,13 +279,16 @@ func (p *Participant) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRec
 		p.pubs[id] = pub
 	}
 	p.pubMu.Unlock()
-	var twccID uint8
+	var twccID, levelID uint8
 	for _, e := range receiver.GetParameters().HeaderExtensions {
 		if e.URI == sdp.TransportCCURI && e.ID > 0 && e.ID < 256 {
 			twccID = uint8(e.ID)
 		}
+		if e.URI == sdp.AudioLevelURI && e.ID > 0 && e.ID < 256 && track.Kind() == webrtc.RTPCodecTypeAudio {
+			levelID = uint8(e.ID)
+		}
 	}
-	l, ok := pub.addLayer(track, twccID)
+	l, ok := pub.addLayer(track, twccID, levelID)
 	if !ok {
 		return
 	}
@@ -346,6 +360,19 @@ func (p *Participant) subscribe(pub *publication) {
 		return
 	}
 	sender, err := p.pc.AddTrack(dt)
+	if err == nil {
+		// pion may send on a transceiver it recycles (one the client publishes on,
+		// recvonly here), which keeps the codec preferences it was answered with
+		// (preferRoomCodec, the SFU's payload types), while Bind chooses among the
+		// connection's codecs (each peer's payload types too): a track sent under a
+		// payload type its m-section does not list is dropped by the subscriber.
+		// Without preferences the m-section lists the connection's codecs, Bind's.
+		for _, t := range p.pc.GetTransceivers() {
+			if t.Sender() == sender {
+				_ = t.SetCodecPreferences(nil)
+			}
+		}
+	}
 	if err != nil {
 		p.negMu.Unlock()
 		p.sfu.log.Warn("media: add track", "participant", p.id, "err", err)
@@ -510,6 +537,7 @@ func (p *Participant) Close() error {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
 		p.room.release(p.id)
+		p.room.chooseCodec(nil) // without this participant, a codec it lacked may be chosen
 		for _, dt := range p.downtrackList() {
 			dt.pub.removeDowntrack(dt)
 		}

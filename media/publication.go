@@ -43,6 +43,14 @@ type layer struct {
 	pendingPLI atomic.Bool  // a rate-limited request waits for its turn
 	cache      *rtxCache    // video only
 	twccID     uint8        // transport-wide sequence number extension, as negotiated with the publisher
+	levelID    uint8        // audio level extension (RFC 6464), as negotiated; 0: none
+
+	// The held audio level (speaker.go): written by the read loop, read
+	// by subscribers' control loops.
+	heldLevel, heldAt int64 // read loop only
+	levelSeen         bool  // read loop only
+	level             atomic.Int64
+	levelAt           atomic.Int64
 
 	// Written by the read loop only; bitrate and lastNanos are read by
 	// subscribers' controllers.
@@ -63,7 +71,7 @@ func newPublication(id string, publisher *Participant, track *webrtc.TrackRemote
 // addLayer registers a layer; false if the publication already has this
 // rid or is full. twccID is the publisher's transport-wide sequence
 // number extension ID (0: not negotiated).
-func (pub *publication) addLayer(track *webrtc.TrackRemote, twccID uint8) (*layer, bool) {
+func (pub *publication) addLayer(track *webrtc.TrackRemote, twccID, levelID uint8) (*layer, bool) {
 	pub.mu.Lock()
 	defer pub.mu.Unlock()
 	if pub.ended || len(pub.layers) >= maxLayers {
@@ -74,7 +82,7 @@ func (pub *publication) addLayer(track *webrtc.TrackRemote, twccID uint8) (*laye
 			return nil, false
 		}
 	}
-	l := &layer{pub: pub, rid: track.RID(), ssrc: uint32(track.SSRC()), track: track, twccID: twccID}
+	l := &layer{pub: pub, rid: track.RID(), ssrc: uint32(track.SSRC()), track: track, twccID: twccID, levelID: levelID}
 	if pub.codec.isVideo() {
 		l.cache = newRTXCache()
 	}
@@ -207,6 +215,7 @@ func (pub *publication) forwardPacket(l *layer, h *rtp.Header, pkt []byte, nanos
 	}
 	payload := pkt[hl:end]
 	l.account(len(pkt), nanos)
+	l.noteLevel(h, nanos)
 	if len(payload) == 0 {
 		return // padding-only bandwidth probe: nothing to forward
 	}

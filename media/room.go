@@ -14,6 +14,7 @@ type room struct {
 	reserved     map[string]bool
 	participants map[string]*Participant
 	pubs         map[string]*publication
+	codec        string // the room's video codec (roomcodec.go)
 }
 
 func newRoom(s *SFU, id string) *room {

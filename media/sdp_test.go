@@ -19,6 +19,11 @@ func TestAnnouncedSources(t *testing.T) {
 		"m=video 9 UDP/TLS/RTP/SAVPF 96", "c=IN IP4 0.0.0.0", "a=mid:2", "a=recvonly", "a=ssrc:2222 cname:x",
 		// rejected section
 		"m=video 0 UDP/TLS/RTP/SAVPF 96", "c=IN IP4 0.0.0.0", "a=mid:3", "a=ssrc:3333 cname:x",
+		// Firefox's max-bundle offer: port 0 with bundle-only is in the bundle, not rejected
+		// (RFC 8843 §6); its RTX SSRC is announced too
+		"m=video 0 UDP/TLS/RTP/SAVPF 120", "c=IN IP4 0.0.0.0", "a=bundle-only", "a=sendonly", "a=mid:5",
+		"a=ssrc:4444 cname:{f}", "a=ssrc:5555 cname:{f}", "a=ssrc-group:FID 4444 5555",
+		"m=audio 0 UDP/TLS/RTP/SAVPF 109", "c=IN IP4 0.0.0.0", "a=bundle-only", "a=recvonly", "a=mid:6", "a=ssrc:6666 cname:{f}",
 		// garbage ssrc values are ignored
 		"m=audio 9 UDP/TLS/RTP/SAVPF 111", "c=IN IP4 0.0.0.0", "a=mid:4", "a=ssrc:notanumber cname:x", "a=ssrc:99999999999 x",
 		"",
@@ -27,7 +32,7 @@ func TestAnnouncedSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ssrcs, []uint32{1111}) || !rids {
+	if !slices.Equal(ssrcs, []uint32{1111, 4444, 5555}) || !rids {
 		t.Fatalf("ssrcs %v rids %v", ssrcs, rids)
 	}
 	if _, _, err := announcedSources("not sdp"); err == nil {
@@ -36,7 +41,7 @@ func TestAnnouncedSources(t *testing.T) {
 }
 
 func FuzzAnnouncedSources(f *testing.F) {
-	seeds := []string{"v=0\r\ns=-\r\nm=audio 9 RTP/AVP 0\r\na=ssrc:1 x\r\n", "v=0\r\n", "m=video 0 x 1\r\na=rid:h send\r\n"}
+	seeds := []string{"v=0\r\ns=-\r\nm=audio 9 RTP/AVP 0\r\na=ssrc:1 x\r\n", "v=0\r\n", "m=video 0 x 1\r\na=rid:h send\r\n", "v=0\r\ns=-\r\nm=video 0 UDP/TLS/RTP/SAVPF 120\r\na=bundle-only\r\na=ssrc:2 x\r\n"}
 	for _, s := range seeds {
 		f.Add(s)
 	}

@@ -55,6 +55,47 @@ func nalHeaderLen(t byte) int {
 	return 1
 }
 
+// slicePrefixLen is how many bytes of a coded slice's payload (NAL types 1
+// and 5) stay in the clear with its header: those holding the slice header's
+// first three fields, first_mb_in_slice, slice_type and
+// pic_parameter_set_id (H.264 §7.3.3, Exp-Golomb ue(v) codes, §9.1), read
+// from the bytes as they are. Receivers' depacketizers read the PPS id of an
+// IDR slice (libwebrtc's H264SpsPpsTracker drops an IDR whose PPS it cannot
+// find), and first_mb_in_slice tells where a picture starts. The codes end
+// within the first bytes for any picture of fewer than 2^15 macroblocks. ok
+// is false when they do not end within p: the frame is refused, never sent
+// with a guessed layout.
+func slicePrefixLen(p []byte) (n int, ok bool) {
+	pos := 0 // in bits
+	bit := func() (uint8, bool) {
+		if pos >= 8*len(p) {
+			return 0, false
+		}
+		b := p[pos/8] >> (7 - pos%8) & 1
+		pos++
+		return b, true
+	}
+	for range 3 {
+		zeros := 0
+		for {
+			b, ok := bit()
+			if !ok || zeros > 31 {
+				return 0, false
+			}
+			if b == 1 {
+				break
+			}
+			zeros++
+		}
+		for range zeros {
+			if _, ok := bit(); !ok {
+				return 0, false
+			}
+		}
+	}
+	return (pos + 7) / 8, true
+}
+
 // nalUnit locates one NAL unit: frame[sc:start] is its start code,
 // frame[start:hdr] its header, frame[hdr:end] its payload.
 type nalUnit struct {
@@ -95,6 +136,13 @@ func splitAnnexB(frame []byte) ([]nalUnit, error) {
 		n.hdr = start + nalHeaderLen(t)
 		if n.hdr > end {
 			return nil, fmt.Errorf("%w: NAL unit at offset %d shorter than its header", ErrMalformedH264, start)
+		}
+		if t == 1 || t == 5 {
+			k, ok := slicePrefixLen(frame[n.hdr:end])
+			if !ok {
+				return nil, fmt.Errorf("%w: coded slice at offset %d without a readable slice header", ErrMalformedH264, start)
+			}
+			n.hdr += k
 		}
 		n.end = end
 		nals = append(nals, n)

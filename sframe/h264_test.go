@@ -101,3 +101,34 @@ func TestH264NonCanonicalEscaping(t *testing.T) {
 		t.Fatalf("genuine: %v", err)
 	}
 }
+
+// The first three fields of a coded slice's header stay clear with its NAL
+// header: a receiver's depacketizer reads the PPS id of an IDR slice.
+func TestH264SlicePrefix(t *testing.T) {
+	for _, c := range []struct {
+		p    []byte
+		n    int
+		fine bool
+	}{
+		{[]byte{0x88, 0x84}, 2, true},       // ue 0, ue 7, ue 0: 1+7+1 bits
+		{[]byte{0x9a, 0}, 1, true},          // 0, 5, 0
+		{[]byte{0x00, 0x91, 0x3c}, 3, true}, // first_mb 0x111 (17 bits), slice_type 2, pps 0
+		{[]byte{0x00}, 0, false},            // ends inside the first code
+		{[]byte{}, 0, false},
+		{[]byte{0, 0, 0, 0, 0x80}, 0, false}, // 32 leading zeros: over 31
+	} {
+		n, ok := slicePrefixLen(c.p)
+		if n != c.n || ok != c.fine {
+			t.Errorf("slicePrefixLen(% x) = %d, %v; want %d, %v", c.p, n, ok, c.n, c.fine)
+		}
+	}
+	frame := []byte{0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0, 0x55}
+	c := newTestContext(t, DefaultSuite, 5)
+	enc, err := c.EncryptFrame(nil, 5, CodecH264, frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(enc, frame[:14]) {
+		t.Fatalf("the SPS, the IDR's NAL header and its slice header prefix are not clear: % x", enc[:14])
+	}
+}

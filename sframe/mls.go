@@ -29,7 +29,7 @@ var _ Exporter = ExporterFunc(nil)
 // mlsBaseKeyLabel is the exporter label of RFC 9605 §5.2.
 const mlsBaseKeyLabel = "SFrame 1.0 Base Key"
 
-// DefaultGrace is how long the previous epoch's keys stay usable after a new
+// DefaultGrace is how long an earlier epoch's keys stay usable after the next
 // epoch is installed: long enough for frames in flight and for senders that
 // process the commit a little later.
 const DefaultGrace = 10 * time.Second
@@ -50,14 +50,19 @@ type MLSConfig struct {
 // is shared by all members; each sender's KID differs (KIDLayout), so each
 // sender's sframe_key and sframe_salt differ. This member encrypts under its
 // own KID of the current epoch. It decrypts frames of any sender of the
-// current epoch, and of the previous epoch until the grace period ends: a
-// received KID's key is derived on first use and kept only once a frame
-// authenticated under it.
+// current epoch, and of each earlier epoch until its grace period ends (the
+// grace starts when the next epoch is installed): a received KID's key is
+// derived on first use and kept only once a frame authenticated under it.
+// Earlier epochs, not only the previous one: when members join and leave in
+// quick succession (two commits in a second), a sender that processes the
+// commits a little later still sends under an epoch two or three behind,
+// and its frames must not be lost to the churn.
 //
 // Ordering rules: epochs only move forward (SetEpoch with an epoch not above
-// the current one fails). Installing epoch n makes the current epoch the
-// previous one (dropping any older one), unless both share their low E bits,
-// in which case the old one is dropped at once: their KIDs would collide.
+// the current one fails). Installing epoch n keeps the epochs at most
+// 2^E - 3 behind it (n-1 ... n-13 with E = 4) and drops the others at once:
+// their low E bits would be n's (KIDs would collide) or those of n+1 and
+// n+2, whose frames a member holds until their commit arrives.
 //
 // MLSKeys is safe for concurrent use.
 type MLSKeys struct {
@@ -67,14 +72,15 @@ type MLSKeys struct {
 	grace  time.Duration
 	now    func() time.Time
 
-	cur, prev *mlsEpoch
-	prevUntil time.Time
-	selfKID   uint64
+	cur     *mlsEpoch
+	prev    []*mlsEpoch // earlier epochs in their grace period, oldest first
+	selfKID uint64
 }
 
 type mlsEpoch struct {
 	epoch uint64
 	base  []byte
+	until time.Time // for an earlier epoch: the end of its grace period
 }
 
 var _ keySource = (*MLSKeys)(nil)
@@ -143,15 +149,26 @@ func (m *MLSKeys) SetEpoch(epoch uint64, senderIndex uint32, exp Exporter) error
 	}
 	now := m.now()
 	mask := m.layout.epochMask()
-	if m.prev != nil {
-		m.dropLocked(m.prev)
-		m.prev = nil
+	// An earlier epoch is kept while it is at most 2^E - 3 behind: its low
+	// bits are then neither the new epoch's nor those of the next two, whose
+	// frames must read as a key on its way (ErrUnknownKID), not as a held
+	// epoch's (a stale key and replay window).
+	keep := func(e *mlsEpoch) bool { return mask >= 2 && epoch-e.epoch <= mask-2 }
+	kept := m.prev[:0]
+	for _, e := range m.prev {
+		if !keep(e) {
+			m.dropLocked(e)
+			continue
+		}
+		kept = append(kept, e)
 	}
+	m.prev = kept
 	if m.cur != nil {
-		if m.cur.epoch&mask == epoch&mask || m.grace < 0 {
+		if !keep(m.cur) || m.grace < 0 {
 			m.dropLocked(m.cur)
 		} else {
-			m.prev, m.prevUntil = m.cur, now.Add(m.grace)
+			m.cur.until = now.Add(m.grace)
+			m.prev = append(m.prev, m.cur)
 		}
 	}
 	// Keys left under the new epoch's low bits belong to an older epoch.
@@ -177,12 +194,21 @@ func (m *MLSKeys) dropBitsLocked(bits uint64) {
 	}
 }
 
-// expireLocked drops the previous epoch once its grace period is over.
+// expireLocked drops the earlier epochs whose grace period is over.
 func (m *MLSKeys) expireLocked() {
-	if m.prev != nil && !m.now().Before(m.prevUntil) {
-		m.dropLocked(m.prev)
-		m.prev = nil
+	if len(m.prev) == 0 {
+		return
 	}
+	now := m.now()
+	kept := m.prev[:0]
+	for _, e := range m.prev {
+		if !now.Before(e.until) {
+			m.dropLocked(e)
+			continue
+		}
+		kept = append(kept, e)
+	}
+	m.prev = kept
 }
 
 // baseKeyLocked implements keySource: the base key of the held epoch whose
@@ -193,8 +219,10 @@ func (m *MLSKeys) baseKeyLocked(kid uint64) ([]byte, bool) {
 	if m.cur != nil && m.cur.epoch&mask == bits {
 		return m.cur.base, true
 	}
-	if m.prev != nil && m.prev.epoch&mask == bits && m.now().Before(m.prevUntil) {
-		return m.prev.base, true
+	for _, e := range m.prev {
+		if e.epoch&mask == bits && m.now().Before(e.until) {
+			return e.base, true
+		}
 	}
 	return nil, false
 }
@@ -265,7 +293,7 @@ func (m *MLSKeys) DecryptFrame(dst []byte, codec Codec, data []byte) ([]byte, He
 func (m *MLSKeys) Close() {
 	m.ctx.mu.Lock()
 	defer m.ctx.mu.Unlock()
-	for _, e := range []*mlsEpoch{m.cur, m.prev} {
+	for _, e := range append([]*mlsEpoch{m.cur}, m.prev...) {
 		if e != nil {
 			clear(e.base)
 		}

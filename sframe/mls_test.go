@@ -158,21 +158,22 @@ func TestMLSKeysEpochCollision(t *testing.T) {
 	if _, _, err := rx.Decrypt(nil, nil, mustEncryptAtCfg(t, cfg, 5, 0)); err != nil {
 		t.Fatal(err)
 	}
-	// Epoch 6 keeps 5 as previous (grace); epoch 9 collides with 5 and drops it.
+	// Epoch 6 keeps 5 as previous (grace); epoch 7 drops it: with E = 2, epoch
+	// 5's low bits are those of 9, the epoch after next, whose frames are held.
 	if err := rx.SetEpoch(6, 3, fakeExporter{group: "g", epoch: 6}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := rx.Decrypt(nil, nil, mustEncryptAtCfg(t, cfg, 5, 1)); err != nil {
 		t.Fatalf("previous epoch in grace: %v", err)
 	}
-	if err := rx.SetEpoch(9, 3, fakeExporter{group: "g", epoch: 9}); err != nil {
+	if err := rx.SetEpoch(7, 3, fakeExporter{group: "g", epoch: 7}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := rx.Decrypt(nil, nil, mustEncryptAtCfg(t, cfg, 5, 2)); err == nil {
-		t.Fatal("epoch 5 still accepted after epoch 9")
+		t.Fatal("epoch 5 still accepted after epoch 7")
 	}
 	if _, _, err := rx.Decrypt(nil, nil, mustEncryptAtCfg(t, cfg, 6, 2)); err != nil {
-		t.Fatalf("epoch 6 is the previous epoch of 9: %v", err)
+		t.Fatalf("epoch 6 is the previous epoch of 7: %v", err)
 	}
 	rx.Close()
 	if _, err := rx.KID(); !errors.Is(err, ErrNoEpoch) {
@@ -235,5 +236,30 @@ func TestMLSKeysErrors(t *testing.T) {
 	}
 	if m.ctx.HasKey(0x12) {
 		t.Fatal("forged frame installed a key")
+	}
+}
+
+// Quick churn: epochs two and three behind the current one still decrypt in
+// their grace period, and not after it.
+func TestMLSKeysEarlierEpochsInGrace(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	cfg := MLSConfig{Grace: 5 * time.Second}
+	rx := newMember(t, clock, cfg)
+	for e := uint64(4); e <= 7; e++ {
+		if err := rx.SetEpoch(e, 3, fakeExporter{group: "g", epoch: e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range []uint64{5, 4} {
+		if _, _, err := rx.Decrypt(nil, nil, mustEncryptAtCfg(t, cfg, e, 0)); err != nil {
+			t.Fatalf("epoch %d, %d behind, in its grace period: %v", e, 7-e, err)
+		}
+	}
+	clock.t = clock.t.Add(5*time.Second + time.Millisecond)
+	if _, _, err := rx.Decrypt(nil, nil, mustEncryptAtCfg(t, cfg, 5, 1)); !errors.Is(err, ErrUnknownKID) {
+		t.Fatalf("epoch 5 after its grace period: %v", err)
+	}
+	if _, _, err := rx.Decrypt(nil, nil, mustEncryptAtCfg(t, cfg, 7, 1)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -54,7 +54,7 @@ func sampleFrames() map[string]struct {
 	h264 = append(h264, 0, 0, 0, 1, 0x65)
 	h264 = append(h264, rnd(700)...)
 	h264 = append(h264, 0, 0, 0, 0, 0, 3, 0, 0, 2, 0x88, 0)
-	h264 = append(h264, 0, 0, 1, 0x41, 0, 0, 0, 0)
+	h264 = append(h264, 0, 0, 1, 0x41, 0x9a, 0, 0, 0, 0) // slice header prefix: first_mb 0, slice_type 5, pps 0
 	return map[string]struct {
 		codec Codec
 		frame []byte

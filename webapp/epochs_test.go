@@ -132,7 +132,7 @@ func TestBrowserEpochs(t *testing.T) {
 						continue
 					}
 					if got := s.Peers[id]["video"].Epoch; uint64(got) != e&bitsMask {
-						lag = fmt.Sprintf("%s decrypts %s's video under epoch bits %v, want %d", p.name, id, got, e&bitsMask)
+						lag = fmt.Sprintf("%s decrypts %s's video under epoch bits %v, want %d (%v) %s", p.name, id, got, e&bitsMask, mediaState(t, p.ctx), eval[string](t, p.ctx, codecDiagJS))
 						return false
 					}
 					if now[id] <= since[p.name][id] {
@@ -238,3 +238,12 @@ func reasons(m map[string]float64) string {
 	sort.Strings(out)
 	return strings.Join(out, " ")
 }
+
+const codecDiagJS = `(async () => {
+  const pc = window.sealroomPC();
+  const st = await pc.getStats();
+  const out = [];
+  st.forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') { const c = st.get(r.codecId); out.push([r.mid, r.packetsReceived, r.framesReceived, r.nackCount, r.pliCount, c && c.payloadType, c && c.sdpFmtpLine]); } });
+  const tr = pc.getTransceivers().map((t) => [t.mid, t.receiver.track.kind, JSON.stringify(t.receiver.getParameters().codecs.map((c) => c.payloadType + ' ' + c.mimeType + ' ' + (c.sdpFmtpLine || '')))]);
+  return JSON.stringify({out, tr});
+})()`

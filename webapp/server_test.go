@@ -24,6 +24,7 @@ const testRoom = "visit-1"
 type testServer struct {
 	url      string
 	signer   *auth.Signer
+	sfu      *media.SFU
 	consents *compliance.Consents
 }
 
@@ -32,6 +33,12 @@ type testServer struct {
 // says otherwise.
 func startServer(t *testing.T, ks ...func(*keyservice.Config)) *testServer {
 	t.Helper()
+	return startServerMedia(t, nil, ks...)
+}
+
+// startServerMedia is startServer with the SFU's configuration changed by mcfg first.
+func startServerMedia(t *testing.T, mcfg func(*media.Config), ks ...func(*keyservice.Config)) *testServer {
+	t.Helper()
 	assets, err := webapp.Assets()
 	if errors.Is(err, webapp.ErrNotBuilt) && os.Getenv("CI") != "true" {
 		t.Skipf("SKIPPED LOUDLY: %v (cd webapp && npm ci && npm run build)", err)
@@ -39,7 +46,11 @@ func startServer(t *testing.T, ks ...func(*keyservice.Config)) *testServer {
 	if err != nil {
 		t.Fatalf("webapp: %v", err)
 	}
-	sfu, err := media.New(media.Config{ListenAddr: "127.0.0.1:0"})
+	cfg := media.Config{ListenAddr: "127.0.0.1:0"}
+	if mcfg != nil {
+		mcfg(&cfg)
+	}
+	sfu, err := media.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +68,7 @@ func startServer(t *testing.T, ks ...func(*keyservice.Config)) *testServer {
 			d.Assets, d.Media, d.Consents = assets, sfu, consents
 		},
 	})
-	return &testServer{url: st.URL, signer: st.Signer, consents: consents}
+	return &testServer{url: st.URL, signer: st.Signer, sfu: sfu, consents: consents}
 }
 
 func (s *testServer) token(t *testing.T, sub, name string, role auth.Role) string {

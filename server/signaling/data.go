@@ -205,4 +205,10 @@ type Media struct {
 	// EstimateBps is the subscriber's bandwidth estimate, on video_paused and
 	// video_resumed.
 	EstimateBps int `json:"estimate_bps,omitempty"`
+	// Codecs are the client's decodable video codecs (mimeTypes), on codecs.
+	Codecs []string `json:"codecs,omitempty"`
+	// Codec is the room's video codec (a mimeType), on codec.
+	Codec string `json:"codec,omitempty"`
+	// Participant is a participant id, on active_speaker ("" or absent: nobody).
+	Participant string `json:"participant,omitempty"`
 }

@@ -19,7 +19,7 @@ func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 		TypeLeave, TypeJoined, TypeUpdated, TypeLeft, TypeConsentRequired, TypeConsent, TypeMedia, TypeICEServers,
 		TypeKeyPackages, TypeGroupInit, TypeCommit, TypeChat, TypeKick, TypeReadmit, TypeGroupCreate, TypeHandshake,
 		TypeWelcome, TypeCommitNeeded, TypeKeyPackageLow, TypeRemoved, TypeResync,
-		MediaOffer, MediaAnswer, MediaCandidate, MediaVideoPaused, MediaVideoResumed,
+		MediaOffer, MediaAnswer, MediaCandidate, MediaVideoPaused, MediaVideoResumed, MediaCodecs, MediaCodec, MediaActiveSpeaker,
 		CodeBadMessage, CodeUnsupportedVersion, CodeUnknownType, CodeUnauthorized, CodeForbidden,
 		CodeRateLimited, CodeInternal, CodeConsentRequired, CodeTooLarge, CodeUnavailable, CodeInvalidKeyPackage,
 		CodeIdentityMismatch, CodeKeyPackageReused, CodeKeyPackageQuota, CodeGroupExists, CodeNoGroup,

@@ -54,6 +54,18 @@ const (
 	MediaVideoPaused = "video_paused"
 	// MediaVideoResumed tells a subscriber video forwarding has resumed.
 	MediaVideoResumed = "video_resumed"
+	// MediaCodecs, from the client, lists the video codecs (mimeTypes) it can decode
+	// under SFrame, in Media.Codecs; sent once, before it publishes.
+	MediaCodecs = "codecs"
+	// MediaCodec, from the SFU, names the room's video codec in Media.Codec: the first of
+	// H.264, VP9 and VP8 every participant can decode. Sent in answer to codecs and to
+	// every participant whenever the choice changes; a publisher then publishes its
+	// video in that codec.
+	MediaCodec = "codec"
+	// MediaActiveSpeaker, from the SFU, names in Media.Participant the participant a
+	// subscriber hears speak loudest, from the audio level each microphone reports in the
+	// clear (RFC 6464); "" when nobody speaks. Sent when it changes.
+	MediaActiveSpeaker = "active_speaker"
 )
 
 // Reasons, in Left.Reason and Bye.Reason.

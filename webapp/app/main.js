@@ -19,6 +19,7 @@ const app = {
   announced: new Map(), // sub -> true while present, or the time (ms) it left presence
   unkeyedSince: new Map(), // sub announced but holding no leaf -> since when (ms)
   violations: [], // handshakes the room's policy refused
+  errors: [], // MLS errors shown in the status line (no secret: codes and messages only)
   status: new Map(), // connection id -> {state, reason} from the SFrame worker
   inGroup: false,
   audioMuted: false,
@@ -246,7 +247,10 @@ function ready(d) {
     send,
     onEpoch,
     onChat: addChat,
-    onError: (text) => say(`Encryption: ${text}`),
+    onError: (text) => {
+      app.errors.push(text);
+      say(`Encryption: ${text}`);
+    },
     onViolation: (why) => {
       app.violations.push(why);
       checkRoster();
@@ -264,11 +268,14 @@ function ready(d) {
       render();
     },
     onNotice: (text) => say(text || 'Your connection recovered: video is back.'),
+    onSpeaker: showSpeaker,
+    onPaused: showPaused,
   }, d.ice_servers ?? [], { relayOnly: app.relayOnly });
   app.pathTimer = setInterval(showPath, 2000);
   for (const m of app.heldMedia.splice(0)) app.media.handle(m).catch(() => say('Media negotiation failed; chat still works.'));
   // Publish once the SFU's first offer (the tracks already in the room) is answered: our own
   // offer crossing it is glare, which the SFU resolves less reliably than a plain exchange.
+  showSelf();
   const hd = $('quality').value === '720';
   if (app.stream) setTimeout(() => app.media.settled().then(() => app.media.publish(app.stream, { keepResolution: hd })), 300);
   render();
@@ -424,6 +431,39 @@ function refresh(ev) {
     .catch((e) => say(`That access code was not accepted (${e.code ?? 'error'}).`));
 }
 
+// showSelf shows this participant's own camera, mirrored, apart from the others' tiles.
+function showSelf() {
+  const v = app.stream?.getVideoTracks()[0];
+  $('self-view').hidden = !v;
+  if (v) $('self-video').srcObject = new MediaStream([v]);
+}
+
+// showSpeaker highlights the tile of the participant the SFU hears speak loudest (from the
+// audio level each microphone reports in the clear, RFC 6464); '' clears it.
+function showSpeaker(id) {
+  app.speaker = id;
+  for (const t of document.querySelectorAll('#videos .tile')) t.classList.toggle('speaking', t.id === `tile-${id}`);
+  document.body.dataset.speaker = id;
+}
+
+// showPaused marks every remote tile while the SFU pauses video to this participant because
+// its connection cannot carry it (video_paused), and unmarks them when video resumes.
+function showPaused(paused) {
+  app.videoPaused = paused;
+  for (const t of document.querySelectorAll('#videos .tile')) markPaused(t);
+}
+
+function markPaused(tile) {
+  let note = tile.querySelector('.paused');
+  if (app.videoPaused && !note) {
+    note = document.createElement('p');
+    note.className = 'paused';
+    note.textContent = 'Video paused to save bandwidth';
+    tile.append(note);
+  } else if (!app.videoPaused) note?.remove();
+  tile.dataset.paused = app.videoPaused ? '1' : '';
+}
+
 function addTile(id, stream) {
   let tile = $(`tile-${id}`);
   if (!tile) {
@@ -448,6 +488,8 @@ function addTile(id, stream) {
     video.setAttribute('aria-label', `Video of ${cap.textContent}`);
     tile.append(video, cap);
     $('videos').append(tile);
+    markPaused(tile);
+    tile.classList.toggle('speaking', app.speaker === id);
   }
   const video = tile.querySelector('video');
   if (video.srcObject !== stream) video.srcObject = stream;
@@ -564,6 +606,7 @@ function wire() {
   window.sealroomStats = () => app.media?.stats();
   window.sealroomAudio = () => app.media?.audioStats();
   window.sealroomMe = () => app.me?.id;
+  window.sealroomErrors = () => app.errors.slice(-20);
   window.sealroomDropSignal = () => app.signal?.drop();
   window.sealroomEnteredAt = () => app.enteredAt;
   // Headless Chromium has no screen to pick: the browser test shares a canvas through the

@@ -7,7 +7,7 @@ export class Media {
   // the relays only (RTCIceTransportPolicy "relay"), so the SFU never sees this address.
   constructor(signal, hooks, iceServers = [], { relayOnly = false } = {}) {
     this.signal = signal;
-    this.hooks = hooks; // onTrack(participantId, stream), onStatus(participantId, state, reason), onNotice(text)
+    this.hooks = hooks; // onTrack(participantId, stream), onStatus(participantId, state, reason), onNotice(text), onSpeaker(participantId), onPaused(paused)
     this.worker = new Worker('/worker.js', { type: 'module' });
     this.statsWaiters = []; // the worker answers stats requests in order
     this.worker.onmessage = (ev) => {
@@ -20,6 +20,9 @@ export class Media {
     this.makingOffer = false;
     this.trace = []; // message types and signaling states, for diagnostics (no SDP)
     this.owners = new Map(); // receiver track id -> participant (connection) id
+    this.codecReady = new Promise((resolve) => {
+      this.codecKnown = resolve;
+    });
     this.openPeer(iceServers);
   }
 
@@ -37,6 +40,10 @@ export class Media {
     pc.onnegotiationneeded = () => {
       if (this.pc === pc) this.offer();
     };
+    // The room's video codec (docs/protocol.md "Room codec"): declare what this browser
+    // decodes under SFrame (to each new SFU session), publish video once the SFU named the
+    // room's choice.
+    this.signal.send('media', { type: 'codecs', codecs: decodableVideo() });
     pc.ontrack = (ev) => {
       const id = ev.streams[0]?.id ?? 'unknown';
       this.owners.set(ev.track.id, id);
@@ -48,16 +55,19 @@ export class Media {
   // moved runs when the session was taken over by another node of the cluster (resumed
   // with moved): that node's SFU never saw our PeerConnection, so a new one carries the
   // same tracks through the same worker. The keys stay: the MLS group did not change.
+  // The new SFU session names the room's codec again; video follows it (useCodec).
   moved(iceServers) {
     const old = this.pc;
     const sending = this.videoSender?.track; // the camera, or a screen share in its place
     this.chain = Promise.resolve();
     this.makingOffer = false;
+    this.videoTr = this.videoSender = this.videoTrCodec = undefined;
     this.openPeer(iceServers);
     old.close();
-    if (!this.published) return;
-    this.publish(this.published.stream, this.published.opts);
-    if (sending && sending !== this.videoSender?.track) this.replaceVideo(sending);
+    if (!this.stream) return;
+    this.publish(this.stream, { keepResolution: this.keepResolution }).then(() => {
+      if (sending && sending !== this.videoSender?.track) this.replaceVideo(sending);
+    });
   }
 
   attach(endpoint, side, kind, id) {
@@ -85,23 +95,71 @@ export class Media {
 
   // keepResolution: under CPU or bandwidth pressure lower the frame rate, not the resolution
   // (the participant asked for high quality, e.g. to show a skin lesion or a document).
-  publish(stream, { keepResolution = false } = {}) {
-    this.published = { stream, opts: { keepResolution } };
+  // The video goes out in the room's codec (the SFU's codec message), which this waits for.
+  async publish(stream, { keepResolution = false } = {}) {
+    await this.codecReady;
+    this.stream = stream;
+    this.keepResolution = keepResolution;
     for (const track of stream.getTracks()) {
+      if (track.kind === 'video') {
+        this.addVideo(track);
+        continue;
+      }
       const tr = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
       this.attach(tr.sender, 'encode', track.kind, 'self');
-      if (track.kind === 'video') {
-        this.videoSender = tr.sender;
-        if (keepResolution) {
-          const params = tr.sender.getParameters();
-          params.degradationPreference = 'maintain-resolution';
-          tr.sender.setParameters(params).catch(() => {});
+    }
+  }
+
+  // addVideo sends track on a new sendonly transceiver that offers the room's codec first.
+  // The worker picks the SFrame layout from each frame's negotiated codec.
+  addVideo(track) {
+    const tr = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream] });
+    this.attach(tr.sender, 'encode', 'video', 'self');
+    this.videoSender = tr.sender;
+    this.videoTr = tr;
+    this.videoTrCodec = this.videoCodec;
+    if (this.keepResolution) {
+      const params = tr.sender.getParameters();
+      params.degradationPreference = 'maintain-resolution';
+      tr.sender.setParameters(params).catch(() => {});
+    }
+    // The room's codec first; the others this page decodes after it, so the SFU (which
+    // offers a peer only codecs it has seen from it) may forward video in any of them. The
+    // SFU answers with the room's codec alone.
+    const caps = RTCRtpReceiver.getCapabilities('video').codecs;
+    const prefs = [this.videoCodec, ...ROOM_CODECS.filter((m) => m.toLowerCase() !== String(this.videoCodec).toLowerCase())]
+      .flatMap((m) => caps.filter((c) => sameCodec(c, m)));
+    if (prefs.length) tr.setCodecPreferences?.(prefs);
+  }
+
+  // useCodec follows the room's codec: video already published in another one is published
+  // again in it, on a new transceiver (the old one stops, and with it its publication at the
+  // SFU): the SFU forwards as it receives, so what does not change codec cannot be decoded
+  // by a participant that just came in.
+  useCodec(mime) {
+    this.videoCodec = mime;
+    this.codecKnown(mime);
+    if (!this.videoTr || this.videoTrCodec === mime) return;
+    const old = this.videoTr;
+    const track = old.sender.track;
+    old.stop();
+    if (track) this.addVideo(track);
+  }
+
+  // postCodecs tells the worker which codec each negotiated payload type is, for frames
+  // whose metadata names only the payload type (Firefox's).
+  postCodecs() {
+    const codecs = [];
+    for (const t of this.pc.getTransceivers()) {
+      for (const side of [t.sender, t.receiver]) {
+        try {
+          for (const c of side.getParameters().codecs ?? []) codecs.push({ payloadType: c.payloadType, mimeType: c.mimeType });
+        } catch {
+          // a stopped transceiver
         }
-        // VP8 only: the SFrame layout here is VP8's (docs/protocol.md §3.1).
-        const vp8 = RTCRtpReceiver.getCapabilities('video').codecs.filter((c) => c.mimeType === 'video/VP8');
-        tr.setCodecPreferences?.(vp8);
       }
     }
+    this.worker.postMessage({ type: 'codecs', codecs });
   }
 
   // replaceVideo swaps what the video sender sends (camera <-> screen). The sender keeps its
@@ -151,15 +209,22 @@ export class Media {
     this.trace.push(`${m.type}${m.id ? '#' + m.id : ''}@${this.pc.signalingState}${this.makingOffer ? '+making' : ''}`);
     if (m.type === 'answer') {
       if (this.pc.signalingState === 'have-local-offer') await this.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+      this.postCodecs();
     } else if (m.type === 'offer') {
       // Impolite: ignore a crossing SFU offer; the SFU sends a new one after answering ours.
       if (this.makingOffer || this.pc.signalingState !== 'stable') return;
       await this.pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
       await this.pc.setLocalDescription();
+      this.postCodecs();
       this.signal.send('media', { type: 'answer', sdp: this.pc.localDescription.sdp, id: m.id });
     } else if (m.type === 'candidate' && m.candidate?.candidate) {
       await this.pc.addIceCandidate(m.candidate).catch(() => {});
+    } else if (m.type === 'codec') {
+      this.useCodec(m.codec);
+    } else if (m.type === 'active_speaker') {
+      this.hooks.onSpeaker?.(m.participant ?? '');
     } else if (m.type === 'video_paused' || m.type === 'video_resumed') {
+      this.hooks.onPaused?.(m.type === 'video_paused');
       this.hooks.onNotice?.(m.type === 'video_paused' ? 'Your connection is weak: video paused, audio continues.' : '');
     }
   }
@@ -221,4 +286,21 @@ export class Media {
 // relays turns the server's ice_servers into RTCIceServer entries (expires aside).
 function relays(iceServers) {
   return iceServers.map(({ urls, username, credential }) => ({ urls, username, credential }));
+}
+
+// ROOM_CODECS are the video codecs this page has an SFrame layout for (worker.js layoutOf),
+// in the SFU's order of preference. H.264 only in packetization mode 1 (RFC 6184 §6.3) and
+// the constrained baseline profiles the SFU registers.
+const ROOM_CODECS = ['video/H264', 'video/VP9', 'video/VP8'];
+
+function sameCodec(c, mime) {
+  if (c.mimeType.toLowerCase() !== String(mime).toLowerCase()) return false;
+  if (c.mimeType.toLowerCase() !== 'video/h264') return true;
+  const f = c.sdpFmtpLine ?? '';
+  return /packetization-mode=1/.test(f) && /profile-level-id=42(e0|00)1f/i.test(f);
+}
+
+function decodableVideo() {
+  const caps = globalThis.RTCRtpReceiver?.getCapabilities?.('video')?.codecs ?? [];
+  return ROOM_CODECS.filter((m) => caps.some((c) => sameCodec(c, m)));
 }

@@ -274,7 +274,11 @@ export class Member {
 
   async commit() {
     const res = await createCommit({ state: this.state, cipherSuite: this.impl }, { wireAsPublicMessage: true, ratchetTreeExtension: true });
-    wipe(res.consumed);
+    // res.consumed holds secrets of the current epoch (its init_secret among them): they are
+    // wiped only once the commit won. A commit that loses the epoch leaves the current state
+    // in use, and the winner's commit is processed from its init_secret: wiped first, that
+    // member computed another epoch and refused the winner ("Could not verify confirmation
+    // tag"), stuck in the old epoch for good.
     const next = res.newState;
     // external_pub lets a member whose page reloaded replace its own leaf (resync).
     const gi = await createGroupInfoWithExternalPubAndRatchetTree(next, [], this.impl);
@@ -289,6 +293,7 @@ export class Member {
       if (e?.code === 'stale_epoch') return; // the winner arrives as mls
       throw e;
     }
+    wipe(res.consumed);
     await this.setState(next);
     await this.drain();
   }

@@ -46,6 +46,7 @@ export const Reason = Object.freeze({
   BEFORE_JOIN: 'before-join',
   NOT_MEMBER: 'not-member', // this member left or was removed: it holds no key any more
   ERROR: 'error', // an exception without an SFrame code
+  UNSUPPORTED_CODEC: 'unsupported-codec', // a negotiated codec with no SFrame layout (AV1)
 });
 
 // MISSING_KEY are the reasons that mean a member lost a frame for want of a key it should
@@ -54,8 +55,44 @@ export const MISSING_KEY = Object.freeze([ErrorCode.UNKNOWN_KID, Reason.HELD_TOO
 
 const WAIT = Symbol('wait');
 
-function codecOf(kind) {
-  return kind === 'audio' ? Codec.OPUS : Codec.VP8;
+// layoutOf maps a negotiated codec (its RTCRtpCodec mimeType) to its SFrame frame layout
+// (docs/protocol.md §3): which bytes stay clear for the packetizer, the depacketizer and the
+// SFU. VP9 is wholly protected ('none'): its packetizer writes the RTP payload descriptor
+// from what the encoder tells it, and the depacketizer and the SFU read only that descriptor
+// (RFC 9628 §4.2), never the bitstream. AV1 has no layout here (its packetizer reads the
+// frame's OBU headers), so it is never negotiated and its frames are dropped, never sent in
+// the clear. null: a codec without a layout.
+export function layoutOf(mimeType) {
+  switch (String(mimeType).toLowerCase()) {
+    case 'audio/opus':
+      return Codec.OPUS;
+    case 'video/vp8':
+      return Codec.VP8;
+    case 'video/h264':
+      return Codec.H264;
+    case 'video/vp9':
+      return Codec.NONE;
+  }
+  return null;
+}
+
+// annexB4 writes every Annex B start code of an H.264 frame as 00 00 00 01. The start codes
+// are SFrame metadata (docs/protocol.md §3.2), and the receivers' depacketizers (libwebrtc's,
+// pion's) rebuild every NAL unit with a 4-byte one: a 3-byte code from the encoder would
+// fail authentication there. Returns the frame itself when nothing changes.
+export function annexB4(f) {
+  let short = 0;
+  for (let i = 0; i + 2 < f.length; i++) {
+    if (f[i] === 0 && f[i + 1] === 0 && f[i + 2] === 1 && (i === 0 || f[i - 1] !== 0)) short++;
+  }
+  if (!short) return f;
+  const out = new Uint8Array(f.length + short);
+  let o = 0;
+  for (let i = 0; i < f.length; i++) {
+    if (i + 2 < f.length && f[i] === 0 && f[i + 1] === 0 && f[i + 2] === 1 && (i === 0 || f[i - 1] !== 0)) out[o++] = 0;
+    out[o++] = f[i];
+  }
+  return out;
 }
 
 const kindStats = () => ({ encrypted: 0, encryptMs: 0, encryptBytes: 0, decrypted: 0, decryptMs: 0, decryptBytes: 0 });
@@ -87,6 +124,30 @@ export function createWorker(scope, { holdMs = HOLD_MS, holdFrames = HOLD_FRAMES
   // Per kind, for the per-frame cost figures: frames, milliseconds and bytes each way; the
   // totals the stats message also carries are their sums.
   const perKind = { video: kindStats(), audio: kindStats() };
+  // payloadTypes maps the connection's negotiated payload types to their mimeType (the page
+  // sends it after every negotiation), for frames whose metadata has a payloadType but no
+  // mimeType (Firefox's). layouts counts frames per side and mimeType.
+  let payloadTypes = new Map();
+  const layouts = { encode: {}, decode: {} };
+
+  // codecOf is the SFrame layout of one frame: from the codec negotiated for it (the frame's
+  // metadata mimeType, or its payloadType), never from a constant. A frame with neither (a
+  // test stand-in) takes its track kind's first codec. codec undefined: a codec without a
+  // layout.
+  function codecOf(frame, kind) {
+    let md = {};
+    try {
+      md = frame.getMetadata?.() ?? {};
+    } catch {
+      // a frame without metadata
+    }
+    const mime = md.mimeType || payloadTypes.get(md.payloadType) || (kind === 'audio' ? 'audio/opus' : 'video/vp8');
+    return { codec: layoutOf(mime) ?? undefined, mime: mime.toLowerCase() };
+  }
+
+  function counted(side, mime) {
+    layouts[side][mime] = (layouts[side][mime] ?? 0) + 1;
+  }
 
   function report(id, state, reason) {
     const prev = status.get(id);
@@ -128,7 +189,6 @@ export function createWorker(scope, { holdMs = HOLD_MS, holdFrames = HOLD_FRAMES
     constructor(options, transformer) {
       this.id = options.id;
       this.kind = options.kind === 'audio' ? 'audio' : 'video';
-      this.codec = codecOf(options.kind);
       this.video = this.kind === 'video';
       this.transformer = transformer;
       this.out = null; // the TransformStream's controller
@@ -168,7 +228,10 @@ export function createWorker(scope, { holdMs = HOLD_MS, holdFrames = HOLD_FRAMES
       const t0 = now();
       let out;
       try {
-        out = await keys.decryptFrame(this.codec, new Uint8Array(frame.data));
+        const { codec, mime } = codecOf(frame, this.kind);
+        if (codec === undefined) throw Object.assign(new Error('codec'), { code: Reason.UNSUPPORTED_CODEC });
+        out = await keys.decryptFrame(codec, new Uint8Array(frame.data));
+        counted('decode', mime);
       } catch (e) {
         let reason = typeof e?.code === 'string' ? e.code : Reason.ERROR;
         if (reason === ErrorCode.UNKNOWN_KID) {
@@ -329,14 +392,18 @@ export function createWorker(scope, { holdMs = HOLD_MS, holdFrames = HOLD_FRAMES
 
   function send(readable, writable, options, transformer) {
     const kind = options.kind === 'audio' ? 'audio' : 'video';
-    const codec = codecOf(options.kind);
     if (kind === 'video' && transformer) senders.add(transformer);
     const transform = new TransformStream({
       async transform(frame, controller) {
         const t0 = now();
         const size = frame.data.byteLength;
         try {
-          frame.data = (await keys.encryptFrame(codec, new Uint8Array(frame.data))).buffer;
+          const { codec, mime } = codecOf(frame, kind);
+          if (codec === undefined) throw Object.assign(new Error('codec'), { code: Reason.UNSUPPORTED_CODEC });
+          let plain = new Uint8Array(frame.data);
+          if (codec === Codec.H264) plain = annexB4(plain);
+          frame.data = (await keys.encryptFrame(codec, plain)).buffer;
+          counted('encode', mime);
         } catch (e) {
           stats.dropped++;
           const reason = typeof e?.code === 'string' ? e.code : Reason.ERROR;
@@ -420,6 +487,7 @@ export function createWorker(scope, { holdMs = HOLD_MS, holdFrames = HOLD_FRAMES
       encodeFailures: { ...encodeFailures },
       hold: { ...hold, holding },
       keyFrames: { ...keyFrames },
+      layouts: { encode: { ...layouts.encode }, decode: { ...layouts.decode } },
       video: { ...video },
       audio: { ...audio },
       peers,
@@ -441,6 +509,7 @@ export function createWorker(scope, { holdMs = HOLD_MS, holdFrames = HOLD_FRAMES
       else if (m.type === 'clear') await clear();
       else if (m.type === 'streams') pipe(m.readable, m.writable, m.options);
       else if (m.type === 'stats') scope.postMessage({ type: 'stats', stats: snapshot() });
+      else if (m.type === 'codecs') payloadTypes = new Map(m.codecs.map((c) => [c.payloadType, c.mimeType]));
     });
     control = control.catch(() => {});
     return control;

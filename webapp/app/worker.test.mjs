@@ -276,3 +276,46 @@ test('a track that ends waits for its held frames', async () => {
   await until('released', () => rx.out.length === 1);
   assert.equal((await w.stats()).failed, 0);
 });
+
+test('the layout follows the negotiated codec of each frame: mimeType, else payloadType, never a constant', async () => {
+  const { layoutOf, annexB4 } = await import('./worker.js');
+  assert.equal(layoutOf('video/VP8'), Codec.VP8);
+  assert.equal(layoutOf('video/H264'), Codec.H264);
+  assert.equal(layoutOf('video/VP9'), Codec.NONE);
+  assert.equal(layoutOf('audio/opus'), Codec.OPUS);
+  assert.equal(layoutOf('video/AV1'), null);
+  assert.deepEqual(annexB4(Uint8Array.of(0, 0, 1, 0x65, 7, 0, 0, 1, 0x41, 0, 0, 0, 1, 0x41)), Uint8Array.of(0, 0, 0, 1, 0x65, 7, 0, 0, 0, 1, 0x41, 0, 0, 0, 1, 0x41));
+
+  const w = newWorker();
+  await w.epoch(1);
+  const tx = w.track('encode', 'video', 'self');
+  const h264 = Uint8Array.of(0, 0, 1, 0x67, 0x42, 0xe0, 0x1f, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0);
+  const withMeta = (data, md) => ({ data: data.buffer, type: 'key', getMetadata: () => md });
+  tx.push(withMeta(h264, { mimeType: 'video/H264' }));
+  // Firefox's frames name the payload type only: the page tells the worker what it means.
+  w.scope.onmessage({ data: { type: 'codecs', codecs: [{ payloadType: 98, mimeType: 'video/VP9' }] } });
+  const vp9 = Uint8Array.of(0x82, 0x49, 0x83, 0x42, 0, 1, 2, 3);
+  tx.push(withMeta(vp9, { payloadType: 98 }));
+  tx.push(withMeta(vp9, { mimeType: 'video/AV1' }));
+  await until('two frames out, the AV1 one dropped', async () => tx.out.length === 2 && (await w.stats()).encodeFailures['unsupported-codec'] === 1);
+  const peer = new MLSKeys();
+  await peer.setEpoch(1, 1, exporter(1));
+  const h = (await peer.decryptFrame(Codec.H264, new Uint8Array(tx.out[0].data))).frame;
+  assert.deepEqual(h, annexB4(h264), 'H.264 under its NAL-aware layout, with 4-byte start codes');
+  assert.deepEqual(new Uint8Array(tx.out[0].data).subarray(0, 4), Uint8Array.of(0, 0, 0, 1), 'start code clear');
+  assert.deepEqual((await peer.decryptFrame(Codec.NONE, new Uint8Array(tx.out[1].data))).frame, vp9, 'VP9 wholly protected');
+  const s = await w.stats();
+  assert.deepEqual(s.layouts.encode, { 'video/h264': 1, 'video/vp9': 1 });
+
+  // The receiving side reads the same metadata.
+  const rx = w.track('decode');
+  const other = new MLSKeys();
+  await other.setEpoch(1, 2, exporter(1));
+  const enc = await other.encryptFrame(Codec.H264, annexB4(h264));
+  rx.push(withMeta(enc, { mimeType: 'video/H264' }));
+  await until('decrypted', () => rx.out.length === 1);
+  assert.deepEqual(new Uint8Array(rx.out[0].data), annexB4(h264));
+  // An H.264 frame read with VP8's layout (a constant) fails: the layout matters.
+  rx.push(withMeta(await other.encryptFrame(Codec.H264, annexB4(h264)), { mimeType: 'video/VP8' }));
+  await until('dropped', async () => (await w.stats()).failed === 1);
+});

@@ -14,6 +14,27 @@ function nalHeaderLen(t) {
   return t === 14 || t === 20 || t === 21 ? 4 : 1;
 }
 
+/**
+ * slicePrefixLen is how many payload bytes of a coded slice (NAL types 1 and 5) stay clear:
+ * those holding first_mb_in_slice, slice_type and pic_parameter_set_id (H.264 §7.3.3,
+ * Exp-Golomb), as Go's slicePrefixLen; -1 when they do not end within p.
+ */
+export function slicePrefixLen(p) {
+  let pos = 0;
+  const bit = () => (pos < 8 * p.length ? (p[pos >> 3] >> (7 - (pos++ & 7))) & 1 : -1);
+  for (let f = 0; f < 3; f++) {
+    let zeros = 0;
+    for (;;) {
+      const b = bit();
+      if (b < 0 || zeros > 31) return -1;
+      if (b === 1) break;
+      zeros++;
+    }
+    for (let i = 0; i < zeros; i++) if (bit() < 0) return -1;
+  }
+  return (pos + 7) >> 3;
+}
+
 function indexOfStartCode(b, from) {
   for (let i = from; i + 2 < b.length; i++) {
     if (b[i] === 0 && b[i + 1] === 0 && b[i + 2] === 1) return i;
@@ -41,7 +62,13 @@ export function splitAnnexB(frame) {
     const t = frame[start] & 0x1f;
     const hdr = start + nalHeaderLen(t);
     if (hdr > end) throw new SFrameError(ErrorCode.MALFORMED_H264, `NAL unit at offset ${start} shorter than its header`);
-    nals.push({ sc: begin, start, hdr, end, clear: CLEAR_TYPES.has(t) });
+    let clearTo = hdr;
+    if (t === 1 || t === 5) {
+      const k = slicePrefixLen(frame.subarray(hdr, end));
+      if (k < 0) throw new SFrameError(ErrorCode.MALFORMED_H264, `coded slice at offset ${start} without a readable slice header`);
+      clearTo += k;
+    }
+    nals.push({ sc: begin, start, hdr: clearTo, end, clear: CLEAR_TYPES.has(t) });
     if (next < 0) return nals;
     begin = end;
     start = next + 3;

@@ -50,9 +50,10 @@ export class KIDLayout {
 /**
  * MLSKeys keys an SFrameContext from an MLS group: this member encrypts under
  * its own KID of the current epoch; frames of any sender of the current
- * epoch, and of the previous one during the grace period, decrypt. Same
- * ordering rules as Go's MLSKeys: epochs only move forward; an epoch whose
- * low E bits equal the new one's is dropped at once.
+ * epoch, and of each earlier one during its grace period (from the next
+ * epoch's install), decrypt: a sender a few commits behind in quick churn
+ * loses nothing. Same ordering rules as Go's MLSKeys: epochs only move
+ * forward; an epoch whose low E bits equal the new one's is dropped at once.
  */
 export class MLSKeys {
   constructor({ suite = DEFAULT_SUITE, layout = new KIDLayout(), context = 0n, graceMs = DEFAULT_GRACE_MS, now = () => Date.now() } = {}) {
@@ -65,8 +66,7 @@ export class MLSKeys {
     this.ctx = new SFrameContext(suite);
     this.ctx.source = { baseKey: (kid) => this.#baseKey(kid) };
     this.cur = null;
-    this.prev = null;
-    this.prevUntil = 0;
+    this.prev = []; // earlier epochs {epoch, base, until} in their grace period, oldest first
     this.selfKID = null;
   }
 
@@ -95,16 +95,18 @@ export class MLSKeys {
       throw new SFrameError(ErrorCode.STALE_EPOCH, `${epoch}, current ${this.cur.epoch}`);
     }
     const mask = this.layout.mask;
-    if (this.prev) {
-      this.#drop(this.prev);
-      this.prev = null;
-    }
+    // An earlier epoch is kept while it is at most 2^E - 3 behind: its low bits are then
+    // neither the new epoch's nor those of the next two, whose frames must read as a key
+    // on its way (unknown KID), not as a held epoch's (a stale key and replay window).
+    const kept = (e) => epoch - e.epoch <= mask - 2n;
+    this.prev = this.prev.filter((e) => {
+      if (kept(e)) return true;
+      this.#drop(e);
+      return false;
+    });
     if (this.cur) {
-      if ((this.cur.epoch & mask) === (epoch & mask) || this.graceMs < 0) this.#drop(this.cur);
-      else {
-        this.prev = this.cur;
-        this.prevUntil = this.now() + this.graceMs;
-      }
+      if (!kept(this.cur) || this.graceMs < 0) this.#drop(this.cur);
+      else this.prev.push({ ...this.cur, until: this.now() + this.graceMs });
     }
     this.#dropBits(epoch & mask);
     this.cur = { epoch, base };
@@ -122,17 +124,20 @@ export class MLSKeys {
   }
 
   #expire() {
-    if (this.prev && this.now() >= this.prevUntil) {
-      this.#drop(this.prev);
-      this.prev = null;
-    }
+    if (!this.prev.length) return;
+    const t = this.now();
+    this.prev = this.prev.filter((e) => {
+      if (t < e.until) return true;
+      this.#drop(e);
+      return false;
+    });
   }
 
   #baseKey(kid) {
     const bits = kid & this.layout.mask;
     if (this.cur && (this.cur.epoch & this.layout.mask) === bits) return this.cur.base;
-    if (this.prev && (this.prev.epoch & this.layout.mask) === bits && this.now() < this.prevUntil) return this.prev.base;
-    return undefined;
+    const t = this.now();
+    return this.prev.find((e) => (e.epoch & this.layout.mask) === bits && t < e.until)?.base;
   }
 
   #self() {
@@ -168,8 +173,9 @@ export class MLSKeys {
   }
 
   close() {
-    for (const e of [this.cur, this.prev]) e?.base.fill(0);
-    this.cur = this.prev = null;
+    for (const e of [this.cur, ...this.prev]) e?.base.fill(0);
+    this.cur = null;
+    this.prev = [];
     this.ctx.close();
   }
 }

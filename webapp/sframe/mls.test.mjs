@@ -77,7 +77,8 @@ test('epoch collision drops the old epoch at once', async () => {
   await rx.decrypt(none, await encryptAt(cfg, 5n, 0));
   await rx.setEpoch(6n, 3, fakeExporter('g', 6));
   await rx.decrypt(none, await encryptAt(cfg, 5n, 1));
-  await rx.setEpoch(9n, 3, fakeExporter('g', 9));
+  // With E = 2, epoch 5's low bits are those of 9, two after 7: installing 7 drops 5.
+  await rx.setEpoch(7n, 3, fakeExporter('g', 7));
   await assert.rejects(rx.decrypt(none, await encryptAt(cfg, 5n, 2)));
   await rx.decrypt(none, await encryptAt(cfg, 6n, 2));
   rx.close();
@@ -96,4 +97,18 @@ test('exporter and layout errors; forged frames install nothing', async () => {
   forged[1] = 0x12;
   await assert.rejects(m.decrypt(new Uint8Array(0), forged), { code: 'authentication' });
   assert.equal(m.ctx.hasKey(0x12n), false);
+});
+
+test('quick churn: frames of epochs two and three behind still decrypt in their grace period', async () => {
+  let t = 1_000_000;
+  const now = () => t;
+  const rx = new MLSKeys({ graceMs: 5000, now });
+  const none = new Uint8Array(0);
+  for (const e of [4n, 5n, 6n, 7n]) await rx.setEpoch(e, 3, fakeExporter('g', Number(e)));
+  // A sender still at epoch 5 or 4 (two commits in a second): its frames decrypt.
+  await rx.decrypt(none, await encryptAt({}, 5n, 0));
+  await rx.decrypt(none, await encryptAt({}, 4n, 1));
+  t += 5001;
+  await assert.rejects(rx.decrypt(none, await encryptAt({}, 5n, 2)), { code: 'unknown-kid' });
+  await rx.decrypt(none, await encryptAt({}, 7n, 0));
 });

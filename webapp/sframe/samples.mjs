@@ -23,7 +23,7 @@ export function sampleFrames() {
         [0, 0, 0, 1, 0x65],
         rnd(700),
         [0, 0, 0, 0, 0, 3, 0, 0, 2, 0x88, 0],
-        [0, 0, 1, 0x41, 0, 0, 0, 0],
+        [0, 0, 1, 0x41, 0x9a, 0, 0, 0, 0], // slice header prefix: first_mb 0, slice_type 5, pps 0
       ),
     },
   };
