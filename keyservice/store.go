@@ -92,7 +92,8 @@ func loadRoom(ctx context.Context, tx pgx.Tx, room string) (*roomRow, error) {
 	return rr, nil
 }
 
-// In a cluster, a seat whose node's lease has lapsed counts as disconnected since the lease
+// loadSeats reads the room's seats. In a cluster, a seat whose node's lease has lapsed
+// counts as disconnected since the lease
 // ended (a node gone from the registry: long ago), judged afresh at every load: a node
 // that was only late to renew (a stall, a database blip) has its seats back once it renews,
 // and nothing is removed for it unless it stays away for the disconnect timeout. Only a
