@@ -397,6 +397,15 @@ func (m *Media) run() {
 			m.stop() // Client.Close waits for the rest
 			return
 		case msg := <-m.in:
+			// A move comes before any message of the new node's SFU, which is for the
+			// new PeerConnection.
+			select {
+			case <-m.moved:
+				if err := m.renew(context.Background()); err != nil {
+					m.c.cfg.Log.Warn("client: new media session after a move", "err", err)
+				}
+			default:
+			}
 			if err := m.handle(msg); err != nil {
 				m.c.cfg.Log.Warn("client: media negotiation", "type", msg.Type, "err", err)
 			}

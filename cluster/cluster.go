@@ -3,7 +3,7 @@
 // a room lives on one live node at a time, chosen at its first join by load; a node that
 // drains or dies has its rooms placed again, and the participants resume there.
 //
-// Every decision about time uses the database's clock (now()), the one clock all nodes
+// Leases are granted and judged by the database's clock (now()), the one clock all nodes
 // share, so a skewed node clock cannot make a live node look dead.
 package cluster
 
@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,9 +31,11 @@ var ErrNoNode = errors.New("cluster: no live node to place the room on")
 // Config configures a Registry.
 type Config struct {
 	Pool *pgxpool.Pool
-	// ID names this node; empty: a random one. A restarted process is a new node: its
-	// predecessor's lease lapses and its sessions are resumed like a dead node's.
-	ID string
+	// Name names this node for the operator; empty: "node". Each process is a node of
+	// its own, whose ID is Name~incarnation: a restarted process is a new node, whose
+	// predecessor's lease lapses (or ended at its clean exit) and whose sessions are
+	// taken over like a dead node's, whatever name it had.
+	Name string
 	// APIURL is where the other nodes reach this node's HTTP API to forward a
 	// participant's signaling to it (http://10.0.0.5:8080).
 	APIURL string
@@ -54,12 +58,14 @@ type Config struct {
 // Registry is this node's membership of the cluster.
 type Registry struct {
 	cfg Config
+	id  string
 
 	// settledAt is when the lease was last renewed after a failure (or first): a node
 	// judges others dead only once it has itself renewed steadily for a whole lease, so
 	// after a database outage it gives the others the time to renew too.
 	mu        sync.Mutex
 	settledAt time.Time
+	lastRenew time.Time
 	renewing  bool
 	draining  atomic.Bool
 
@@ -75,11 +81,18 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.APIURL == "" {
 		return nil, errors.New("cluster: Config.APIURL is required")
 	}
-	if cfg.ID == "" {
-		b := make([]byte, 6)
-		_, _ = rand.Read(b)
-		cfg.ID = "node-" + hex.EncodeToString(b)
+	if cfg.Name == "" {
+		cfg.Name = "node"
 	}
+	if strings.Contains(cfg.Name, "~") || len(cfg.Name) > 48 {
+		return nil, errors.New("cluster: a node name has no ~ and at most 48 bytes")
+	}
+	if u, err := url.Parse(cfg.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("cluster: the API URL %q is not an http(s) URL", cfg.APIURL)
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	id := cfg.Name + "~" + hex.EncodeToString(b)
 	if cfg.Lease <= 0 {
 		cfg.Lease = 4 * time.Second
 	}
@@ -89,7 +102,13 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{cfg: cfg}, nil
+	return &Registry{cfg: cfg, id: id}, nil
+}
+
+// NameOf is the name part of a node id (Name~incarnation).
+func NameOf(id string) string {
+	name, _, _ := strings.Cut(id, "~")
+	return name
 }
 
 // Bind sets the hooks of Config (Load, LocalRooms, Lost) that need a server built with
@@ -99,7 +118,7 @@ func (r *Registry) Bind(load func() int, rooms func() []string, lost func([]stri
 }
 
 // ID is this node's id.
-func (r *Registry) ID() string { return r.cfg.ID }
+func (r *Registry) ID() string { return r.id }
 
 // Start registers the node (the first renewal must succeed) and keeps renewing its lease
 // until Close.
@@ -124,7 +143,7 @@ func (r *Registry) Close() error {
 	r.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := r.cfg.Pool.Exec(ctx, `UPDATE cluster_nodes SET lease_until = now(), draining = true WHERE id = $1`, r.cfg.ID)
+	_, err := r.cfg.Pool.Exec(ctx, `UPDATE cluster_nodes SET lease_until = now(), draining = true WHERE id = $1`, r.id)
 	return err
 }
 
@@ -139,7 +158,7 @@ func (r *Registry) run(ctx context.Context) {
 			return
 		case <-t.C:
 			if err := r.renew(ctx); err != nil && ctx.Err() == nil {
-				r.cfg.Log.Warn("cluster: lease not renewed", "node", r.cfg.ID, "err", err)
+				r.cfg.Log.Warn("cluster: lease not renewed", "node", r.id, "err", err)
 			}
 		case <-sweep.C:
 			if err := r.sweep(ctx); err != nil && ctx.Err() == nil {
@@ -168,7 +187,7 @@ func (r *Registry) renew(ctx context.Context) error {
 		ON CONFLICT (id) DO UPDATE SET api_url = EXCLUDED.api_url, media_addr = EXCLUDED.media_addr,
 			load = EXCLUDED.load, rooms = EXCLUDED.rooms, lease_until = EXCLUDED.lease_until
 		RETURNING COALESCE((SELECT lease_until < now() FROM cluster_nodes WHERE id = $1), false)`,
-		r.cfg.ID, r.cfg.APIURL, r.cfg.MediaAddr, load, len(local), r.cfg.Lease.Seconds()).Scan(&lapsed)
+		r.id, r.cfg.APIURL, r.cfg.MediaAddr, load, len(local), r.cfg.Lease.Seconds()).Scan(&lapsed)
 	r.mu.Lock()
 	if err != nil {
 		r.renewing = false
@@ -178,11 +197,12 @@ func (r *Registry) renew(ctx context.Context) error {
 	if !r.renewing || lapsed {
 		r.renewing, r.settledAt = true, time.Now()
 	}
+	r.lastRenew = time.Now()
 	r.mu.Unlock()
 	if len(local) == 0 || r.cfg.Lost == nil {
 		return nil
 	}
-	rows, err := r.cfg.Pool.Query(ctx, `SELECT room FROM cluster_rooms WHERE room = ANY($1) AND node_id <> $2`, local, r.cfg.ID)
+	rows, err := r.cfg.Pool.Query(ctx, `SELECT room FROM cluster_rooms WHERE room = ANY($1) AND node_id <> $2`, local, r.id)
 	if err != nil {
 		return err
 	}
@@ -203,7 +223,8 @@ func (r *Registry) renew(ctx context.Context) error {
 func (r *Registry) Settled() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.renewing && time.Since(r.settledAt) >= r.cfg.Lease
+	// A process that just woke from a stall has not renewed yet: it judges nobody.
+	return r.renewing && time.Since(r.settledAt) >= r.cfg.Lease && time.Since(r.lastRenew) < r.cfg.Lease
 }
 
 // sweep forgets what dead nodes left behind once nobody can use it: sessions of a node
@@ -254,11 +275,15 @@ func (r *Registry) Place(ctx context.Context, room string) (Node, error) {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Node{}, ErrNoNode
 		}
+	} else if err == nil {
+		// Placed now: its load grows before its next renewal says so, so that a burst of
+		// new rooms spreads.
+		_, _ = r.cfg.Pool.Exec(ctx, `UPDATE cluster_nodes SET load = load + 1 WHERE id = $1`, id)
 	}
 	if err != nil {
 		return Node{}, fmt.Errorf("%w: %w", ErrNoNode, err)
 	}
-	if id == r.cfg.ID {
+	if id == r.id {
 		return Node{ID: id, APIURL: r.cfg.APIURL, Live: true}, nil
 	}
 	n, err := r.node(ctx, id)
@@ -279,10 +304,10 @@ func (r *Registry) node(ctx context.Context, id string) (Node, error) {
 // (least loaded first). It returns the rooms it moved; with no other node they stay.
 func (r *Registry) Drain(ctx context.Context) ([]string, error) {
 	r.draining.Store(true)
-	if _, err := r.cfg.Pool.Exec(ctx, `UPDATE cluster_nodes SET draining = true WHERE id = $1`, r.cfg.ID); err != nil {
+	if _, err := r.cfg.Pool.Exec(ctx, `UPDATE cluster_nodes SET draining = true WHERE id = $1`, r.id); err != nil {
 		return nil, err
 	}
-	rows, err := r.cfg.Pool.Query(ctx, `SELECT room FROM cluster_rooms WHERE node_id = $1`, r.cfg.ID)
+	rows, err := r.cfg.Pool.Query(ctx, `SELECT room FROM cluster_rooms WHERE node_id = $1`, r.id)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +322,7 @@ func (r *Registry) Drain(ctx context.Context) ([]string, error) {
 				SELECT id FROM cluster_nodes WHERE lease_until > now() AND NOT draining AND id <> $2
 				ORDER BY load, random() LIMIT 1)
 			UPDATE cluster_rooms SET node_id = cand.id, placed_at = now(), generation = generation + 1
-			FROM cand WHERE room = $1 AND node_id = $2 RETURNING node_id`, room, r.cfg.ID).Scan(&to)
+			FROM cand WHERE room = $1 AND node_id = $2 RETURNING node_id`, room, r.id).Scan(&to)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}

@@ -107,7 +107,7 @@ func owner(t *testing.T, ctx context.Context, pool *pgxpool.Pool) string {
 	if err := pool.QueryRow(ctx, `SELECT node_id FROM cluster_rooms WHERE room = $1`, room).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	return id
+	return cluster.NameOf(id) // the name clustertest started it under
 }
 
 func epochs(bots []*bot) []uint64 {
@@ -454,7 +454,7 @@ func TestClusterNodeStall(t *testing.T) {
 			return false
 		}
 		for _, n := range st.Nodes {
-			if n.ID == home {
+			if cluster.NameOf(n.ID) == home {
 				return !n.Live
 			}
 		}

@@ -200,13 +200,26 @@ func (s *Service) sweepOnce(ctx context.Context) error {
 				return err
 			}
 			if rr == nil {
-				_, err := tx.Exec(ctx, `DELETE FROM ks_seats WHERE room = $1 AND disconnected_at <= $2`, room, now.Add(-s.cfg.DisconnectTimeout))
-				return err
+				// No group: the seats gone for the timeout just go (a first joiner whose
+				// connection or node died before creating the group, say).
+				seats, err := s.loadSeats(ctx, tx, room)
+				if err != nil {
+					return err
+				}
+				for _, st := range seats {
+					if st.disconnected != nil && !now.Before(st.disconnected.Add(s.cfg.DisconnectTimeout)) {
+						if _, err := tx.Exec(ctx, `DELETE FROM ks_seats WHERE room = $1 AND subject = $2 AND conn_id = $3`, room, st.subject, st.conn); err != nil {
+							return internal("expire seat", err)
+						}
+					}
+				}
+				return nil
 			}
 			return s.reconcile(ctx, tx, rr, true, &out)
 		})
-		if err != nil {
-			return err
+		if err != nil && ctx.Err() == nil {
+			// One room's failure must not hold the others' timeouts back.
+			s.cfg.Log.Error("keyservice: sweep room", "room", room, "err", err)
 		}
 	}
 	if _, err := s.cfg.Pool.Exec(ctx, `DELETE FROM ks_events WHERE created_at < $1`, now.Add(-5*time.Minute)); err != nil {

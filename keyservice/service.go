@@ -218,9 +218,17 @@ func (s *Service) Leave(ctx context.Context, m Member, reason string) {
 	}
 }
 
-// Forget drops the connection from this process's fan-out and keeps its seat: its
-// session moved to another node (package cluster), which seats it again there.
-func (s *Service) Forget(m Member) { s.forget(m) }
+// Forget drops the connection from this process's fan-out and keeps its seat (and leaf):
+// its session moved to another node (package cluster), whose seating it again clears the
+// disconnection marked here; if it never comes back, the disconnect timeout removes it.
+func (s *Service) Forget(ctx context.Context, m Member) {
+	s.forget(m)
+	if _, err := s.cfg.Pool.Exec(ctx, `UPDATE ks_seats SET disconnected_at = $5
+		WHERE room = $1 AND subject = $2 AND conn_id = $3 AND node_id = $4 AND disconnected_at IS NULL`,
+		m.Room, m.Subject, m.ConnID, s.cfg.Node, s.cfg.Now()); err != nil {
+		s.cfg.Log.Error("keyservice: forget", "room", m.Room, "request_id", m.RequestID, "err", err)
+	}
+}
 
 // forget drops the connection from this process's fan-out.
 func (s *Service) forget(m Member) {

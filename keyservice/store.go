@@ -100,12 +100,16 @@ func loadRoom(ctx context.Context, tx pgx.Tx, room string) (*roomRow, error) {
 // Settled node judges (after a database outage every lease looks lapsed at first).
 func (s *Service) loadSeats(ctx context.Context, tx pgx.Tx, room string) ([]seatRow, error) {
 	judge := s.cfg.Node != "" && s.cfg.Settled != nil && s.cfg.Settled()
+	// The lapse is aged by the database's clock (now() - lease_until) and placed on this
+	// process's clock ($3 - age), the one the disconnect timeout is counted on. A node gone
+	// from the registry lapsed long ago (the epoch).
 	rows, err := tx.Query(ctx, `SELECT st.subject, st.conn_id, st.role, st.joined_at,
 			COALESCE(st.disconnected_at, CASE WHEN $2 AND st.node_id <> '' AND NOT EXISTS
 				(SELECT 1 FROM cluster_nodes n WHERE n.id = st.node_id AND n.lease_until > now())
-				THEN COALESCE((SELECT n.lease_until FROM cluster_nodes n WHERE n.id = st.node_id), '-infinity') END),
+				THEN COALESCE($3::timestamptz - (now() - (SELECT n.lease_until FROM cluster_nodes n WHERE n.id = st.node_id)),
+					'epoch'::timestamptz) END),
 			st.kicked
-		FROM ks_seats st WHERE st.room = $1 ORDER BY st.joined_at, st.subject`, room, judge)
+		FROM ks_seats st WHERE st.room = $1 ORDER BY st.joined_at, st.subject`, room, judge, s.cfg.Now())
 	if err != nil {
 		return nil, internal("load seats", err)
 	}

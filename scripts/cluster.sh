@@ -10,7 +10,7 @@ export DATABASE_URL="${DATABASE_URL:-$("$BIN" devdb url --data "$DATA")}"
 pids=""
 trap 'kill -TERM $pids 2>/dev/null; wait' INT TERM
 start() { # start N DATA-FOLDER
-	SEALROOM_DATA="$2" "$BIN" serve --migrate --node-id "node-$1" --addr "127.0.0.1:808$1" \
+	SEALROOM_DATA="$2" "$BIN" serve --migrate --node-name "node-$1" --addr "127.0.0.1:808$1" \
 		--media-addr "127.0.0.1:788$1" --trusted-proxy 127.0.0.1/32 &
 	pids="$pids $!"
 }

@@ -209,6 +209,10 @@ func (s *Server) adopt(ctx context.Context, ws *websocket.Conn, claims *auth.Cla
 	if aerr := s.audit.Record(ctx, ev); aerr != nil && err == nil {
 		s.log.ErrorContext(ctx, "signaling: audit resume", "request_id", requestID(c), "err", aerr)
 		err = aerr
+		// Taken, but not to be served: nobody holds the new secret, so the record goes.
+		if derr := s.store.drop(ctx, ra.Session); derr != nil {
+			s.log.WarnContext(ctx, "cluster: session record not removed", "request_id", requestID(c), "err", derr)
+		}
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "cluster: session not taken over", "request_id", requestID(c), "session", ra.Session, "reason", resumeRefusal(err))

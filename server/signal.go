@@ -42,7 +42,7 @@ type Rooms interface {
 	Leave(ctx context.Context, m keyservice.Member, reason string)
 	// Forget stops delivering to the connection without ending its seat: the session
 	// moved to another node, which seats it again.
-	Forget(m keyservice.Member)
+	Forget(ctx context.Context, m keyservice.Member)
 }
 
 // signalConn is one participant's signaling connection.
@@ -170,12 +170,16 @@ func (sc *signalConn) run(ctx context.Context, adopted []byte) {
 		<-writerDone
 		return
 	}
-	s.sessions.add(sc)
-	defer s.sessions.remove(sc)
 	if s.store != nil {
+		// Written before the session can be claimed (sessions.add), so a resume's rotated
+		// secret can never be overwritten by this first one.
 		if err := s.store.put(ctx, sc.me, sc.claims, sc.secretHash); err != nil {
 			s.log.Warn("cluster: session record not written; it cannot move to another node", "request_id", sc.requestID, "err", err)
 		}
+	}
+	s.sessions.add(sc)
+	defer s.sessions.remove(sc)
+	if s.store != nil {
 		defer func() {
 			if reason == reasonMoved {
 				return // the room's new node adopts it

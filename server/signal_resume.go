@@ -126,8 +126,10 @@ func newResumeSecret() []byte {
 func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, ra *signaling.ResumeAuth, c echo.Context) {
 	sc, secret, err := s.sessions.claim(ra, claims)
 	if errors.Is(err, errNoSession) && s.store != nil {
-		if s.cluster.Draining() {
-			// Its room is leaving this node: the client tries again, elsewhere.
+		// Not here: adopt it only if its room lives here now. Draining, or the room placed
+		// elsewhere meanwhile (the session here just handed off): the client tries again
+		// and is sent to the room's node.
+		if owner, perr := s.cluster.Place(ctx, claims.Room); s.cluster.Draining() || perr != nil || owner.ID != s.cluster.ID() {
 			_ = ws.CloseNow()
 			return
 		}

@@ -48,12 +48,12 @@ func (sc *signalConn) seat(ctx context.Context, secret []byte, moved bool) (leav
 	if s.rooms != nil {
 		// Leave runs on every way out, with a context that outlives the request's.
 		undo = append(undo, func(reason *string) {
-			if *reason == reasonMoved {
-				s.rooms.Forget(sc.member()) // the seat moves with the session to the room's new node
-				return
-			}
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
+			if *reason == reasonMoved {
+				s.rooms.Forget(lctx, sc.member()) // the seat moves with the session to the room's new node
+				return
+			}
 			s.rooms.Leave(lctx, sc.member(), *reason)
 		})
 		if err := s.rooms.Join(ctx, sc.member(), sc); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/cluster"
 	"github.com/sealroom/sealroom/cluster/clustertest"
 	"github.com/sealroom/sealroom/migrations/pgtest"
 	"github.com/sealroom/sealroom/server/auth"
@@ -34,7 +35,7 @@ func TestBrowserInCluster(t *testing.T) {
 	}
 	defer pool.Close()
 	// The operator's choice, so that the node killed below is nobody's way in.
-	if _, err := pool.Exec(ctx, `INSERT INTO cluster_rooms (room, node_id) VALUES ($1, 'w4')`, room); err != nil {
+	if _, err := pool.Exec(ctx, `INSERT INTO cluster_rooms (room, node_id) SELECT $1, id FROM cluster_nodes WHERE id LIKE 'w4~%'`, room); err != nil {
 		t.Fatal(err)
 	}
 	rec, err := client.LoadRecording("../client/testdata/testsrc.ivf", "../client/testdata/tone.ogg")
@@ -97,7 +98,7 @@ func TestBrowserInCluster(t *testing.T) {
 	browserPoll.UntilOr(t, 60*time.Second, "everyone decrypting everyone through w1, w2 and w3", func() bool { return everyone(nil) },
 		func() any { return mediaState(t, page) })
 	var onNode string
-	if err := pool.QueryRow(ctx, `SELECT node_id FROM cluster_rooms WHERE room = $1`, room).Scan(&onNode); err != nil || onNode != "w4" {
+	if err := pool.QueryRow(ctx, `SELECT node_id FROM cluster_rooms WHERE room = $1`, room).Scan(&onNode); err != nil || cluster.NameOf(onNode) != "w4" {
 		t.Fatalf("room on %q (%v), want w4", onNode, err)
 	}
 
@@ -108,7 +109,7 @@ func TestBrowserInCluster(t *testing.T) {
 		// The page's tiles are new after the move: every bot's video must be bright again.
 		return everyone(since)
 	}, func() any { return mediaState(t, page) })
-	if err := pool.QueryRow(ctx, `SELECT node_id FROM cluster_rooms WHERE room = $1`, room).Scan(&onNode); err != nil || onNode == "w4" {
+	if err := pool.QueryRow(ctx, `SELECT node_id FROM cluster_rooms WHERE room = $1`, room).Scan(&onNode); err != nil || cluster.NameOf(onNode) == "w4" {
 		t.Fatalf("room on %q (%v) after w4 died", onNode, err)
 	}
 	t.Logf("w4 killed: everyone (two Go participants, one Chromium) decrypting everyone again on %s after %v", onNode, time.Since(killed).Round(10*time.Millisecond))

@@ -158,7 +158,7 @@ func (c *Cluster) Start(id string) *Node {
 	t.Helper()
 	data := filepath.Join(c.keys, "data-"+id)
 	args := append([]string{"serve", "--migrate", "--addr", "127.0.0.1:0", "--media-addr", "127.0.0.1:0",
-		"--node-id", id, "--drain-delay", "500ms", "--shutdown-timeout", "5s", "--trusted-proxy", "127.0.0.1/32"}, c.Args...)
+		"--node-name", id, "--drain-delay", "500ms", "--shutdown-timeout", "5s", "--trusted-proxy", "127.0.0.1/32"}, c.Args...)
 	cmd := exec.Command(c.bin, args...)
 	cmd.Env = append(os.Environ(),
 		"DATABASE_URL="+c.dbURL,

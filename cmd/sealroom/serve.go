@@ -49,7 +49,7 @@ type serveOptions struct {
 	// mediaTCPAddr is the SFU's ICE-TCP address; empty: UDP only.
 	mediaTCPAddr string
 	// The cluster (package cluster): every serve is a node of one, alone or not.
-	nodeID       string
+	nodeName     string
 	advertiseURL string
 	lease        time.Duration
 }
@@ -85,7 +85,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet, e *env) {
 	fs.StringVar(&o.tlsCert, "tls-cert", e.getenv("SEALROOM_TLS_CERT"), "PEM certificate chain: terminate TLS here (env SEALROOM_TLS_CERT)")
 	fs.StringVar(&o.tlsKey, "tls-key", e.getenv("SEALROOM_TLS_KEY"), "PEM private key for --tls-cert (env SEALROOM_TLS_KEY)")
 	fs.BoolVar(&o.cfg.RequireMFA, "require-mfa", e.getenv("SEALROOM_REQUIRE_MFA") == "1", "administrative endpoints need a token whose amr claim asserts a second factor (env SEALROOM_REQUIRE_MFA=1)")
-	fs.StringVar(&o.nodeID, "node-id", e.getenv("SEALROOM_NODE_ID"), "this node's id in the cluster; empty: a random one per start (env SEALROOM_NODE_ID)")
+	fs.StringVar(&o.nodeName, "node-name", e.getenv("SEALROOM_NODE_NAME"), "this node's name in the cluster (its id is name~incarnation, new at each start) (env SEALROOM_NODE_NAME)")
 	fs.StringVar(&o.advertiseURL, "advertise-url", e.getenv("SEALROOM_ADVERTISE_URL"), "where the other nodes reach this node's API to forward a room's connections; empty: http(s)://--addr (env SEALROOM_ADVERTISE_URL)")
 	fs.DurationVar(&o.cfg.SessionGrace, "session-grace", envDuration(e, "SEALROOM_SESSION_GRACE", o.cfg.SessionGrace), "how long a dropped participant keeps its session and MLS leaf for a resume, here or on another node (env SEALROOM_SESSION_GRACE)")
 	fs.DurationVar(&o.lease, "cluster-lease", envDuration(e, "SEALROOM_CLUSTER_LEASE", 4*time.Second), "how long a node stays alive to the cluster without renewing; a dead node's rooms move after it (env SEALROOM_CLUSTER_LEASE)")
@@ -159,12 +159,15 @@ func serve(ctx context.Context, e *env, o *serveOptions) error {
 	tlsOn := o.tlsCert != "" || o.tlsKey != ""
 	advertise := o.advertiseURL
 	if advertise == "" {
+		if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && ap.Addr().IsUnspecified() {
+			return fmt.Errorf("--addr %s listens on every interface: set --advertise-url to the address the other nodes reach this one at", o.addr)
+		}
 		advertise = "http://" + ln.Addr().String()
 		if tlsOn {
 			advertise = "https://" + ln.Addr().String()
 		}
 	}
-	node, err := cluster.New(cluster.Config{Pool: pool, ID: o.nodeID, APIURL: advertise, MediaAddr: o.mediaAddr, Lease: o.lease, Log: log})
+	node, err := cluster.New(cluster.Config{Pool: pool, Name: o.nodeName, APIURL: advertise, MediaAddr: o.mediaAddr, Lease: o.lease, Log: log})
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,9 @@ export class Signal {
       clearInterval(this.pinger);
       for (const p of this.pending.values()) p.reject({ code: 'closed' });
       this.pending.clear();
-      if (LOST.has(ev.code) && this.session && !this.closing) this.reconnect();
+      // 1013 while resuming: no node could take the session at that moment (the room
+      // between nodes, the database away): keep trying within the window.
+      if ((LOST.has(ev.code) || (ev.code === 1013 && this.lostAt !== undefined)) && this.session && !this.closing) this.reconnect();
       else if (ev.code === 1013 && this.unavailable && !this.session && !this.closing) this.retryJoin();
       else this.onClose(ev.code);
     };
