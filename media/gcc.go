@@ -23,6 +23,7 @@ type sendSideBWE struct {
 	tw     *twccSender
 	since  int64        // local nanos: packets sent before are not this estimate's (resetEstimate)
 	target atomic.Int64 // bits/s
+	heard  atomic.Int64 // local nanos of the last feedback message
 
 	mu               sync.Mutex
 	minRate, maxRate float64
@@ -117,11 +118,15 @@ func newSendSideBWE(tw *twccSender, initial, minRate, maxRate int, now int64) *s
 	return e
 }
 
+// silentSince reports whether no feedback arrived in the d before now (or ever).
+func (e *sendSideBWE) silentSince(now, d int64) bool { return now-e.heard.Load() > d }
+
 // targetBitrate is the current estimate in bits/s.
 func (e *sendSideBWE) targetBitrate() int64 { return e.target.Load() }
 
 // onFeedback takes one transport-wide feedback message received at now.
 func (e *sendSideBWE) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
+	e.heard.Store(now)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	// The same message read again from another stream (see

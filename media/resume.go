@@ -1,5 +1,7 @@
 package media
 
+import "time"
+
 // RequestKeyframes asks the publisher of every track this participant receives for a
 // keyframe (rate-limited like any request): after its signaling connection came back, the
 // subscriber's decoders may have lost their reference frames.
@@ -14,9 +16,13 @@ func (p *Participant) RequestKeyframes() {
 // the floor on the outage's loss and video to this subscriber paused, and it would climb
 // back only as slowly as GCC ramps up (or never, with no other traffic to measure): a
 // path that came back is a new path, so the estimate starts again from the initial rate,
-// as for a new participant. Every publisher is asked for a keyframe.
+// as for a new participant. A signaling blip with media flowing on (feedback heard in the
+// last second) leaves the estimate alone: starting it over would pause video that was
+// fine. Every publisher is asked for a keyframe.
 func (p *Participant) Reconnected() {
-	p.resetEstimate()
+	if e := p.bwe.Load(); e != nil && e.silentSince(p.sfu.nanos(), int64(time.Second)) {
+		p.resetEstimate()
+	}
 	p.RequestKeyframes()
 }
 
