@@ -103,7 +103,7 @@ func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec, depay func()
 		}
 		m.stats.received(1)
 		dst = dst[:0]
-		if ok, future := m.open(from, codec, frame, &dst, false); !ok && future {
+		if ok, future := m.openFrame(from, codec, frame, &dst, false, asm.unverified); !ok && future {
 			if len(held) < maxHeld {
 				held = append(held, heldFrame{frame: frame, at: now})
 			} else {
@@ -117,6 +117,13 @@ func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec, depay func()
 // the next epochs is reported as future and not counted: the commit that opens
 // that epoch is on its way over signaling.
 func (m *Media) open(from string, codec sframe.Codec, frame []byte, dst *[]byte, held bool) (ok, future bool) {
+	return m.openFrame(from, codec, frame, dst, held, false)
+}
+
+// openFrame is open for a frame that may be missing its first packets (unverified, see
+// assembler.unverified): if it does not authenticate, it is counted as lost in transport
+// (incomplete), not as a failure after holding the keys.
+func (m *Media) openFrame(from string, codec sframe.Codec, frame []byte, dst *[]byte, held, unverified bool) (ok, future bool) {
 	keys := m.c.Keys()
 	pt, hdr, err := keys.DecryptFrame((*dst)[:0], codec, frame)
 	*dst = pt
@@ -128,7 +135,11 @@ func (m *Media) open(from string, codec sframe.Codec, frame []byte, dst *[]byte,
 			m.stats.fail(FailBeforeJoin)
 			return false, false
 		}
-		m.stats.fail(failReason(err))
+		reason := failReason(err)
+		if unverified && reason == FailAuth {
+			reason = FailIncomplete
+		}
+		m.stats.fail(reason)
 		return false, false
 	}
 	// A frame that authenticated came from a group member, whatever it holds: real
@@ -220,6 +231,10 @@ type assembler struct {
 
 	lastEnd     uint16 // marker packet of the last frame completed
 	haveLastEnd bool
+	// unverified: the frame push returned last is H.264 that follows a frame given up
+	// on, so nothing proves its first packets all arrived (an SPS or a first slice lost
+	// whole leaves a run that still starts a NAL unit).
+	unverified bool
 }
 
 type partial struct {
@@ -332,6 +347,7 @@ func (a *assembler) pushDepay(p *rtp.Packet, now time.Time) []byte {
 	if a.codec == sframe.CodecH264 && a.haveLastEnd && start-1 != a.lastEnd {
 		return nil // its first packets may be missing
 	}
+	a.unverified = a.codec == sframe.CodecH264 && !a.haveLastEnd
 	var frame []byte
 	for seq := start; ; seq++ {
 		out, err := d.Unmarshal(part.pkts[seq])
