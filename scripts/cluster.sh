@@ -6,7 +6,7 @@
 set -eu
 BIN=${BIN:-bin/sealroom}
 DATA=${SEALROOM_DATA:-.data}
-export DATABASE_URL="${DATABASE_URL:-$("$BIN" devdb url --data "$DATA")}"
+export DATABASE_URL="${DATABASE_URL:-$("$BIN" devdb start --data "$DATA")}"
 pids=""
 trap 'kill -TERM $pids 2>/dev/null; wait' INT TERM
 start() { # start N DATA-FOLDER
