@@ -177,7 +177,7 @@ func (s *Service) sweep(ctx context.Context) {
 
 func (s *Service) sweepOnce(ctx context.Context) error {
 	now := s.cfg.Now()
-	judge := s.cfg.Node != "" && s.cfg.Settled != nil && s.cfg.Settled()
+	judge := s.judgesNodes()
 	// Rooms with a seat gone for the timeout: its connection dropped, or (judged by a
 	// Settled node) its node's lease lapsed that long ago (loadSeats).
 	rows, err := s.cfg.Pool.Query(ctx, `SELECT room FROM ks_seats WHERE disconnected_at <= $1

@@ -92,6 +92,12 @@ func loadRoom(ctx context.Context, tx pgx.Tx, room string) (*roomRow, error) {
 	return rr, nil
 }
 
+// judgesNodes reports whether this process may count the seats of a node whose lease
+// lapsed as disconnected: it runs in a cluster and is Settled.
+func (s *Service) judgesNodes() bool {
+	return s.cfg.Node != "" && s.cfg.Settled != nil && s.cfg.Settled()
+}
+
 // loadSeats reads the room's seats. In a cluster, a seat whose node's lease has lapsed
 // counts as disconnected since the lease
 // ended (a node gone from the registry: long ago), judged afresh at every load: a node
@@ -99,7 +105,7 @@ func loadRoom(ctx context.Context, tx pgx.Tx, room string) (*roomRow, error) {
 // and nothing is removed for it unless it stays away for the disconnect timeout. Only a
 // Settled node judges (after a database outage every lease looks lapsed at first).
 func (s *Service) loadSeats(ctx context.Context, tx pgx.Tx, room string) ([]seatRow, error) {
-	judge := s.cfg.Node != "" && s.cfg.Settled != nil && s.cfg.Settled()
+	judge := s.judgesNodes()
 	// The lapse is aged by the database's clock (now() - lease_until) and placed on this
 	// process's clock ($3 - age), the one the disconnect timeout is counted on. A node gone
 	// from the registry lapsed long ago (the epoch).

@@ -58,6 +58,12 @@ func (s *Server) route(ctx context.Context, ws *websocket.Conn, claims *auth.Cla
 	return true
 }
 
+// placedHere reports whether the cluster has room on this node now.
+func (s *Server) placedHere(ctx context.Context, room string) bool {
+	owner, err := s.cluster.Place(ctx, room)
+	return err == nil && owner.ID == s.cluster.ID()
+}
+
 // unavailable refuses a connection the cluster cannot serve right now, in words a client
 // can act on: retry.
 func (s *Server) unavailable(ctx context.Context, ws *websocket.Conn, msg string) {

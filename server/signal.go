@@ -109,11 +109,13 @@ func (s *Server) signal(c echo.Context) error {
 	}
 	// A session held here resumes here, without asking the cluster (which needs the
 	// database: a resume must work while Postgres is briefly away).
-	if (resume == nil || !s.sessions.holds(resume.Session)) && s.route(ctx, ws, claims, first, c) {
+	held := resume != nil && s.sessions.holds(resume.Session)
+	if !held && s.route(ctx, ws, claims, first, c) {
 		return nil
 	}
 	if resume != nil {
-		s.resume(ctx, ws, claims, resume, c)
+		// Not held: route found the room placed here (or there is no cluster).
+		s.resume(ctx, ws, claims, resume, !held, c)
 		return nil
 	}
 	if s.consents != nil {

@@ -123,13 +123,15 @@ func newResumeSecret() []byte {
 // resume hands a freshly authenticated socket to the session it asks for, or refuses
 // with CloseNoResume (audited either way). The handler holds the socket's request until
 // the session lets go of it.
-func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, ra *signaling.ResumeAuth, c echo.Context) {
+// placedHere: the cluster placed the room on this node as the request came in (route);
+// otherwise the session was held here then, and its room may have moved since.
+func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, ra *signaling.ResumeAuth, placedHere bool, c echo.Context) {
 	sc, secret, err := s.sessions.claim(ra, claims)
 	if errors.Is(err, errNoSession) && s.store != nil {
 		// Not here: adopt it only if its room lives here now. Draining, or the room placed
 		// elsewhere meanwhile (the session here just handed off): the client tries again
 		// and is sent to the room's node.
-		if owner, perr := s.cluster.Place(ctx, claims.Room); s.cluster.Draining() || perr != nil || owner.ID != s.cluster.ID() {
+		if s.cluster.Draining() || !placedHere && !s.placedHere(ctx, claims.Room) {
 			_ = ws.CloseNow()
 			return
 		}

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealroom/sealroom/migrations/pgtest"
 	"github.com/sealroom/sealroom/server/auth"
 )
 
@@ -36,7 +36,7 @@ var (
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		root, err := moduleRoot()
+		root, err := pgtest.ModuleRoot()
 		if err != nil {
 			buildErr = err
 			return
@@ -57,23 +57,6 @@ func Binary(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return binPath
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("clustertest: no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Cluster is a set of serve processes sharing a database and keys.

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -119,9 +120,9 @@ func adminURL() (string, error) {
 	}
 	data := os.Getenv("SEALROOM_DATA")
 	if data == "" {
-		root, err := moduleRoot()
+		root, err := ModuleRoot()
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("pgtest: DATABASE_URL is unset and there is %w", err)
 		}
 		data = filepath.Join(root, ".data")
 	}
@@ -134,7 +135,9 @@ func adminURL() (string, error) {
 	return c.Ensure(ctx)
 }
 
-func moduleRoot() (string, error) {
+// ModuleRoot is the folder of the go.mod above the working directory (a test's package
+// folder): the project's root.
+func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
@@ -145,7 +148,7 @@ func moduleRoot() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("pgtest: DATABASE_URL is unset and no go.mod above the working directory")
+			return "", errors.New("no go.mod above the working directory")
 		}
 		dir = parent
 	}
