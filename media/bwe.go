@@ -14,6 +14,12 @@ import (
 // carries the lowest layers with resumeHeadroom to spare.
 const resumeHeadroom = 1.25
 
+// upHeadroom is what a higher layer than the one a track is on must leave
+// to spare before the controller moves up to it: an estimate hovering near
+// a layer's rate would otherwise switch up and down every round, each
+// switch costing a keyframe.
+const upHeadroom = 1.2
+
 // A paused subscriber's video is tried again (sendSideBWE.retry) after
 // retryFirst, then after twice the last wait up to retryMax; the wait
 // starts again from retryFirst once video has flowed for retryReset.
@@ -31,9 +37,10 @@ type allocation struct {
 
 // allocate chooses, for video tracks whose layers have the given bitrates
 // (ascending), the highest layer each can have with an equal share of the
-// budget left after audio. It is a pure function so the policy can be
-// tested without a network.
-func allocate(estimate, audio int64, video [][]int64, wasPaused bool) allocation {
+// budget left after audio; a layer above the one the track is on (current,
+// -1: none) only with upHeadroom to spare. It is a pure function so the
+// policy can be tested without a network.
+func allocate(estimate, audio int64, video [][]int64, current []int, wasPaused bool) allocation {
 	a := allocation{layer: make([]int, len(video))}
 	if len(video) == 0 {
 		return a
@@ -56,6 +63,9 @@ func allocate(estimate, audio int64, video [][]int64, wasPaused bool) allocation
 	share := budget / int64(len(video))
 	for i, rates := range video {
 		for j, r := range rates {
+			if j > current[i] && current[i] >= 0 {
+				r = int64(float64(r) * upHeadroom)
+			}
 			if r <= share {
 				a.layer[i] = j
 			}
@@ -99,6 +109,7 @@ func (p *Participant) control() {
 	var vdts []*downtrack
 	var vlayers [][]*layer
 	var vrates [][]int64
+	var current []int
 	for _, dt := range p.downtrackList() {
 		ls := dt.pub.layersByRate(now)
 		if len(ls) == 0 {
@@ -108,17 +119,23 @@ func (p *Participant) control() {
 			audio += ls[0].bitrate.Load()
 			continue
 		}
+		ls = p.viewLayers(dt.pub, ls)
 		rates := make([]int64, len(ls))
+		on := -1
+		target := dt.targetLayer()
 		for i, l := range ls {
 			rates[i] = l.bitrate.Load()
+			if l == target {
+				on = i
+			}
 		}
-		vdts, vlayers, vrates = append(vdts, dt), append(vlayers, ls), append(vrates, rates)
+		vdts, vlayers, vrates, current = append(vdts, dt), append(vlayers, ls), append(vrates, rates), append(current, on)
 	}
 	if p.videoPaused && len(vdts) > 0 {
 		p.retryPaused(audio, vrates, now)
 	}
 	est := p.currentEstimate()
-	a := allocate(est, audio, vrates, p.videoPaused)
+	a := allocate(est, audio, vrates, current, p.videoPaused)
 	if a.paused != p.videoPaused && len(vdts) > 0 {
 		p.videoPaused = a.paused
 		p.pauseChanged = now

@@ -176,6 +176,9 @@ func (dt *downtrack) forward(l *layer, h *rtp.Header, payload []byte, keyframe b
 		if dt.current != nil {
 			dt.sub.counters.layerSwitches.Add(1)
 		}
+		if l.rid != "" {
+			dt.sub.tellLayer(l)
+		}
 		dt.current = l
 		dt.rw.anchor(h.SequenceNumber, h.Timestamp, nanos)
 		dt.segments[dt.segNext] = segment{layer: l, firstOut: h.SequenceNumber + dt.rw.seqOffset,
@@ -242,6 +245,17 @@ func (dt *downtrack) setTarget(l *layer, paused bool) {
 	if changed && need {
 		l.requestKeyframe()
 	}
+}
+
+// targetLayer is the layer the subscriber receives or is switching to; nil
+// while paused.
+func (dt *downtrack) targetLayer() *layer {
+	dt.mu.Lock()
+	defer dt.mu.Unlock()
+	if dt.paused {
+		return nil
+	}
+	return dt.target
 }
 
 // keyframeWanted forwards a subscriber's PLI/FIR to the layer it

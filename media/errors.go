@@ -40,6 +40,9 @@ var (
 	// ErrUnsupportedCodec is returned when a subscriber cannot receive the
 	// codec a publisher sends.
 	ErrUnsupportedCodec = errors.New("media: codec not negotiated with subscriber")
+	// ErrBadView is returned by HandleMessage for a layers or view message
+	// out of bounds (view.go); it changes nothing.
+	ErrBadView = errors.New("media: bad layers or view")
 	// ErrConfig is returned by New for an invalid Config.
 	ErrConfig = errors.New("media: invalid config")
 )

@@ -60,6 +60,8 @@ type Participant struct {
 	bound     []uint32
 	rids      bool
 
+	view viewState // declared layer heights and tile heights (view.go)
+
 	codecMu sync.Mutex
 	decodes map[string]bool // video codecs the client declared it decodes; nil: none declared
 
@@ -226,6 +228,10 @@ func (p *Participant) HandleMessage(m signaling.Media) error {
 	case signaling.MediaCodecs:
 		p.setDecodes(m.Codecs)
 		return nil
+	case signaling.MediaLayers:
+		return p.setLayers(m.Layers)
+	case signaling.MediaView:
+		return p.setView(m.Participant, m.Height)
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownMessage, m.Type)
 }

@@ -22,6 +22,13 @@ func newRoom(s *SFU, id string) *room {
 		participants: map[string]*Participant{}, pubs: map[string]*publication{}}
 }
 
+// has reports whether participant id is in the room.
+func (r *room) has(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.participants[id] != nil
+}
+
 func (r *room) reserve(id string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -21,6 +21,7 @@ var signalErrors = []struct {
 	{media.ErrUnexpectedAnswer, signaling.CodeUnexpectedAnswer, "no offer is waiting for an answer"},
 	{media.ErrBadCandidate, signaling.CodeBadCandidate, "the ICE candidate was refused"},
 	{media.ErrUnknownMessage, signaling.CodeBadMessage, "unknown media message type"},
+	{media.ErrBadView, signaling.CodeBadMessage, "the layers or view message was refused"},
 	{media.ErrClosed, signaling.CodeMediaClosed, "the media session has ended"},
 }
 

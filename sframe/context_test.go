@@ -71,7 +71,8 @@ func TestContextReplayWindow(t *testing.T) {
 	tx := newTestContext(t, DefaultSuite, 3)
 	rx := newTestContext(t, DefaultSuite, 3)
 	var frames [][]byte
-	for i := 0; i < 300; i++ {
+	const w = ReplayWindow
+	for i := 0; i < w+172; i++ {
 		f, err := tx.Encrypt(nil, 3, nil, []byte{byte(i)})
 		if err != nil {
 			t.Fatal(err)
@@ -79,7 +80,7 @@ func TestContextReplayWindow(t *testing.T) {
 		frames = append(frames, f)
 	}
 	// Out of order within the window is fine, once.
-	for _, i := range []int{10, 5, 9, 200, 73, 199} {
+	for _, i := range []int{10, 5, 9, w + 72, 73, w + 71} {
 		if _, _, err := rx.Decrypt(nil, nil, frames[i]); err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
@@ -87,7 +88,7 @@ func TestContextReplayWindow(t *testing.T) {
 	for _, tc := range []struct {
 		i    int
 		want error
-	}{{200, ErrReplay}, {73, ErrReplay}, {74, nil}, {74, ErrReplay}, {72, ErrTooOld}, {10, ErrTooOld}, {299, nil}, {171, ErrTooOld}, {172, nil}} {
+	}{{w + 72, ErrReplay}, {73, ErrReplay}, {74, nil}, {74, ErrReplay}, {72, ErrTooOld}, {10, ErrTooOld}, {w + 171, nil}, {171, ErrTooOld}, {172, nil}} {
 		if _, _, err := rx.Decrypt(nil, nil, frames[tc.i]); !errors.Is(err, tc.want) {
 			t.Errorf("frame %d: got %v, want %v", tc.i, err, tc.want)
 		}

@@ -18,9 +18,9 @@ func TestReplayWindowModel(t *testing.T) {
 		case 0:
 			ctr = top + uint64(r.IntN(3))
 		case 1:
-			ctr = top + uint64(r.IntN(200))
+			ctr = top + uint64(r.IntN(1500))
 		default:
-			ctr = top - min(top, uint64(r.IntN(140)))
+			ctr = top - min(top, uint64(r.IntN(1100)))
 		}
 		want := error(nil)
 		if used && ctr <= top {

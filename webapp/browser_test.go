@@ -66,9 +66,9 @@ func chromiumOptions(t *testing.T) []chromedp.ExecAllocatorOption {
 
 // newBrowser starts a headless Chromium with a fake camera and microphone, a fresh profile,
 // and WebRTC allowed on loopback without mDNS names (the SFU listens on 127.0.0.1).
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	opts := append(chromiumOptions(t), chromedp.Flag("allow-loopback-in-peer-connection", true))
+	opts := append(append(chromiumOptions(t), chromedp.Flag("allow-loopback-in-peer-connection", true)), extra...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)

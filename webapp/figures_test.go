@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/server/servertest/poll"
 )
 
 // js runs a script in the page as a step; the script must return true when it did its job.
@@ -50,7 +51,8 @@ func statsOf(t *testing.T, ctx context.Context) workerStats {
 	return eval[workerStats](t, ctx, `window.sealroomStats()`)
 }
 
-// outboundVideo is the size and rate of what a page's encoder produces.
+// outboundVideo is the size and rate of what a page's encoder produces: of its largest
+// simulcast layer.
 type outboundVideo struct {
 	Width, Height, FPS float64
 	Limitation         string
@@ -59,7 +61,7 @@ type outboundVideo struct {
 const outboundVideoJS = `(async () => {
   let out = {width: 0, height: 0, fps: 0, limitation: ''};
   (await window.sealroomPC().getStats()).forEach((r) => {
-    if (r.type === 'outbound-rtp' && r.kind === 'video') out = {width: r.frameWidth ?? 0, height: r.frameHeight ?? 0, fps: r.framesPerSecond ?? 0, limitation: r.qualityLimitationReason ?? ''};
+    if (r.type === 'outbound-rtp' && r.kind === 'video' && (r.frameHeight ?? 0) >= out.height) out = {width: r.frameWidth ?? 0, height: r.frameHeight ?? 0, fps: r.framesPerSecond ?? 0, limitation: r.qualityLimitationReason ?? ''};
   });
   return out;
 })()`
@@ -104,8 +106,13 @@ func TestBrowserFigures(t *testing.T) {
 		len(joins), ((joins[4] + joins[5]) / 2).Round(time.Millisecond), joins[0].Round(time.Millisecond),
 		joins[len(joins)-1].Round(time.Millisecond), joins)
 
-	// Per-frame SFrame cost at 720p: the host encrypts its 1280x720 camera, the last viewer
-	// decrypts it (its only remote video). Counters over a fresh 5-second window.
+	// Per-frame SFrame cost at 720p: the host encrypts its 1280x720 camera in three simulcast
+	// layers (the full one once its encoder's bandwidth estimate has grown to carry it), the
+	// last viewer decrypts the layer the SFU sends it (its only remote video). Counters over a
+	// fresh 5-second window.
+	poll.Every(250*time.Millisecond).Within(30*time.Second, func() bool {
+		return eval[outboundVideo](t, host, outboundVideoJS).Height == 720
+	})
 	h0, v0 := statsOf(t, host), statsOf(t, last)
 	time.Sleep(5 * time.Second)
 	h1, v1 := statsOf(t, host), statsOf(t, last)
@@ -118,7 +125,7 @@ func TestBrowserFigures(t *testing.T) {
 	if out.Width != 1280 || out.Height != 720 {
 		t.Logf("note: the host's encoder sent %vx%v (limitation %q), not 1280x720", out.Width, out.Height, out.Limitation)
 	}
-	t.Logf("SFrame worker at %vx%v, %.0f fps: encrypt %.3f ms/frame (%.0f frames, %.0f B avg), decrypt %.3f ms/frame (%.0f frames, %.0f B avg), failures at the viewer %v",
+	t.Logf("SFrame worker, largest layer %vx%v at %.0f fps: encrypt %.3f ms/frame over all layers (%.0f frames, %.0f B avg), decrypt %.3f ms/frame (%.0f frames, %.0f B avg), failures at the viewer %v",
 		out.Width, out.Height, out.FPS,
 		(h1.Video.EncryptMs-h0.Video.EncryptMs)/enc, enc, (h1.Video.EncryptBytes-h0.Video.EncryptBytes)/enc,
 		(v1.Video.DecryptMs-v0.Video.DecryptMs)/dec, dec, (v1.Video.DecryptBytes-v0.Video.DecryptBytes)/dec, v1.Failed)

@@ -139,7 +139,8 @@ func browserPath(t *testing.T, page context.Context) icePath {
 }
 
 // fieldServer is a whole sealroom on the host's end of the veth pair: HTTP, the SFU
-// and, for the TURN paths, the embedded relay, each offering only the path under test.
+// and, for the TURN paths, the embedded relay, each offering only the path under test
+// (turn-tcp, turns, ice-tcp; udp: the SFU's UDP alone).
 type fieldServer struct {
 	url    string
 	signer *auth.Signer
@@ -180,7 +181,7 @@ func startFieldServer(t *testing.T, host netip.Addr, path string) *fieldServer {
 	fs := &fieldServer{}
 	var relay *turn.Server
 	var urls []string
-	if path != "ice-tcp" {
+	if path == "turn-tcp" || path == "turns" {
 		ln, err := net.Listen("tcp", at)
 		if err != nil {
 			t.Fatal(err)

@@ -209,6 +209,21 @@ type Media struct {
 	Codecs []string `json:"codecs,omitempty"`
 	// Codec is the room's video codec (a mimeType), on codec.
 	Codec string `json:"codec,omitempty"`
-	// Participant is a participant id, on active_speaker ("" or absent: nobody).
+	// Participant is a participant id: on active_speaker ("" or absent: nobody), and the
+	// publisher a view or layer message is about.
 	Participant string `json:"participant,omitempty"`
+	// Layers are a publisher's simulcast layers, on layers.
+	Layers []Layer `json:"layers,omitempty"`
+	// RID is the layer's rid (RFC 8851), on layer.
+	RID string `json:"rid,omitempty"`
+	// Height is in pixels: the height a subscriber shows a publisher's video at, on
+	// view; the layer's declared height, on layer.
+	Height int `json:"height,omitempty"`
+}
+
+// Layer is one simulcast encoding a publisher sends: its rid and the height of its
+// frames in pixels.
+type Layer struct {
+	RID    string `json:"rid"`
+	Height int    `json:"height"`
 }

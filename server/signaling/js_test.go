@@ -20,6 +20,7 @@ func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 		TypeKeyPackages, TypeGroupInit, TypeCommit, TypeChat, TypeKick, TypeReadmit, TypeGroupCreate, TypeHandshake,
 		TypeWelcome, TypeCommitNeeded, TypeKeyPackageLow, TypeRemoved, TypeResync,
 		MediaOffer, MediaAnswer, MediaCandidate, MediaVideoPaused, MediaVideoResumed, MediaCodecs, MediaCodec, MediaActiveSpeaker,
+		MediaLayers, MediaView, MediaLayer,
 		CodeBadMessage, CodeUnsupportedVersion, CodeUnknownType, CodeUnauthorized, CodeForbidden,
 		CodeRateLimited, CodeInternal, CodeConsentRequired, CodeTooLarge, CodeUnavailable, CodeInvalidKeyPackage,
 		CodeIdentityMismatch, CodeKeyPackageReused, CodeKeyPackageQuota, CodeGroupExists, CodeNoGroup,

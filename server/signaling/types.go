@@ -66,6 +66,19 @@ const (
 	// subscriber hears speak loudest, from the audio level each microphone reports in the
 	// clear (RFC 6464); "" when nobody speaks. Sent when it changes.
 	MediaActiveSpeaker = "active_speaker"
+	// MediaLayers, from a publisher that sends simulcast, lists its video layers in
+	// Media.Layers: each encoding's rid and the height it is sent at, so the SFU can
+	// match a layer to the size a subscriber shows it at (view). Sent again when the
+	// source changes size (a screen share in the camera's place).
+	MediaLayers = "layers"
+	// MediaView, from a subscriber, gives in Media.Height the height in device pixels
+	// at which it shows Media.Participant's video (0: not shown). The SFU forwards no
+	// layer taller than needed: the lowest whose height reaches it.
+	MediaView = "view"
+	// MediaLayer, from the SFU, tells a subscriber which of Media.Participant's video
+	// layers it now receives (Media.RID, and Media.Height when the publisher declared
+	// it): sent each time the SFU switches it to another layer, on a keyframe.
+	MediaLayer = "layer"
 )
 
 // Reasons, in Left.Reason and Bye.Reason.

@@ -28,6 +28,7 @@ const app = {
   heldMedia: [],
   enteredAt: 0, // performance.now() when "Join now" was pressed
   firstFrames: new Map(), // connection id -> ms from enteredAt to its first decrypted video frame on screen
+  layers: [], // {id, rid, height, at} or {paused, at}: the SFU's recent layer switches, pauses and resumes
   expiresAt: 0,
   expiryTimer: 0,
 };
@@ -270,6 +271,7 @@ function ready(d) {
     onNotice: (text) => say(text || 'Your connection recovered: video is back.'),
     onSpeaker: showSpeaker,
     onPaused: showPaused,
+    onLayer: showLayer,
   }, d.ice_servers ?? [], { relayOnly: app.relayOnly });
   app.pathTimer = setInterval(showPath, 2000);
   for (const m of app.heldMedia.splice(0)) app.media.handle(m).catch(() => say('Media negotiation failed; chat still works.'));
@@ -450,6 +452,7 @@ function showSpeaker(id) {
 // its connection cannot carry it (video_paused), and unmarks them when video resumes.
 function showPaused(paused) {
   app.videoPaused = paused;
+  app.layers.push({ paused, at: Date.now() });
   for (const t of document.querySelectorAll('#videos .tile')) markPaused(t);
 }
 
@@ -462,6 +465,32 @@ function markPaused(tile) {
     tile.append(note);
   } else if (!app.videoPaused) note?.remove();
   tile.dataset.paused = app.videoPaused ? '1' : '';
+}
+
+// showLayer notes on a participant's tile which of its simulcast layers the SFU sends us
+// (data-layer, data-layer-height), each time it switches; app.layers keeps the recent
+// switches, pauses and resumes with their time, for diagnostics.
+function showLayer(id, rid, height) {
+  const tile = $(`tile-${id}`);
+  if (tile) {
+    tile.dataset.layer = rid;
+    tile.dataset.layerHeight = String(height || '');
+  }
+  app.layers.push({ id, rid, height, at: Date.now() });
+  if (app.layers.length > 200) app.layers.shift();
+}
+
+// watchSize tells the SFU the height a participant's video is shown at, in device pixels,
+// now and whenever the tile changes size, so it sends no layer taller than that.
+function watchSize(id, video) {
+  let sent = -1;
+  const tell = () => {
+    const h = Math.round(video.clientHeight * (globalThis.devicePixelRatio || 1));
+    if (Math.abs(h - sent) < 8) return;
+    sent = h;
+    app.media?.view(id, h);
+  };
+  new ResizeObserver(tell).observe(video);
 }
 
 function addTile(id, stream) {
@@ -488,6 +517,7 @@ function addTile(id, stream) {
     video.setAttribute('aria-label', `Video of ${cap.textContent}`);
     tile.append(video, cap);
     $('videos').append(tile);
+    watchSize(id, video);
     markPaused(tile);
     tile.classList.toggle('speaking', app.speaker === id);
   }
@@ -618,6 +648,15 @@ function wire() {
     const out = [];
     (await app.media?.pc.getStats())?.forEach((r) => {
       if (r.type === 'inbound-rtp') out.push(`${r.kind}:${r.packetsReceived}:${r.framesDecoded ?? ''}:${r.keyFramesDecoded ?? ''}`);
+    });
+    return out;
+  };
+  window.sealroomLayers = () => app.layers.slice();
+  // What the camera's sender encodes, per simulcast layer (rid): size, frames and bytes.
+  window.sealroomOutbound = async () => {
+    const out = [];
+    (await app.media?.pc.getStats())?.forEach((r) => {
+      if (r.type === 'outbound-rtp' && r.kind === 'video') out.push({ rid: r.rid ?? '', height: r.frameHeight ?? 0, frames: r.framesEncoded ?? 0, bytes: r.bytesSent ?? 0, limit: r.qualityLimitationReason ?? '' });
     });
     return out;
   };

@@ -7,7 +7,7 @@ export class Media {
   // the relays only (RTCIceTransportPolicy "relay"), so the SFU never sees this address.
   constructor(signal, hooks, iceServers = [], { relayOnly = false } = {}) {
     this.signal = signal;
-    this.hooks = hooks; // onTrack(participantId, stream), onStatus(participantId, state, reason), onNotice(text), onSpeaker(participantId), onPaused(paused)
+    this.hooks = hooks; // onTrack(participantId, stream), onStatus(participantId, state, reason), onNotice(text), onSpeaker(participantId), onPaused(paused), onLayer(participantId, rid, height)
     this.worker = new Worker('/worker.js', { type: 'module' });
     this.statsWaiters = []; // the worker answers stats requests in order
     this.worker.onmessage = (ev) => {
@@ -113,11 +113,13 @@ export class Media {
   // addVideo sends track on a new sendonly transceiver that offers the room's codec first.
   // The worker picks the SFrame layout from each frame's negotiated codec.
   addVideo(track) {
-    const tr = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream] });
+    const sendEncodings = simulcastEncodings(this.videoCodec, track);
+    const tr = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream], sendEncodings });
     this.attach(tr.sender, 'encode', 'video', 'self');
     this.videoSender = tr.sender;
     this.videoTr = tr;
     this.videoTrCodec = this.videoCodec;
+    this.sendLayers(track);
     if (this.keepResolution) {
       const params = tr.sender.getParameters();
       params.degradationPreference = 'maintain-resolution';
@@ -168,7 +170,25 @@ export class Media {
   async replaceVideo(track) {
     if (!this.videoSender) return false;
     await this.videoSender.replaceTrack(track);
+    this.sendLayers(track);
     return true;
+  }
+
+  // sendLayers tells the SFU the height of each simulcast layer of the video sender (its
+  // source's height over each encoding's scale), so it can send a subscriber the layer that
+  // fits the tile it shows us in (view).
+  sendLayers(track) {
+    const height = track?.getSettings?.().height;
+    const encodings = this.videoSender?.getParameters().encodings ?? [];
+    if (!height || encodings.length < 2 || encodings.some((e) => !e.rid)) return;
+    const layers = encodings.map((e) => ({ rid: e.rid, height: Math.max(1, Math.round(height / (e.scaleResolutionDownBy ?? 1))) }));
+    this.signal.send('media', { type: 'layers', layers });
+  }
+
+  // view tells the SFU the height, in device pixels, at which this page shows a
+  // participant's video (0: not at all): it then sends no layer taller than that needs.
+  view(participant, height) {
+    this.signal.send('media', { type: 'view', participant, height: Math.max(0, Math.round(height)) });
   }
 
   // audioStats reports, per remote participant, what the browser's audio pipeline did with
@@ -223,6 +243,8 @@ export class Media {
       this.useCodec(m.codec);
     } else if (m.type === 'active_speaker') {
       this.hooks.onSpeaker?.(m.participant ?? '');
+    } else if (m.type === 'layer') {
+      this.hooks.onLayer?.(m.participant ?? '', m.rid ?? '', m.height ?? 0);
     } else if (m.type === 'video_paused' || m.type === 'video_resumed') {
       this.hooks.onPaused?.(m.type === 'video_paused');
       this.hooks.onNotice?.(m.type === 'video_paused' ? 'Your connection is weak: video paused, audio continues.' : '');
@@ -298,6 +320,31 @@ function sameCodec(c, mime) {
   if (c.mimeType.toLowerCase() !== 'video/h264') return true;
   const f = c.sdpFmtpLine ?? '';
   return /packetization-mode=1/.test(f) && /profile-level-id=42(e0|00)1f/i.test(f);
+}
+
+// simulcastEncodings are the video sender's layers (RFC 8853 simulcast, rid-named, RFC 8851),
+// so the SFU can give each subscriber the largest its bandwidth carries and its tile needs,
+// and a weak link costs nobody else their video: a quarter, half and full size from a 720p
+// source, half and full from a smaller one (Chromium encodes no more layers than the source's
+// size allows: two at 640x480, and it drops the top one). Each is capped in bitrate. Every
+// layer goes through the one SFrame transform, under the one counter of this sender's key.
+// VP9 needs each layer to be a plain stream (L1T1), not Chromium's default of one SVC stream
+// with spatial layers the SFU could not tell apart.
+function simulcastEncodings(mime, track) {
+  if (!track) return undefined;
+  const vp9 = String(mime).toLowerCase() === 'video/vp9';
+  const tall = (track.getSettings?.().height ?? 480) >= 720;
+  const layers = tall
+    ? [
+        { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+        { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 600_000 },
+        { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 2_000_000 },
+      ]
+    : [
+        { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 300_000 },
+        { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_000_000 },
+      ];
+  return vp9 ? layers.map((l) => ({ ...l, scalabilityMode: 'L1T1' })) : layers;
 }
 
 function decodableVideo() {

@@ -1,7 +1,7 @@
 // SFrameContext: counters, replay window and bad input (mirrors sframe/context_test.go).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SFrameContext, Suite, parseHeader, SFrameError } from './sframe.mjs';
+import { SFrameContext, Suite, parseHeader, SFrameError, REPLAY_WINDOW } from './sframe.mjs';
 import { testBaseKey } from './testutil.mjs';
 import { concat } from './cipher.mjs';
 
@@ -51,9 +51,10 @@ test('replay window', async () => {
   const tx = await ctxWith(4, 3n);
   const rx = await ctxWith(4, 3n);
   const frames = [];
-  for (let i = 0; i < 300; i++) frames.push(await tx.encrypt(3n, new Uint8Array(0), Uint8Array.of(i)));
-  for (const i of [10, 5, 9, 200, 73, 199]) await rx.decrypt(new Uint8Array(0), frames[i]);
-  const want = [[200, 'replay'], [73, 'replay'], [74, null], [74, 'replay'], [72, 'too-old'], [10, 'too-old'], [299, null], [171, 'too-old'], [172, null]];
+  const w = Number(REPLAY_WINDOW);
+  for (let i = 0; i < w + 172; i++) frames.push(await tx.encrypt(3n, new Uint8Array(0), Uint8Array.of(i & 0xff)));
+  for (const i of [10, 5, 9, w + 72, 73, w + 71]) await rx.decrypt(new Uint8Array(0), frames[i]);
+  const want = [[w + 72, 'replay'], [73, 'replay'], [74, null], [74, 'replay'], [72, 'too-old'], [10, 'too-old'], [w + 171, null], [171, 'too-old'], [172, null]];
   for (const [i, code] of want) {
     if (code) await assert.rejects(rx.decrypt(new Uint8Array(0), frames[i]), { code }, `frame ${i}`);
     else await rx.decrypt(new Uint8Array(0), frames[i]);

@@ -1,9 +1,11 @@
 // Per-KID anti-replay window (twin of sframe/replay.go): the highest accepted
-// counter and a bitmap of the 128 below it. Counters above the highest are
+// counter and a bitmap of the REPLAY_WINDOW below it (1024: one sender's audio and all its
+// simulcast layers share the counter, so it moves some 150 times a second, and a video frame
+// may arrive a second after the audio encrypted with it). Counters above the highest are
 // accepted however far ahead; the window moves only after authentication.
 import { ErrorCode } from './errors.mjs';
 
-export const REPLAY_WINDOW = 128n;
+export const REPLAY_WINDOW = 1024n;
 const MASK = (1n << REPLAY_WINDOW) - 1n;
 
 export class ReplayWindow {

@@ -10,7 +10,7 @@
 // networks, never routed): the host end is .1, the namespace end .2, IPv6 is off on both
 // ends (no link-local addresses), and the namespace has no other route, so nothing in it
 // can send anywhere but to the host end. Everything is created by New and removed when
-// the test ends, whatever its outcome. It needs root, ip(8) and nft(8); a machine that
+// the test ends, whatever its outcome. It needs root, ip(8), tc(8) and nft(8); a machine that
 // cannot make a namespace fails the test under CI=true and skips it, loudly, elsewhere.
 package netns
 
@@ -42,14 +42,14 @@ type NS struct {
 var base = netip.AddrFrom4([4]byte{198, 18, 0, 0})
 
 // Need fails the test under CI=true, and skips it loudly elsewhere, when this machine
-// cannot give it a namespace (not root, no ip or nft).
+// cannot give it a namespace (not root, no ip, tc or nft).
 func Need(t testing.TB) {
 	t.Helper()
 	var missing []string
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root")
 	}
-	for _, tool := range []string{"ip", "nft"} {
+	for _, tool := range []string{"ip", "nft", "tc"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool+" (apt-get install -y iproute2 nftables)")
 		}
@@ -240,4 +240,25 @@ func (n *NS) Wrap(c *exec.Cmd, name string, args ...string) {
 	}
 	c.Path = ip
 	c.Args = append([]string{"ip", "netns", "exec", n.Name, name}, args...)
+}
+
+// Limit makes the host's end of the pair send into the namespace at most kbps kilobits
+// a second, as a weak access link does to what a client receives: tc's token bucket filter
+// (tbf, RFC 2697's single-rate shaper; netem's rate is not built into every kernel, and not
+// into this machine's) with a burst of one or two packets and a queue of 200 ms at that rate,
+// past which packets are dropped, as a congested link's buffer drops them. 0 lifts the
+// limit. What the namespace sends is not limited.
+func (n *NS) Limit(t testing.TB, kbps int) {
+	t.Helper()
+	if kbps <= 0 {
+		// No qdisc to delete (never limited) is fine: the link is then unlimited.
+		_ = run(exec.Command("tc", "qdisc", "del", "dev", n.hostLink, "root"))
+		return
+	}
+	burst := max(1600, kbps*1000/8/100) // 10 ms at the rate, and at least one full packet
+	c := exec.Command("tc", "qdisc", "replace", "dev", n.hostLink, "root", "tbf",
+		"rate", fmt.Sprintf("%dkbit", kbps), "burst", fmt.Sprint(burst), "latency", "200ms")
+	if err := run(c); err != nil {
+		t.Fatalf("limit the namespace's downlink: %v", err)
+	}
 }

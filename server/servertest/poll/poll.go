@@ -51,3 +51,16 @@ func (p Poller) UntilOr(tb testing.TB, d time.Duration, what string, cond func()
 		time.Sleep(p.Interval)
 	}
 }
+
+// Within checks cond until it holds or d passes, and reports whether it held: for a
+// condition the test reports on rather than requires.
+func (p Poller) Within(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(p.Interval)
+	}
+	return true
+}

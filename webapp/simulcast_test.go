@@ -1,0 +1,157 @@
+//go:build linux
+
+package webapp_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/server/servertest/netns"
+)
+
+// layerEvent is one entry of the page's log of what the SFU told it about video
+// (window.sealroomLayers): a layer switch of a participant, or video paused or resumed.
+type layerEvent struct {
+	ID     string `json:"id"`
+	RID    string `json:"rid"`
+	Height int    `json:"height"`
+	Paused *bool  `json:"paused"`
+	At     int64  `json:"at"` // Unix milliseconds, the page's clock (this machine's)
+}
+
+type outbound struct {
+	RID    string `json:"rid"`
+	Height int    `json:"height"`
+	Frames int    `json:"frames"`
+	Bytes  int    `json:"bytes"`
+	Limit  string `json:"limit"`
+}
+
+// TestBrowserSimulcastUnderLimit: a clinician's Chromium publishes its 720p camera in
+// three simulcast layers, under SFrame; a patient's Chromium receives it inside a network
+// namespace whose downlink the test limits with tc netem. As the limit tightens the SFU
+// moves the patient to the low layer, then to audio only (the page says video is paused),
+// and back up when the limit lifts; the patient's page is told each switch, and the test
+// reports how long each took from the limit changing. Without a limit the layer follows the
+// size the patient's page shows the video at: the half layer in a phone's tile, the full one
+// in a large tile, the quarter one in a thumbnail.
+func TestBrowserSimulcastUnderLimit(t *testing.T) {
+	needChromium(t)
+	netns.Need(t)
+	ns := netns.New(t)
+	srv := startFieldServer(t, ns.HostIP, "udp")
+	clinician := newBrowser(t, chromedp.Flag("unsafely-treat-insecure-origin-as-secure", srv.url))
+	patient := nsBrowser(t, ns, srv.url, "")
+
+	pub := tab(t, clinician, srv.url+"/join#token="+srv.token(t, "dr-ada", "Ada", auth.RoleHost), highQuality)
+	sub := tab(t, patient, srv.url+"/join#token="+srv.token(t, "patient-7", "Pat", auth.RoleParticipant))
+	pubID := eval[string](t, pub, `window.sealroomMe()`)
+
+	var out []outbound
+	browserPoll.UntilOr(t, 60*time.Second, "the clinician to send three layers", func() bool {
+		out = eval[[]outbound](t, pub, `window.sealroomOutbound()`)
+		sending := 0
+		for _, o := range out {
+			if o.Frames > 0 && o.RID != "" {
+				sending++
+			}
+		}
+		return sending == 3
+	}, func() any { return out })
+	t.Logf("the clinician encodes %+v", out)
+
+	layerNow := func() (string, bool) {
+		ev := eval[[]layerEvent](t, sub, `window.sealroomLayers()`)
+		rid, paused := "", false
+		for _, e := range ev {
+			if e.Paused != nil {
+				paused = *e.Paused
+			} else if e.ID == pubID {
+				rid = e.RID
+			}
+		}
+		return rid, paused
+	}
+	// since waits for the page to be told of rid (or of a pause, rid ""), and reports how
+	// long after from that took, by the page's clock.
+	since := func(from time.Time, rid string, timeout time.Duration) time.Duration {
+		t.Helper()
+		var at int64
+		browserPoll.UntilOr(t, timeout, fmt.Sprintf("the patient's page told %q", rid), func() bool {
+			ev := eval[[]layerEvent](t, sub, `window.sealroomLayers()`)
+			for _, e := range ev {
+				if e.At < from.UnixMilli() {
+					continue
+				}
+				if rid == "" && e.Paused != nil && *e.Paused || rid != "" && e.Paused == nil && e.ID == pubID && e.RID == rid {
+					at = e.At
+					return true
+				}
+			}
+			return false
+		}, func() any {
+			return map[string]any{"events": eval[[]layerEvent](t, sub, `window.sealroomLayers()`), "clinician sends": eval[[]outbound](t, pub, `window.sealroomOutbound()`)}
+		})
+		return time.Duration(at-from.UnixMilli()) * time.Millisecond
+	}
+	rendering := func(what string) {
+		t.Helper()
+		browserPoll.UntilOr(t, 20*time.Second, "the patient to render the clinician's decrypted video "+what, func() bool {
+			return brightFrom(t, sub, pubID)
+		}, func() any { return mediaState(t, sub) })
+	}
+
+	// The patient's phone shows the clinician in a tile about 300 pixels high: the half
+	// layer (360 lines) is what it needs, and what its unlimited link then gets.
+	start := time.Now()
+	browserPoll.UntilOr(t, 60*time.Second, "the patient on the half layer its tile needs", func() bool {
+		rid, paused := layerNow()
+		return rid == "h" && !paused
+	}, func() any { return eval[[]layerEvent](t, sub, `window.sealroomLayers()`) })
+	rendering("on the half layer")
+	t.Logf("the patient receives the half layer %v after joining", time.Since(start).Round(time.Millisecond))
+
+	limited := time.Now()
+	ns.Limit(t, 300)
+	toLow := since(limited, "q", 60*time.Second)
+	rendering("on the low layer")
+
+	cut := time.Now()
+	ns.Limit(t, 60)
+	toAudio := since(cut, "", 60*time.Second)
+	audio0 := eval[map[string]audioStats](t, sub, `window.sealroomAudio()`)[pubID]
+	browserPoll.UntilOr(t, 20*time.Second, "the patient to keep hearing the clinician with video paused", func() bool {
+		a := eval[map[string]audioStats](t, sub, `window.sealroomAudio()`)[pubID]
+		return a.Samples > audio0.Samples+48000
+	}, func() any { return eval[map[string]audioStats](t, sub, `window.sealroomAudio()`) })
+	if eval[string](t, sub, fmt.Sprintf(`document.getElementById('tile-%s')?.dataset.paused ?? ''`, pubID)) != "1" {
+		t.Error("the clinician's tile does not say its video is paused")
+	}
+
+	lifted := time.Now()
+	ns.Limit(t, 0)
+	toBack := since(lifted, "h", 90*time.Second)
+	rendering("back on the half layer")
+	t.Logf("limit to 300 kbit/s: on the low layer after %v; to 60 kbit/s: audio only after %v; limit lifted: back on the half layer after %v",
+		toLow.Round(time.Millisecond), toAudio.Round(time.Millisecond), toBack.Round(time.Millisecond))
+
+	// The patient turns the phone or zooms the tile to 720 CSS pixels: the full layer; then
+	// shrinks it to 60: the quarter layer (180 lines) is enough.
+	resize := func(height string) time.Time {
+		eval[any](t, sub, fmt.Sprintf(`(() => { document.querySelector('#tile-%s video').style.cssText = 'max-height: none; height: %s'; return null; })()`, pubID, height))
+		return time.Now()
+	}
+	toFull := since(resize("720px"), "f", 30*time.Second)
+	rendering("on the full layer")
+	toSmall := since(resize("60px"), "q", 30*time.Second)
+	t.Logf("tile grown to 720 px: on the full layer after %v; shrunk to 60 px: on the low layer after %v", toFull.Round(time.Millisecond), toSmall.Round(time.Millisecond))
+	w := epochStatsOf(t, sub)
+	if n := failedAfterKeys(w); n != 0 {
+		t.Errorf("the patient's worker dropped %v frames after it held its keys: %v", n, w.Failures)
+	}
+	t.Logf("patient's worker: decrypted %v, failures %v; SFU events %v", w.Decrypted, w.Failures, eval[[]layerEvent](t, sub, `window.sealroomLayers()`))
+}
