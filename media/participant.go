@@ -365,19 +365,21 @@ func (p *Participant) subscribe(pub *publication) {
 		p.negMu.Unlock()
 		return
 	}
-	sender, err := p.pc.AddTrack(dt)
+	// Always a new m-section of the SFU's own (mid sN, given now), never one
+	// of the client's. pion's AddTrack sends on any transceiver of the kind
+	// that has no sender, such as a section the client published on and then
+	// stopped (rejected with port 0; JSEP §5.2.2 lets it come back only under
+	// a new mid): the page then never showed what came on it, and after Firefox
+	// left and the room's codec changed back, a Chromium lost another's video.
+	// And a transceiver without a mid is one pion pairs with the next section a
+	// client offers (satisfyTypeAndDirection): a sendonly one would take the
+	// client's own publishing section and refuse what it sends.
+	var sender *webrtc.RTPSender
+	tr, err := p.pc.AddTransceiverFromTrack(dt, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err == nil {
-		// pion may send on a transceiver it recycles (one the client publishes on,
-		// recvonly here), which keeps the codec preferences it was answered with
-		// (preferRoomCodec, the SFU's payload types), while Bind chooses among the
-		// connection's codecs (each peer's payload types too): a track sent under a
-		// payload type its m-section does not list is dropped by the subscriber.
-		// Without preferences the m-section lists the connection's codecs, Bind's.
-		for _, t := range p.pc.GetTransceivers() {
-			if t.Sender() == sender {
-				_ = t.SetCodecPreferences(nil)
-			}
-		}
+		sender = tr.Sender()
+		p.midSeq++
+		err = tr.SetMid(fmt.Sprintf("s%d", p.midSeq))
 	}
 	if err != nil {
 		p.negMu.Unlock()

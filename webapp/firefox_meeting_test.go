@@ -218,6 +218,8 @@ func meetingSettles(t *testing.T, what string, browsers []*browserMember, g *goM
 // Firefox (no H.264 encoder or decoder) comes in the room's codec becomes VP9 and she
 // publishes again in it. Then churn: the Go participant leaves, a
 // Chromium nurse and another Go participant join, and all four decrypt each other again.
+// Last the Firefox patient leaves: the room goes back to H.264 and the three left decrypt
+// each other in it.
 // Once a page holds its keys no frame fails (worker counters printed per page), nor does one
 // at the Go participants.
 func TestFirefoxMeeting(t *testing.T) {
@@ -286,6 +288,25 @@ func TestFirefoxMeeting(t *testing.T) {
 		t.Errorf("go-2: %d frames failed after it held its keys (%v)", n, gs.Failures)
 	}
 	t.Logf("SFU: %+v", srv.sfu.Counters())
+
+	// The patient on Firefox leaves: every participant left decodes H.264 again, so the
+	// room's codec goes back to it, each Chromium publishes again in it, and the clinician,
+	// the nurse and the Go participant decrypt each other as before.
+	get[bool](t, fox.p, `(() => { document.getElementById('leave').click(); return true; })()`)
+	browsers = []*browserMember{ada, nan}
+	browserPoll.Until(t, 20*time.Second, "the room's codec back to H.264", func() bool { return bot2.m.Stats().RoomCodec == "video/H264" })
+	meetingSettles(t, "after Firefox left", browsers, bot2)
+	for _, b := range browsers {
+		l := layoutsOf(t, b.p)
+		if l.Encode["video/h264"] == 0 || l.Decode["video/h264"] == 0 {
+			t.Errorf("%s: no H.264 frames each way after Firefox left (%+v)", b.name, l)
+		}
+		s := get[epochWorker](t, b.p, `window.sealroomStats()`)
+		if n := failedAfterKeys(s); n != 0 || s.MissingKey != 0 {
+			t.Errorf("%s: %.0f frames failed after it held its keys (%v)", b.name, n, s.Failures)
+		}
+	}
+	t.Logf("after the Firefox patient left: the clinician, the nurse and go-2 decrypt each other in H.264")
 }
 
 // TestFirefoxJoinFigures measures join-to-first-decrypted-frame (from pressing "Join now" to
