@@ -290,7 +290,7 @@ func (m *Media) newPeer() (*webrtc.PeerConnection, error) {
 // decrypts (media_recv.go), so the room may choose one the browsers prefer; it publishes
 // VP8, which every participant decodes.
 func (m *Media) announceCodecs() error {
-	return m.send(signaling.Media{Type: signaling.MediaCodecs, Codecs: []string{webrtc.MimeTypeH264, webrtc.MimeTypeVP9, webrtc.MimeTypeVP8}})
+	return m.send(signaling.Media{Type: signaling.MediaCodecs, Codecs: []string{webrtc.MimeTypeH264, webrtc.MimeTypeVP9, webrtc.MimeTypeVP8, webrtc.MimeTypeAV1}})
 }
 
 // peer is the PeerConnection with the SFU now.

@@ -47,6 +47,10 @@ func (m *Media) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	case strings.EqualFold(mime, webrtc.MimeTypeVP9):
 		// VP9 is wholly protected (docs/protocol.md §3): its frame is the SFrame.
 		codec, depay = sframe.CodecNone, func() rtp.Depacketizer { return &codecs.VP9Packet{} }
+	case strings.EqualFold(mime, webrtc.MimeTypeAV1):
+		// pion's depacketizer writes the OBUs back with their sizes, as libwebrtc's does
+		// (docs/protocol.md §3.3).
+		codec, depay = sframe.CodecAV1, func() rtp.Depacketizer { return &codecs.AV1Depacketizer{} }
 	default:
 		return // a codec this client did not publish or offer to decode
 	}

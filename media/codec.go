@@ -13,6 +13,7 @@ const (
 	CodecVP8
 	CodecVP9
 	CodecH264
+	CodecAV1
 )
 
 func codecFromMime(mime string) Codec {
@@ -25,11 +26,15 @@ func codecFromMime(mime string) Codec {
 		return CodecVP9
 	case "video/h264":
 		return CodecH264
+	case "video/av1":
+		return CodecAV1
 	}
 	return CodecUnknown
 }
 
-func (c Codec) isVideo() bool { return c == CodecVP8 || c == CodecVP9 || c == CodecH264 }
+func (c Codec) isVideo() bool {
+	return c == CodecVP8 || c == CodecVP9 || c == CodecH264 || c == CodecAV1
+}
 
 // IsKeyframeStart reports whether an RTP payload of codec c starts a frame
 // a decoder can start from. It reads only the clear bytes the SFrame
@@ -45,8 +50,18 @@ func IsKeyframeStart(c Codec, payload []byte) bool {
 		return vp9Keyframe(payload)
 	case CodecH264:
 		return h264Keyframe(payload)
+	case CodecAV1:
+		return av1Keyframe(payload)
 	}
 	return true
+}
+
+// av1Keyframe reads the aggregation header, the first byte of an AV1 RTP
+// payload (the AV1 RTP payload format, §4.4: Z Y W W N - - -): N set marks
+// the first packet of a coded video sequence, which starts with a key frame,
+// and Z clear says the packet does not continue an OBU of an earlier one.
+func av1Keyframe(p []byte) bool {
+	return len(p) >= 1 && p[0]&0x08 != 0 && p[0]&0x80 == 0
 }
 
 // vp9Keyframe reads the first byte of the VP9 payload descriptor

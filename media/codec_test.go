@@ -72,6 +72,10 @@ func TestKeyframeOtherCodecs(t *testing.T) {
 		{CodecH264, []byte{0x78, 0x00, 0x01, 0x67, 0x00, 0x01, 0x68}, true}, // STAP-A SPS+PPS
 		{CodecH264, []byte{0x78, 0x00, 0x09, 0x67}, false},                  // STAP-A overrun
 		{CodecH264, nil, false},
+		{CodecAV1, []byte{0x18, 0x0a}, true},  // N: a new coded video sequence, W=1
+		{CodecAV1, []byte{0x10, 0x32}, false}, // an inter frame
+		{CodecAV1, []byte{0x88}, false},       // N, but continuing an OBU (Z)
+		{CodecAV1, nil, false},
 	}
 	for _, tc := range tests {
 		if got := IsKeyframeStart(tc.codec, tc.in); got != tc.want {

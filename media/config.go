@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -36,6 +38,12 @@ type Config struct {
 	// congestion controller (bits/s). Defaults 1.5 M, 30 k, 20 M.
 	InitialBitrate, MinBitrate, MaxBitrate int
 
+	// VideoCodecs is the order in which a room chooses its video codec: the
+	// first every participant decodes (mimeTypes, of H.264, VP9, VP8 and
+	// AV1). Default H.264, VP9, VP8; a room whose participants share none
+	// of them uses VP8.
+	VideoCodecs []string
+
 	// Logger receives operational logs; nil discards them. Logs never
 	// carry payload bytes.
 	Logger *slog.Logger
@@ -54,6 +62,19 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Conn == nil && c.ListenAddr == "" {
 		return c, fmt.Errorf("%w: Conn or ListenAddr required", ErrConfig)
 	}
+	if len(c.VideoCodecs) == 0 {
+		c.VideoCodecs = defaultVideoCodecs
+	}
+	// Canonical mimeTypes, in a slice of the SFU's own.
+	codecs := make([]string, 0, len(c.VideoCodecs))
+	for _, v := range c.VideoCodecs {
+		i := slices.IndexFunc(roomCodecs, func(k string) bool { return strings.EqualFold(v, k) })
+		if i < 0 {
+			return c, fmt.Errorf("%w: video codec %q is not one of %v", ErrConfig, v, roomCodecs)
+		}
+		codecs = append(codecs, roomCodecs[i])
+	}
+	c.VideoCodecs = codecs
 	if c.RateLimit == (RateLimit{}) {
 		c.RateLimit = DefaultRateLimit()
 	}

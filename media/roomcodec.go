@@ -12,15 +12,21 @@ import (
 // (it never holds a key, so it cannot transcode), so a publisher's codec
 // must be one every subscriber decodes. Each client declares the video
 // codecs it can decode under SFrame (a codecs message); the room's codec is
-// the first of roomCodecPreference all of them can, and every participant
+// the first of Config.VideoCodecs all of them can, and every participant
 // is told it (a codec message) when it joins and whenever it changes: a
 // browser publishes its video in it. A participant that declared nothing is
 // taken to decode VP8 only, which every WebRTC endpoint does (RFC 7742 §5);
 // the choice is made when a participant declares and when one leaves, so a
 // joiner that declares right away does not make the room flip to VP8 first.
-// H.264 comes first: enterprise devices and Safari prefer it, and it is
-// hardware-encoded almost everywhere; VP9 next.
-var roomCodecPreference = []string{webrtc.MimeTypeH264, webrtc.MimeTypeVP9, webrtc.MimeTypeVP8}
+// The order is Config.VideoCodecs. By default H.264 comes first: enterprise
+// devices and Safari prefer it, and it is hardware-encoded almost
+// everywhere; VP9 next. AV1 (the most efficient, and the costliest to encode
+// in software) is chosen only where the operator lists it.
+var defaultVideoCodecs = []string{webrtc.MimeTypeH264, webrtc.MimeTypeVP9, webrtc.MimeTypeVP8}
+
+// roomCodecs are the video codecs a room may choose, which have an SFrame
+// layout in the browser and the Go client.
+var roomCodecs = []string{webrtc.MimeTypeH264, webrtc.MimeTypeVP9, webrtc.MimeTypeVP8, webrtc.MimeTypeAV1}
 
 // maxDeclaredCodecs bounds a codecs message.
 const maxDeclaredCodecs = 16
@@ -33,7 +39,7 @@ func (p *Participant) setDecodes(codecs []string) {
 	}
 	set := map[string]bool{}
 	for _, c := range codecs {
-		for _, known := range roomCodecPreference {
+		for _, known := range roomCodecs {
 			if strings.EqualFold(c, known) {
 				set[known] = true
 			}
@@ -54,12 +60,21 @@ func (p *Participant) canDecode(mime string) bool {
 	return p.decodes[mime]
 }
 
+// codecOrder is the order in which the room chooses its codec
+// (Config.VideoCodecs).
+func (r *room) codecOrder() []string {
+	if r.sfu == nil {
+		return defaultVideoCodecs
+	}
+	return r.sfu.cfg.VideoCodecs
+}
+
 // chooseCodec makes the room's choice again with its participants now. If
 // it changed, every participant is told; otherwise only asker (may be nil).
 func (r *room) chooseCodec(asker *Participant) {
 	ps := r.snapshotParticipants()
 	choice := webrtc.MimeTypeVP8
-	for _, c := range roomCodecPreference {
+	for _, c := range r.codecOrder() {
 		all := true
 		for _, p := range ps {
 			if !p.canDecode(c) {

@@ -24,6 +24,8 @@ import "fmt"
 //
 // CodecH264 keeps Annex B start codes and NAL unit headers in the clear; see
 // the H.264 section of docs/protocol.md ("Media frames") and h264.go.
+// CodecAV1 keeps OBU headers in the clear and the sizes true; see the AV1
+// section and av1.go.
 type Codec uint8
 
 // The codecs with a defined frame layout.
@@ -32,6 +34,7 @@ const (
 	CodecOpus
 	CodecVP8
 	CodecH264
+	CodecAV1
 )
 
 // String returns the codec's name as used by ParseCodec and the JavaScript twin.
@@ -45,13 +48,15 @@ func (c Codec) String() string {
 		return "vp8"
 	case CodecH264:
 		return "h264"
+	case CodecAV1:
+		return "av1"
 	}
 	return fmt.Sprintf("Codec(%d)", uint8(c))
 }
 
-// ParseCodec maps a name ("none", "opus", "vp8", "h264") to a Codec.
+// ParseCodec maps a name ("none", "opus", "vp8", "h264", "av1") to a Codec.
 func ParseCodec(name string) (Codec, error) {
-	for c := CodecNone; c <= CodecH264; c++ {
+	for c := CodecNone; c <= CodecAV1; c++ {
 		if c.String() == name {
 			return c, nil
 		}

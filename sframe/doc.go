@@ -13,7 +13,7 @@
 //   - MLS-based keys (§5.2) through the small [Exporter] interface, so this
 //     package never imports the MLS package ([MLSKeys]);
 //   - the codec-aware frame layout (clear codec bytes authenticated as
-//     metadata, H.264 NAL-aware protection), documented on [Codec] and in
+//     metadata, H.264 NAL-aware and AV1 OBU-aware protection), documented on [Codec] and in
 //     docs/protocol.md ("Media frames").
 //
 // It must never log, print or return key material or plaintext in an error,

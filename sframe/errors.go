@@ -40,6 +40,8 @@ var (
 	ErrFrameTooShort = errors.New("sframe: frame shorter than codec prefix")
 	// ErrMalformedH264: the frame is not an Annex B byte stream this package can protect.
 	ErrMalformedH264 = errors.New("sframe: malformed H.264 Annex B frame")
+	// ErrMalformedAV1: the frame is not a sequence of AV1 OBUs this package can protect.
+	ErrMalformedAV1 = errors.New("sframe: malformed AV1 frame")
 
 	// ErrKIDLayout: an MLS KID component does not fit its bit field (RFC 9605 §5.2).
 	ErrKIDLayout = errors.New("sframe: KID component out of range")

@@ -2,7 +2,7 @@ package sframe
 
 // EncryptFrame encrypts one media frame under kid with the layout of codec
 // (see Codec and docs/protocol.md ("Media frames")) and appends the result to dst. For every codec
-// but CodecH264 it does not allocate when dst has room for
+// but CodecH264 and CodecAV1 it does not allocate when dst has room for
 // len(frame)+Overhead() bytes. dst must not overlap frame.
 func (c *Context) EncryptFrame(dst []byte, kid uint64, codec Codec, frame []byte) ([]byte, error) {
 	c.mu.Lock()
@@ -12,8 +12,11 @@ func (c *Context) EncryptFrame(dst []byte, kid uint64, codec Codec, frame []byte
 }
 
 func (c *Context) encryptFrameLocked(dst []byte, kid uint64, codec Codec, frame []byte) ([]byte, error) {
-	if codec == CodecH264 {
+	switch codec {
+	case CodecH264:
 		return c.encryptH264Locked(dst, kid, frame)
+	case CodecAV1:
+		return c.encryptAV1Locked(dst, kid, frame)
 	}
 	n, err := clearPrefixLen(codec, frame)
 	if err != nil {
@@ -35,7 +38,7 @@ func (c *Context) encryptFrameLocked(dst []byte, kid uint64, codec Codec, frame 
 // DecryptFrame reverses EncryptFrame: it authenticates data (clear prefix
 // included) and appends the original frame to dst, returning the SFrame
 // header. On error nothing is appended, no state changes and no plaintext is
-// returned. For every codec but CodecH264 it does not allocate when dst has
+// returned. For every codec but CodecH264 and CodecAV1 it does not allocate when dst has
 // room for len(data) bytes.
 func (c *Context) DecryptFrame(dst []byte, codec Codec, data []byte) ([]byte, Header, error) {
 	c.mu.Lock()
@@ -45,8 +48,11 @@ func (c *Context) DecryptFrame(dst []byte, codec Codec, data []byte) ([]byte, He
 }
 
 func (c *Context) decryptFrameLocked(dst []byte, codec Codec, data []byte) ([]byte, Header, error) {
-	if codec == CodecH264 {
+	switch codec {
+	case CodecH264:
 		return c.decryptH264Locked(dst, data)
+	case CodecAV1:
+		return c.decryptAV1Locked(dst, data)
 	}
 	n, err := clearPrefixLen(codec, data)
 	if err != nil {

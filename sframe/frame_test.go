@@ -87,7 +87,7 @@ func TestFrameTamper(t *testing.T) {
 
 func isTyped(err error) bool {
 	for _, s := range []error{ErrTruncatedHeader, ErrNonMinimalHeader, ErrShortCiphertext,
-		ErrAuthentication, ErrUnknownKID, ErrReplay, ErrTooOld, ErrFrameTooShort, ErrMalformedH264} {
+		ErrAuthentication, ErrUnknownKID, ErrReplay, ErrTooOld, ErrFrameTooShort, ErrMalformedH264, ErrMalformedAV1} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -109,6 +109,12 @@ func TestFrameErrors(t *testing.T) {
 		{CodecH264, []byte{0, 0, 1}, ErrMalformedH264},
 		{CodecH264, []byte{0, 0, 1, 0x67, 1, 2}, ErrMalformedH264}, // only a clear SPS
 		{CodecH264, []byte{0, 0, 1, 0x74, 1}, ErrMalformedH264},    // type 20, short header
+		{CodecAV1, nil, ErrMalformedAV1},
+		{CodecAV1, []byte{0x80}, ErrMalformedAV1},                                                       // forbidden bit
+		{CodecAV1, []byte{0x12, 0x00}, ErrMalformedAV1},                                                 // a temporal delimiter alone
+		{CodecAV1, []byte{0x0a, 0x05, 1}, ErrMalformedAV1},                                              // size beyond the frame
+		{CodecAV1, []byte{0x0e}, ErrMalformedAV1},                                                       // extension flag, no extension byte
+		{CodecAV1, []byte{0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, ErrMalformedAV1}, // 9-byte leb128
 		{Codec(9), []byte{1, 2, 3}, ErrUnknownCodec},
 	}
 	for _, tc := range cases {
@@ -122,7 +128,7 @@ func TestFrameErrors(t *testing.T) {
 }
 
 func TestParseCodec(t *testing.T) {
-	for c := CodecNone; c <= CodecH264; c++ {
+	for c := CodecNone; c <= CodecAV1; c++ {
 		got, err := ParseCodec(c.String())
 		if err != nil || got != c {
 			t.Fatalf("%v: %v %v", c, got, err)

@@ -55,6 +55,11 @@ func sampleFrames() map[string]struct {
 	h264 = append(h264, rnd(700)...)
 	h264 = append(h264, 0, 0, 0, 0, 0, 3, 0, 0, 2, 0x88, 0)
 	h264 = append(h264, 0, 0, 1, 0x41, 0x9a, 0, 0, 0, 0) // slice header prefix: first_mb 0, slice_type 5, pps 0
+	av1 := append([]byte{0x0a, 0x0b}, rnd(11)...)        // sequence header
+	av1 = append(av1, 0x1a, 0x05)                        // frame header,
+	av1 = append(av1, rnd(5)...)                         // 5 bytes
+	av1 = append(av1, 0x36, 0x28, 0xbc, 0x05)            // frame, extension byte, 700 bytes
+	av1 = append(av1, rnd(700)...)                       //
 	return map[string]struct {
 		codec Codec
 		frame []byte
@@ -64,5 +69,6 @@ func sampleFrames() map[string]struct {
 		"vp8-key":   {CodecVP8, vp8Key},
 		"vp8-delta": {CodecVP8, vp8Delta},
 		"h264":      {CodecH264, h264},
+		"av1":       {CodecAV1, av1},
 	}
 }

@@ -48,6 +48,8 @@ type serveOptions struct {
 	mediaAddr string
 	// mediaTCPAddr is the SFU's ICE-TCP address; empty: UDP only.
 	mediaTCPAddr string
+	// videoCodecs is the room codec order (media.Config.VideoCodecs), without "video/".
+	videoCodecs []string
 	// The cluster (package cluster): every serve is a node of one, alone or not.
 	nodeName     string
 	advertiseURL string
@@ -82,6 +84,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet, e *env) {
 	fs.DurationVar(&o.cfg.SignalIdleTimeout, "idle-timeout", envDuration(e, "SEALROOM_IDLE_TIMEOUT", o.cfg.SignalIdleTimeout), "automatic logoff: close a signaling connection after this long without a client message (env SEALROOM_IDLE_TIMEOUT)")
 	fs.StringVar(&o.mediaAddr, "media-addr", e.getenvOr("SEALROOM_MEDIA_ADDR", "127.0.0.1:7882"), "UDP address of the SFU (all media on one port); env SEALROOM_MEDIA_ADDR, public IPs in SEALROOM_MEDIA_PUBLIC_IPS")
 	fs.StringVar(&o.mediaTCPAddr, "media-tcp-addr", e.getenv("SEALROOM_MEDIA_TCP_ADDR"), "TCP address where the SFU also accepts ICE-TCP, for networks that block UDP; empty: off (env SEALROOM_MEDIA_TCP_ADDR)")
+	fs.StringSliceVar(&o.videoCodecs, "video-codecs", splitList(e.getenv("SEALROOM_VIDEO_CODECS")), "the order in which a room chooses its video codec, the first every participant decodes, of H264, VP9, VP8 and AV1; empty: H264,VP9,VP8 (env SEALROOM_VIDEO_CODECS)")
 	fs.StringVar(&o.tlsCert, "tls-cert", e.getenv("SEALROOM_TLS_CERT"), "PEM certificate chain: terminate TLS here (env SEALROOM_TLS_CERT)")
 	fs.StringVar(&o.tlsKey, "tls-key", e.getenv("SEALROOM_TLS_KEY"), "PEM private key for --tls-cert (env SEALROOM_TLS_KEY)")
 	fs.BoolVar(&o.cfg.RequireMFA, "require-mfa", e.getenv("SEALROOM_REQUIRE_MFA") == "1", "administrative endpoints need a token whose amr claim asserts a second factor (env SEALROOM_REQUIRE_MFA=1)")
@@ -184,7 +187,12 @@ func serve(ctx context.Context, e *env, o *serveOptions) error {
 	if v := e.getenv("SEALROOM_MEDIA_PUBLIC_IPS"); v != "" {
 		publicIPs = strings.Split(v, ",")
 	}
-	sfu, err := media.New(media.Config{ListenAddr: o.mediaAddr, TCPListenAddr: o.mediaTCPAddr, PublicIPs: publicIPs, Logger: log})
+	codecs := make([]string, len(o.videoCodecs))
+	for i, c := range o.videoCodecs {
+		codecs[i] = "video/" + strings.TrimPrefix(strings.TrimSpace(c), "video/")
+	}
+	sfu, err := media.New(media.Config{ListenAddr: o.mediaAddr, TCPListenAddr: o.mediaTCPAddr, PublicIPs: publicIPs,
+		VideoCodecs: codecs, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -453,4 +461,12 @@ func sfuPeers(sfu net.Addr) []netip.AddrPort {
 		}
 	}
 	return out
+}
+
+// splitList splits a comma-separated environment value; empty: nil.
+func splitList(v string) []string {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
 }

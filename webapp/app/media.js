@@ -311,9 +311,10 @@ function relays(iceServers) {
 }
 
 // ROOM_CODECS are the video codecs this page has an SFrame layout for (worker.js layoutOf),
-// in the SFU's order of preference. H.264 only in packetization mode 1 (RFC 6184 §6.3) and
-// the constrained baseline profiles the SFU registers.
-const ROOM_CODECS = ['video/H264', 'video/VP9', 'video/VP8'];
+// in the SFU's default order of preference (the operator may put AV1 first). H.264 only in
+// packetization mode 1 (RFC 6184 §6.3) and the constrained baseline profiles the SFU
+// registers.
+const ROOM_CODECS = ['video/H264', 'video/VP9', 'video/VP8', 'video/AV1'];
 
 function sameCodec(c, mime) {
   if (c.mimeType.toLowerCase() !== String(mime).toLowerCase()) return false;
@@ -328,11 +329,11 @@ function sameCodec(c, mime) {
 // source, half and full from a smaller one (Chromium encodes no more layers than the source's
 // size allows: two at 640x480, and it drops the top one). Each is capped in bitrate. Every
 // layer goes through the one SFrame transform, under the one counter of this sender's key.
-// VP9 needs each layer to be a plain stream (L1T1), not Chromium's default of one SVC stream
-// with spatial layers the SFU could not tell apart.
+// VP9 and AV1 need each layer to be a plain stream (L1T1), not Chromium's default of one SVC
+// stream with spatial layers the SFU could not tell apart.
 function simulcastEncodings(mime, track) {
   if (!track) return undefined;
-  const vp9 = String(mime).toLowerCase() === 'video/vp9';
+  const svc = ['video/vp9', 'video/av1'].includes(String(mime).toLowerCase());
   const tall = (track.getSettings?.().height ?? 480) >= 720;
   const layers = tall
     ? [
@@ -344,7 +345,7 @@ function simulcastEncodings(mime, track) {
         { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 300_000 },
         { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_000_000 },
       ];
-  return vp9 ? layers.map((l) => ({ ...l, scalabilityMode: 'L1T1' })) : layers;
+  return svc ? layers.map((l) => ({ ...l, scalabilityMode: 'L1T1' })) : layers;
 }
 
 function decodableVideo() {

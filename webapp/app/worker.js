@@ -46,7 +46,7 @@ export const Reason = Object.freeze({
   BEFORE_JOIN: 'before-join',
   NOT_MEMBER: 'not-member', // this member left or was removed: it holds no key any more
   ERROR: 'error', // an exception without an SFrame code
-  UNSUPPORTED_CODEC: 'unsupported-codec', // a negotiated codec with no SFrame layout (AV1)
+  UNSUPPORTED_CODEC: 'unsupported-codec', // a negotiated codec with no SFrame layout (H.265, say)
 });
 
 // MISSING_KEY are the reasons that mean a member lost a frame for want of a key it should
@@ -59,9 +59,9 @@ const WAIT = Symbol('wait');
 // (docs/protocol.md §3): which bytes stay clear for the packetizer, the depacketizer and the
 // SFU. VP9 is wholly protected ('none'): its packetizer writes the RTP payload descriptor
 // from what the encoder tells it, and the depacketizer and the SFU read only that descriptor
-// (RFC 9628 §4.2), never the bitstream. AV1 has no layout here (its packetizer reads the
-// frame's OBU headers), so it is never negotiated and its frames are dropped, never sent in
-// the clear. null: a codec without a layout.
+// (RFC 9628 §4.2), never the bitstream. AV1 keeps its OBU headers clear and its sizes true
+// ('av1'): its packetizer reads them. null: a codec without a layout, whose frames are
+// dropped, never sent in the clear.
 export function layoutOf(mimeType) {
   switch (String(mimeType).toLowerCase()) {
     case 'audio/opus':
@@ -72,6 +72,8 @@ export function layoutOf(mimeType) {
       return Codec.H264;
     case 'video/vp9':
       return Codec.NONE;
+    case 'video/av1':
+      return Codec.AV1;
   }
   return null;
 }

@@ -283,7 +283,8 @@ test('the layout follows the negotiated codec of each frame: mimeType, else payl
   assert.equal(layoutOf('video/H264'), Codec.H264);
   assert.equal(layoutOf('video/VP9'), Codec.NONE);
   assert.equal(layoutOf('audio/opus'), Codec.OPUS);
-  assert.equal(layoutOf('video/AV1'), null);
+  assert.equal(layoutOf('video/AV1'), Codec.AV1);
+  assert.equal(layoutOf('video/H265'), null);
   assert.deepEqual(annexB4(Uint8Array.of(0, 0, 1, 0x65, 7, 0, 0, 1, 0x41, 0, 0, 0, 1, 0x41)), Uint8Array.of(0, 0, 0, 1, 0x65, 7, 0, 0, 0, 1, 0x41, 0, 0, 0, 1, 0x41));
 
   const w = newWorker();
@@ -296,8 +297,8 @@ test('the layout follows the negotiated codec of each frame: mimeType, else payl
   w.scope.onmessage({ data: { type: 'codecs', codecs: [{ payloadType: 98, mimeType: 'video/VP9' }] } });
   const vp9 = Uint8Array.of(0x82, 0x49, 0x83, 0x42, 0, 1, 2, 3);
   tx.push(withMeta(vp9, { payloadType: 98 }));
-  tx.push(withMeta(vp9, { mimeType: 'video/AV1' }));
-  await until('two frames out, the AV1 one dropped', async () => tx.out.length === 2 && (await w.stats()).encodeFailures['unsupported-codec'] === 1);
+  tx.push(withMeta(vp9, { mimeType: 'video/H265' }));
+  await until('two frames out, the H.265 one dropped', async () => tx.out.length === 2 && (await w.stats()).encodeFailures['unsupported-codec'] === 1);
   const peer = new MLSKeys();
   await peer.setEpoch(1, 1, exporter(1));
   const h = (await peer.decryptFrame(Codec.H264, new Uint8Array(tx.out[0].data))).frame;

@@ -5,7 +5,7 @@
 // vp8 10 on key frames (P bit of byte 0 clear, RFC 7741 §4.3) and 3 otherwise.
 import { SFrameError, ErrorCode } from './errors.mjs';
 
-export const Codec = Object.freeze({ NONE: 'none', OPUS: 'opus', VP8: 'vp8', H264: 'h264' });
+export const Codec = Object.freeze({ NONE: 'none', OPUS: 'opus', VP8: 'vp8', H264: 'h264', AV1: 'av1' });
 
 /** vp8KeyFrame reads the P bit of the (clear) first byte. */
 export function vp8KeyFrame(frame) {

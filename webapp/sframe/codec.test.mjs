@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SFrameContext, Suite, Codec, parseHeader } from './sframe.mjs';
 import { escape, unescape, splitAnnexB } from './h264.mjs';
+import { splitOBUs } from './av1.mjs';
 import { testBaseKey } from './testutil.mjs';
 import { sampleFrames } from './samples.mjs';
 
@@ -63,6 +64,12 @@ test('frame errors', async () => {
     [Codec.H264, [0, 0, 1], 'malformed-h264'],
     [Codec.H264, [0, 0, 1, 0x67, 1, 2], 'malformed-h264'],
     [Codec.H264, [0, 0, 1, 0x74, 1], 'malformed-h264'],
+    [Codec.AV1, [], 'malformed-av1'],
+    [Codec.AV1, [0x80], 'malformed-av1'],
+    [Codec.AV1, [0x12, 0x00], 'malformed-av1'],
+    [Codec.AV1, [0x0a, 0x05, 1], 'malformed-av1'],
+    [Codec.AV1, [0x0e], 'malformed-av1'],
+    [Codec.AV1, [0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], 'malformed-av1'],
     ['vp9', [1, 2, 3], 'unknown-codec'],
   ];
   for (const [codec, bytes, code] of cases) {
@@ -110,6 +117,24 @@ test('H.264 layout keeps NAL structure', async () => {
       else assert.ok(!emulates(enc.subarray(b.hdr - 1, b.end)));
     });
   }
+});
+
+test('AV1 layout keeps OBU structure, drops what the packetizer drops, writes sizes anew', async () => {
+  const { frame } = sampleFrames().av1;
+  const input = splitOBUs(frame);
+  const c = await ctxWith(4, 5n);
+  for (let i = 0; i < 20; i++) {
+    const enc = await c.encryptFrame(5n, Codec.AV1, frame);
+    const out = splitOBUs(enc);
+    assert.equal(out.length, input.length);
+    assert.equal(out[out.length - 1].end, enc.length);
+    input.forEach((a, j) => assert.deepEqual(enc.subarray(out[j].start, out[j].hdr), frame.subarray(a.start, a.hdr)));
+  }
+  // Temporal delimiter, a 2-byte size, padding, and a last OBU without a size field.
+  const odd = Uint8Array.from([0x12, 0x00, 0x0a, 0x83, 0x00, 1, 2, 3, 0x7a, 0x01, 0xee, 0x30, 9, 8, 7, 6]);
+  const rx = await ctxWith(4, 5n);
+  const { frame: got } = await rx.decryptFrame(Codec.AV1, await c.encryptFrame(5n, Codec.AV1, odd));
+  assert.deepEqual(got, Uint8Array.from([0x0a, 0x03, 1, 2, 3, 0x32, 0x04, 9, 8, 7, 6]));
 });
 
 test('random and mutated input: only SFrameError, never another exception', async () => {

@@ -13,6 +13,7 @@ import { CipherKey, concat } from './cipher.mjs';
 import { ReplayWindow } from './replay.mjs';
 import { clearPrefixLen, Codec } from './codec.mjs';
 import { encryptH264, decryptH264 } from './h264.mjs';
+import { encryptAV1, decryptAV1 } from './av1.mjs';
 
 const U64_MAX = (1n << 64n) - 1n;
 const EMPTY = new Uint8Array(0);
@@ -154,6 +155,7 @@ export class SFrameContext {
   async encryptFrame(kid, codec, frame) {
     frame = asBytes(frame);
     if (codec === Codec.H264) return encryptH264(this, kid, frame);
+    if (codec === Codec.AV1) return encryptAV1(this, kid, frame);
     const n = clearPrefixLen(codec, frame);
     const prefix = frame.slice(0, n);
     return concat(prefix, await this.encrypt(kid, prefix, frame.subarray(n)));
@@ -166,6 +168,7 @@ export class SFrameContext {
   async decryptFrame(codec, data) {
     data = asBytes(data);
     if (codec === Codec.H264) return decryptH264(this, data);
+    if (codec === Codec.AV1) return decryptAV1(this, data);
     const n = clearPrefixLen(codec, data);
     const prefix = data.slice(0, n);
     const { plaintext, header } = await this.decrypt(prefix, data.subarray(n));

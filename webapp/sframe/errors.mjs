@@ -15,6 +15,7 @@ export const ErrorCode = Object.freeze({
   UNKNOWN_CODEC: 'unknown-codec', // ErrUnknownCodec
   FRAME_TOO_SHORT: 'frame-too-short', // ErrFrameTooShort
   MALFORMED_H264: 'malformed-h264', // ErrMalformedH264
+  MALFORMED_AV1: 'malformed-av1', // ErrMalformedAV1
   KID_LAYOUT: 'kid-layout', // ErrKIDLayout
   STALE_EPOCH: 'stale-epoch', // ErrStaleEpoch
   NO_EPOCH: 'no-epoch', // ErrNoEpoch

@@ -26,5 +26,7 @@ export function sampleFrames() {
         [0, 0, 1, 0x41, 0x9a, 0, 0, 0, 0], // slice header prefix: first_mb 0, slice_type 5, pps 0
       ),
     },
+    // OBUs: sequence header (11 bytes), frame header (5), frame with an extension byte (700).
+    av1: { codec: Codec.AV1, frame: cat([0x0a, 0x0b], rnd(11), [0x1a, 0x05], rnd(5), [0x36, 0x28, 0xbc, 0x05], rnd(700)) },
   };
 }
