@@ -43,6 +43,9 @@ var (
 	// ErrBadView is returned by HandleMessage for a layers or view message
 	// out of bounds (view.go); it changes nothing.
 	ErrBadView = errors.New("media: bad layers or view")
+	// ErrCodecsDeclared is returned by HandleMessage for a codecs message
+	// that changes what the participant declared earlier in its session.
+	ErrCodecsDeclared = errors.New("media: video codecs already declared")
 	// ErrConfig is returned by New for an invalid Config.
 	ErrConfig = errors.New("media: invalid config")
 )

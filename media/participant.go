@@ -226,8 +226,7 @@ func (p *Participant) HandleMessage(m signaling.Media) error {
 		}
 		return p.AddICECandidate(*m.Candidate)
 	case signaling.MediaCodecs:
-		p.setDecodes(m.Codecs)
-		return nil
+		return p.setDecodes(m.Codecs)
 	case signaling.MediaLayers:
 		return p.setLayers(m.Layers)
 	case signaling.MediaView:

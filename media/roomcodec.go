@@ -1,6 +1,8 @@
 package media
 
 import (
+	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/pion/webrtc/v4"
@@ -32,8 +34,12 @@ var roomCodecs = []string{webrtc.MimeTypeH264, webrtc.MimeTypeVP9, webrtc.MimeTy
 const maxDeclaredCodecs = 16
 
 // setDecodes records the video codecs p declared; the room's choice is
-// made again and told.
-func (p *Participant) setDecodes(codecs []string) {
+// made again and told. A participant declares once per session: a
+// different declaration later is refused (ErrCodecsDeclared), since each
+// change of the room's codec has every browser publish its camera again on a
+// new m-section for every subscriber, which one participant could otherwise
+// repeat at will. The same declaration again is answered with the codec.
+func (p *Participant) setDecodes(codecs []string) error {
 	if len(codecs) > maxDeclaredCodecs {
 		codecs = codecs[:maxDeclaredCodecs]
 	}
@@ -46,9 +52,14 @@ func (p *Participant) setDecodes(codecs []string) {
 		}
 	}
 	p.codecMu.Lock()
+	if p.decodes != nil && !maps.Equal(p.decodes, set) {
+		p.codecMu.Unlock()
+		return fmt.Errorf("%w: %v", ErrCodecsDeclared, codecs)
+	}
 	p.decodes = set
 	p.codecMu.Unlock()
 	p.room.chooseCodec(p)
+	return nil
 }
 
 func (p *Participant) canDecode(mime string) bool {

@@ -39,9 +39,18 @@ func TestRoomCodec(t *testing.T) {
 	if c := last("chrome", 4); c != webrtc.MimeTypeH264 {
 		t.Fatalf("after firefox and the quiet one left: %s, want H.264", c)
 	}
-	// A declaration that changes nothing is answered to its sender only.
-	goc.setDecodes([]string{"video/H264"})
+	// The same declaration again is answered to its sender only; a different one is
+	// refused and changes nothing.
+	if err := goc.setDecodes([]string{"video/H264", "video/VP9", "video/VP8"}); err != nil {
+		t.Fatal(err)
+	}
 	last("go", 3)
+	if err := goc.setDecodes([]string{"video/H264"}); !errors.Is(err, ErrCodecsDeclared) {
+		t.Fatalf("a second, different declaration: %v, want ErrCodecsDeclared", err)
+	}
+	if !goc.canDecode(webrtc.MimeTypeVP8) {
+		t.Fatal("a refused declaration changed what go decodes")
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(told["chrome"]) != 4 {

@@ -245,7 +245,7 @@ func TestSimulcastFollowsTheTile(t *testing.T) {
 	for _, step := range []struct {
 		height int
 		want   string
-	}{{200, "m"}, {100, "l"}, {0, "l"}, {481, "h"}, {300, "h"}, {240, "m"}} {
+	}{{200, "m"}, {100, "l"}, {481, "h"}, {0, "l"}, {300, "h"}, {240, "m"}} {
 		if err := sub.part.HandleMessage(signaling.Media{Type: signaling.MediaView, Participant: "pub", Height: step.height}); err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,8 @@ import (
 // Both are hints about the participant's own experience: a publisher that
 // declares wrong heights only degrades what others get of its own video,
 // and a subscriber only what it receives. Neither can raise a layer above
-// what its bandwidth estimate carries.
+// what its bandwidth estimate carries, and the keyframe request a switch
+// makes is rate-limited per layer (PLIMinInterval) like a subscriber's own.
 
 // Bounds on what a client may declare: a rid is 1-16 alphanumeric
 // characters here (RFC 8851 §10 allows longer; browsers send one or two),

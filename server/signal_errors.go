@@ -22,6 +22,7 @@ var signalErrors = []struct {
 	{media.ErrBadCandidate, signaling.CodeBadCandidate, "the ICE candidate was refused"},
 	{media.ErrUnknownMessage, signaling.CodeBadMessage, "unknown media message type"},
 	{media.ErrBadView, signaling.CodeBadMessage, "the layers or view message was refused"},
+	{media.ErrCodecsDeclared, signaling.CodeBadMessage, "video codecs are declared once per media session"},
 	{media.ErrClosed, signaling.CodeMediaClosed, "the media session has ended"},
 }
 

@@ -41,6 +41,10 @@ const (
 	obuHasSize       = 0x02
 	obuForbidden     = 0x80
 	maxLEB128Bytes   = 8 // AV1 §4.10.5
+	// maxUnits bounds the OBUs (and H.264's NAL units) of one frame: encoders
+	// write a few, or a few per tile or slice; a frame of thousands is an
+	// attack on the metadata's size, refused before any is built.
+	maxUnits = 4096
 )
 
 // obu locates one OBU: frame[start:hdr] is its header (with extension),
@@ -110,6 +114,9 @@ func splitOBUs(frame []byte) ([]obu, error) {
 			o.end = o.payload + size
 		}
 		if !dropOBU(obuType(h)) {
+			if len(obus) == maxUnits {
+				return nil, fmt.Errorf("%w: more than %d OBUs", ErrMalformedAV1, maxUnits)
+			}
 			obus = append(obus, o)
 		}
 		pos = o.end
@@ -184,19 +191,9 @@ func (c *Context) decryptAV1Locked(dst []byte, data []byte) ([]byte, Header, err
 		sf = append(sf, data[o.payload:o.end]...)
 		lens[i] = o.end - o.payload
 	}
-	h, hl, err := ParseHeader(sf)
-	if err != nil {
-		return dst, Header{}, err
-	}
-	lens[0] -= hl
-	lens[len(lens)-1] -= c.suite.TagSize()
-	for _, l := range lens {
-		if l < 0 {
-			return dst, Header{}, &FrameError{KID: h.KID, CTR: h.CTR, Err: ErrShortCiphertext}
-		}
-	}
-	md := av1Metadata(data, obus, func(i int) int { return lens[i] })
-	pt, err := c.openLocked(nil, h, sf[:hl], md, sf[hl:])
+	pt, h, err := c.openShares(sf, lens, 0, len(lens)-1, func() []byte {
+		return av1Metadata(data, obus, func(i int) int { return lens[i] })
+	})
 	if err != nil {
 		return dst, Header{}, err
 	}

@@ -115,6 +115,8 @@ func TestFrameErrors(t *testing.T) {
 		{CodecAV1, []byte{0x0a, 0x05, 1}, ErrMalformedAV1},                                              // size beyond the frame
 		{CodecAV1, []byte{0x0e}, ErrMalformedAV1},                                                       // extension flag, no extension byte
 		{CodecAV1, []byte{0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, ErrMalformedAV1}, // 9-byte leb128
+		{CodecAV1, bytes.Repeat([]byte{0x0a, 0x00}, maxUnits+1), ErrMalformedAV1},
+		{CodecH264, bytes.Repeat([]byte{0, 0, 1, 0x41, 0xe0, 0x55}, maxUnits+1), ErrMalformedH264},
 		{Codec(9), []byte{1, 2, 3}, ErrUnknownCodec},
 	}
 	for _, tc := range cases {

@@ -145,6 +145,9 @@ func splitAnnexB(frame []byte) ([]nalUnit, error) {
 			n.hdr += k
 		}
 		n.end = end
+		if len(nals) == maxUnits {
+			return nil, fmt.Errorf("%w: more than %d NAL units", ErrMalformedH264, maxUnits)
+		}
 		nals = append(nals, n)
 		if next < 0 {
 			return nals, nil
@@ -243,19 +246,9 @@ func (c *Context) decryptH264Locked(dst []byte, data []byte) ([]byte, Header, er
 	if first < 0 {
 		return dst, Header{}, fmt.Errorf("%w: no protected NAL unit", ErrMalformedH264)
 	}
-	h, hl, err := ParseHeader(sf)
-	if err != nil {
-		return dst, Header{}, err
-	}
-	lens[first] -= hl
-	lens[last] -= c.suite.TagSize()
-	for _, l := range lens {
-		if l < 0 {
-			return dst, Header{}, &FrameError{KID: h.KID, CTR: h.CTR, Err: ErrShortCiphertext}
-		}
-	}
-	md := h264Metadata(data, nals, func(i int) int { return lens[i] })
-	pt, err := c.openLocked(nil, h, sf[:hl], md, sf[hl:])
+	pt, h, err := c.openShares(sf, lens, first, last, func() []byte {
+		return h264Metadata(data, nals, func(i int) int { return lens[i] })
+	})
 	if err != nil {
 		return dst, Header{}, err
 	}
@@ -272,6 +265,30 @@ func (c *Context) decryptH264Locked(dst []byte, data []byte) ([]byte, Header, er
 	}
 	clear(pt)
 	return out, h, nil
+}
+
+// openShares opens an SFrame that a layout cut into shares of a frame (the
+// H.264 and AV1 layouts): sf is the shares joined, lens[i] the length of
+// share i, of which first begins with the SFrame header and last ends with
+// the tag. lens becomes each share's plaintext length, which metadata may
+// then read.
+func (c *Context) openShares(sf []byte, lens []int, first, last int, metadata func() []byte) ([]byte, Header, error) {
+	h, hl, err := ParseHeader(sf)
+	if err != nil {
+		return nil, Header{}, err
+	}
+	lens[first] -= hl
+	lens[last] -= c.suite.TagSize()
+	for _, l := range lens {
+		if l < 0 {
+			return nil, Header{}, &FrameError{KID: h.KID, CTR: h.CTR, Err: ErrShortCiphertext}
+		}
+	}
+	pt, err := c.openLocked(nil, h, sf[:hl], metadata(), sf[hl:])
+	if err != nil {
+		return nil, Header{}, err
+	}
+	return pt, h, nil
 }
 
 // trailingZeros counts the zero bytes ending b, up to 2.

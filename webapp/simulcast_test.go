@@ -33,7 +33,8 @@ type outbound struct {
 
 // TestBrowserSimulcastUnderLimit: a clinician's Chromium publishes its 720p camera in
 // three simulcast layers, under SFrame; a patient's Chromium receives it inside a network
-// namespace whose downlink the test limits with tc netem. As the limit tightens the SFU
+// namespace whose downlink the test limits with tc (a token bucket filter; this kernel has
+// no netem). As the limit tightens the SFU
 // moves the patient to the low layer, then to audio only (the page says video is paused),
 // and back up when the limit lifts; the patient's page is told each switch, and the test
 // reports how long each took from the limit changing. Without a limit the layer follows the
@@ -106,17 +107,25 @@ func TestBrowserSimulcastUnderLimit(t *testing.T) {
 	}
 
 	// The patient's phone shows the clinician in a tile about 300 pixels high: the half
-	// layer (360 lines) is what it needs, and what its unlimited link then gets.
+	// layer (360 lines) is what it needs, and what its unlimited link then gets (the full
+	// one, should the page lay its tiles out taller).
+	tileHeight := eval[float64](t, sub, fmt.Sprintf(`document.querySelector('#tile-%s video').clientHeight * devicePixelRatio`, pubID))
+	want := "h"
+	if tileHeight > 360 {
+		want = "f"
+	}
 	start := time.Now()
-	browserPoll.UntilOr(t, 60*time.Second, "the patient on the half layer its tile needs", func() bool {
+	browserPoll.UntilOr(t, 60*time.Second, fmt.Sprintf("the patient on layer %s, which its %.0f-pixel tile needs", want, tileHeight), func() bool {
 		rid, paused := layerNow()
-		return rid == "h" && !paused
+		return rid == want && !paused
 	}, func() any { return eval[[]layerEvent](t, sub, `window.sealroomLayers()`) })
-	rendering("on the half layer")
-	t.Logf("the patient receives the half layer %v after joining", time.Since(start).Round(time.Millisecond))
+	rendering("on the layer its tile needs")
+	t.Logf("the patient receives layer %s for its %.0f-pixel tile %v after joining", want, tileHeight, time.Since(start).Round(time.Millisecond))
 
+	// 400 kbit/s carries audio and the quarter layer (at most 150 kbit/s) with the headroom
+	// a resume needs, should the estimate dip below them first; not the half one.
 	limited := time.Now()
-	ns.Limit(t, 300)
+	ns.Limit(t, 400)
 	toLow := since(limited, "q", 60*time.Second)
 	rendering("on the low layer")
 
@@ -134,10 +143,10 @@ func TestBrowserSimulcastUnderLimit(t *testing.T) {
 
 	lifted := time.Now()
 	ns.Limit(t, 0)
-	toBack := since(lifted, "h", 90*time.Second)
-	rendering("back on the half layer")
-	t.Logf("limit to 300 kbit/s: on the low layer after %v; to 60 kbit/s: audio only after %v; limit lifted: back on the half layer after %v",
-		toLow.Round(time.Millisecond), toAudio.Round(time.Millisecond), toBack.Round(time.Millisecond))
+	toBack := since(lifted, want, 90*time.Second)
+	rendering("back on the layer its tile needs")
+	t.Logf("limit to 400 kbit/s: on the low layer after %v; to 60 kbit/s: audio only after %v; limit lifted: back on layer %s after %v",
+		toLow.Round(time.Millisecond), toAudio.Round(time.Millisecond), want, toBack.Round(time.Millisecond))
 
 	// The patient turns the phone or zooms the tile to 720 CSS pixels: the full layer; then
 	// shrinks it to 60: the quarter layer (180 lines) is enough.

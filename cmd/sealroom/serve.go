@@ -187,9 +187,11 @@ func serve(ctx context.Context, e *env, o *serveOptions) error {
 	if v := e.getenv("SEALROOM_MEDIA_PUBLIC_IPS"); v != "" {
 		publicIPs = strings.Split(v, ",")
 	}
-	codecs := make([]string, len(o.videoCodecs))
-	for i, c := range o.videoCodecs {
-		codecs[i] = "video/" + strings.TrimPrefix(strings.TrimSpace(c), "video/")
+	var codecs []string
+	for _, c := range o.videoCodecs {
+		if c = strings.TrimSpace(c); c != "" {
+			codecs = append(codecs, "video/"+strings.TrimPrefix(c, "video/"))
+		}
 	}
 	sfu, err := media.New(media.Config{ListenAddr: o.mediaAddr, TCPListenAddr: o.mediaTCPAddr, PublicIPs: publicIPs,
 		VideoCodecs: codecs, Logger: log})
@@ -463,10 +465,13 @@ func sfuPeers(sfu net.Addr) []netip.AddrPort {
 	return out
 }
 
-// splitList splits a comma-separated environment value; empty: nil.
+// splitList splits a comma-separated environment value, leaving out empty entries.
 func splitList(v string) []string {
-	if strings.TrimSpace(v) == "" {
-		return nil
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
 	}
-	return strings.Split(v, ",")
+	return out
 }

@@ -193,7 +193,7 @@ function onSignal(env) {
     case 'participant_left':
       app.participants.delete(d.participant?.id);
       if (![...app.participants.values()].some((p) => p.sub === d.participant?.sub)) app.announced.set(d.participant?.sub, Date.now());
-      $(`tile-${d.participant?.id}`)?.remove();
+      removeTile(d.participant?.id);
       render();
       break;
     case 'group_create':
@@ -453,6 +453,7 @@ function showSpeaker(id) {
 function showPaused(paused) {
   app.videoPaused = paused;
   app.layers.push({ paused, at: Date.now() });
+  if (app.layers.length > 200) app.layers.shift();
   for (const t of document.querySelectorAll('#videos .tile')) markPaused(t);
 }
 
@@ -480,17 +481,23 @@ function showLayer(id, rid, height) {
   if (app.layers.length > 200) app.layers.shift();
 }
 
-// watchSize tells the SFU the height a participant's video is shown at, in device pixels,
-// now and whenever the tile changes size, so it sends no layer taller than that.
-function watchSize(id, video) {
-  let sent = -1;
-  const tell = () => {
+// tileSizes tells the SFU the height each participant's video is shown at, in device
+// pixels, when its tile appears and whenever it changes size, so the SFU sends no layer
+// taller than that. A tile's video is unobserved when the tile goes.
+const tileSizes = new ResizeObserver((entries) => {
+  for (const { target: video } of entries) {
     const h = Math.round(video.clientHeight * (globalThis.devicePixelRatio || 1));
-    if (Math.abs(h - sent) < 8) return;
-    sent = h;
-    app.media?.view(id, h);
-  };
-  new ResizeObserver(tell).observe(video);
+    if (Math.abs(h - Number(video.dataset.sentHeight ?? -99)) < 8) continue;
+    video.dataset.sentHeight = String(h);
+    app.media?.view(video.dataset.participant, h);
+  }
+});
+
+function removeTile(id) {
+  const tile = $(`tile-${id}`);
+  const video = tile?.querySelector('video');
+  if (video) tileSizes.unobserve(video);
+  tile?.remove();
 }
 
 function addTile(id, stream) {
@@ -517,7 +524,7 @@ function addTile(id, stream) {
     video.setAttribute('aria-label', `Video of ${cap.textContent}`);
     tile.append(video, cap);
     $('videos').append(tile);
-    watchSize(id, video);
+    tileSizes.observe(video);
     markPaused(tile);
     tile.classList.toggle('speaking', app.speaker === id);
   }

@@ -12,6 +12,8 @@ const EXTENSION_FLAG = 0x04;
 const HAS_SIZE = 0x02;
 const FORBIDDEN = 0x80;
 const MAX_LEB128_BYTES = 8;
+// MAX_UNITS bounds the OBUs (and H.264's NAL units) of one frame, as Go's maxUnits.
+export const MAX_UNITS = 4096;
 
 const obuType = (header) => (header >> 3) & 0x0f;
 const dropped = (t) => t === 2 || t === 8 || t === 15;
@@ -58,7 +60,10 @@ export function splitOBUs(frame) {
       o.payload = o.hdr + s.n;
       o.end = o.payload + s.v;
     }
-    if (!dropped(obuType(h))) obus.push(o);
+    if (!dropped(obuType(h))) {
+      if (obus.length === MAX_UNITS) throw new SFrameError(ErrorCode.MALFORMED_AV1, `more than ${MAX_UNITS} OBUs`);
+      obus.push(o);
+    }
     pos = o.end;
   }
   if (obus.length === 0) throw new SFrameError(ErrorCode.MALFORMED_AV1, 'no OBU to protect');

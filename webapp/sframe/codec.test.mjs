@@ -70,6 +70,8 @@ test('frame errors', async () => {
     [Codec.AV1, [0x0a, 0x05, 1], 'malformed-av1'],
     [Codec.AV1, [0x0e], 'malformed-av1'],
     [Codec.AV1, [0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], 'malformed-av1'],
+    [Codec.AV1, Array.from({ length: 4097 }, () => [0x0a, 0x00]).flat(), 'malformed-av1'],
+    [Codec.H264, Array.from({ length: 4097 }, () => [0, 0, 1, 0x41, 0xe0, 0x55]).flat(), 'malformed-h264'],
     ['vp9', [1, 2, 3], 'unknown-codec'],
   ];
   for (const [codec, bytes, code] of cases) {

@@ -7,6 +7,7 @@ import { SFrameError, ErrorCode } from './errors.mjs';
 import { parseHeader } from './header.mjs';
 import { concat } from './cipher.mjs';
 import { suiteParams } from './suite.mjs';
+import { MAX_UNITS } from './av1.mjs';
 
 const CLEAR_TYPES = new Set([7, 8, 9, 10, 11, 12, 13, 15]);
 
@@ -68,6 +69,7 @@ export function splitAnnexB(frame) {
       if (k < 0) throw new SFrameError(ErrorCode.MALFORMED_H264, `coded slice at offset ${start} without a readable slice header`);
       clearTo += k;
     }
+    if (nals.length === MAX_UNITS) throw new SFrameError(ErrorCode.MALFORMED_H264, `more than ${MAX_UNITS} NAL units`);
     nals.push({ sc: begin, start, hdr: clearTo, end, clear: CLEAR_TYPES.has(t) });
     if (next < 0) return nals;
     begin = end;
