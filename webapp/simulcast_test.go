@@ -3,6 +3,7 @@
 package webapp_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -106,15 +107,16 @@ func TestBrowserSimulcastUnderLimit(t *testing.T) {
 		}, func() any { return mediaState(t, sub) })
 	}
 
-	// The patient's phone shows the clinician in a tile about 300 pixels high: the half
+	// The patient's phone shows the clinician in a tile about 230 pixels high: the half
 	// layer (360 lines) is what it needs, and what its unlimited link then gets (the full
 	// one, should the page lay its tiles out taller).
+	start := time.Now()
+	rendering("first") // the tile has the video's proportions once frames come
 	tileHeight := eval[float64](t, sub, fmt.Sprintf(`document.querySelector('#tile-%s video').clientHeight * devicePixelRatio`, pubID))
 	want := "h"
 	if tileHeight > 360 {
 		want = "f"
 	}
-	start := time.Now()
 	browserPoll.UntilOr(t, 60*time.Second, fmt.Sprintf("the patient on layer %s, which its %.0f-pixel tile needs", want, tileHeight), func() bool {
 		rid, paused := layerNow()
 		return rid == want && !paused
@@ -122,10 +124,15 @@ func TestBrowserSimulcastUnderLimit(t *testing.T) {
 	rendering("on the layer its tile needs")
 	t.Logf("the patient receives layer %s for its %.0f-pixel tile %v after joining", want, tileHeight, time.Since(start).Round(time.Millisecond))
 
-	// 400 kbit/s carries audio and the quarter layer (at most 150 kbit/s) with the headroom
-	// a resume needs, should the estimate dip below them first; not the half one.
+	// The limit lies halfway between the quarter and the half layer's rates as the clinician
+	// sends them now (they depend on the picture), plus room for audio: the estimate (GCC
+	// settles near 85% of a congested link) then carries audio and the quarter layer with the
+	// headroom a resume needs, should it dip below them first, and not the half one.
+	rates := layerRates(t, pub, 3*time.Second)
+	limit := (rates["q"]+rates["h"])/2 + 60
+	t.Logf("the clinician's layers: %v kbit/s; the patient's downlink limited to %d kbit/s", rates, limit)
 	limited := time.Now()
-	ns.Limit(t, 400)
+	ns.Limit(t, limit)
 	toLow := since(limited, "q", 60*time.Second)
 	rendering("on the low layer")
 
@@ -145,8 +152,8 @@ func TestBrowserSimulcastUnderLimit(t *testing.T) {
 	ns.Limit(t, 0)
 	toBack := since(lifted, want, 90*time.Second)
 	rendering("back on the layer its tile needs")
-	t.Logf("limit to 400 kbit/s: on the low layer after %v; to 60 kbit/s: audio only after %v; limit lifted: back on layer %s after %v",
-		toLow.Round(time.Millisecond), toAudio.Round(time.Millisecond), want, toBack.Round(time.Millisecond))
+	t.Logf("limit to %d kbit/s: on the low layer after %v; to 60 kbit/s: audio only after %v; limit lifted: back on layer %s after %v",
+		limit, toLow.Round(time.Millisecond), toAudio.Round(time.Millisecond), want, toBack.Round(time.Millisecond))
 
 	// The patient turns the phone or zooms the tile to 720 CSS pixels: the full layer; then
 	// shrinks it to 60: the quarter layer (180 lines) is enough.
@@ -163,4 +170,25 @@ func TestBrowserSimulcastUnderLimit(t *testing.T) {
 		t.Errorf("the patient's worker dropped %v frames after it held its keys: %v", n, w.Failures)
 	}
 	t.Logf("patient's worker: decrypted %v, failures %v; SFU events %v", w.Decrypted, w.Failures, eval[[]layerEvent](t, sub, `window.sealroomLayers()`))
+}
+
+// layerRates measures, over window, what the page sends of each simulcast layer, in kbit/s
+// of payload, by rid.
+func layerRates(t *testing.T, p context.Context, window time.Duration) map[string]int {
+	t.Helper()
+	bytes := func() map[string]int {
+		out := map[string]int{}
+		for _, o := range eval[[]outbound](t, p, `window.sealroomOutbound()`) {
+			out[o.RID] = o.Bytes
+		}
+		return out
+	}
+	b0, t0 := bytes(), time.Now()
+	time.Sleep(window) // a measuring window, not a wait for an event
+	b1, d := bytes(), time.Since(t0)
+	rates := map[string]int{}
+	for rid, n := range b1 {
+		rates[rid] = int(float64(n-b0[rid]) * 8 / d.Seconds() / 1000)
+	}
+	return rates
 }
