@@ -20,6 +20,7 @@ export class Media {
     this.makingOffer = false;
     this.trace = []; // message types and signaling states, for diagnostics (no SDP)
     this.owners = new Map(); // receiver track id -> participant (connection) id
+    this.views = new Map(); // participant id -> the height its video is shown at (view)
     this.codecReady = new Promise((resolve) => {
       this.codecKnown = resolve;
     });
@@ -64,6 +65,8 @@ export class Media {
     this.videoTr = this.videoSender = this.videoTrCodec = undefined;
     this.openPeer(iceServers);
     old.close();
+    // The new SFU session has not heard how big this page shows each participant.
+    for (const [participant, height] of this.views) this.signal.send('media', { type: 'view', participant, height });
     if (!this.stream) return;
     this.publish(this.stream, { keepResolution: this.keepResolution }).then(() => {
       if (sending && sending !== this.videoSender?.track) this.replaceVideo(sending);
@@ -188,7 +191,9 @@ export class Media {
   // view tells the SFU the height, in device pixels, at which this page shows a
   // participant's video (0: not at all): it then sends no layer taller than that needs.
   view(participant, height) {
-    this.signal.send('media', { type: 'view', participant, height: Math.max(0, Math.round(height)) });
+    height = Math.max(0, Math.round(height));
+    this.views.set(participant, height);
+    this.signal.send('media', { type: 'view', participant, height });
   }
 
   // audioStats reports, per remote participant, what the browser's audio pipeline did with
