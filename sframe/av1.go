@@ -154,28 +154,19 @@ func (c *Context) encryptAV1Locked(dst []byte, kid uint64, frame []byte) ([]byte
 		return dst, err
 	}
 	var pt []byte
-	for _, o := range obus {
+	lens := make([]int, len(obus))
+	for i, o := range obus {
 		pt = append(pt, frame[o.payload:o.end]...)
+		lens[i] = o.end - o.payload
 	}
-	md := av1Metadata(frame, obus, func(i int) int { return obus[i].end - obus[i].payload })
-	sf, err := c.encryptLocked(nil, kid, md, pt)
-	clear(pt)
+	md := av1Metadata(frame, obus, func(i int) int { return lens[i] })
+	shares, err := c.sealShares(kid, md, pt, lens)
 	if err != nil {
 		return dst, err
 	}
-	hl := len(sf) - len(pt) - c.suite.TagSize()
 	out := dst
-	pos := 0
 	for i, o := range obus {
-		share := o.end - o.payload
-		if i == 0 {
-			share += hl
-		}
-		if i == len(obus)-1 {
-			share = len(sf) - pos
-		}
-		out = appendOBU(out, frame, o, sf[pos:pos+share])
-		pos += share
+		out = appendOBU(out, frame, o, shares[i])
 	}
 	return out, nil
 }

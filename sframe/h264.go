@@ -178,42 +178,61 @@ func (c *Context) encryptH264Locked(dst []byte, kid uint64, frame []byte) ([]byt
 		return dst, err
 	}
 	var pt []byte
-	var prot []int
-	for i, n := range nals {
+	var lens []int
+	for _, n := range nals {
 		if !n.clear {
-			prot = append(prot, i)
 			pt = append(pt, frame[n.hdr:n.end]...)
+			lens = append(lens, n.end-n.hdr)
 		}
 	}
-	if len(prot) == 0 {
+	if len(lens) == 0 {
 		return dst, fmt.Errorf("%w: no NAL unit to protect", ErrMalformedH264)
 	}
 	md := h264Metadata(frame, nals, func(i int) int { return nals[i].end - nals[i].hdr })
-	sf, err := c.encryptLocked(nil, kid, md, pt)
-	clear(pt)
+	shares, err := c.sealShares(kid, md, pt, lens)
 	if err != nil {
 		return dst, err
 	}
-	hl := len(sf) - len(pt) - c.suite.TagSize()
 	out := dst
-	pos := 0
-	for i, n := range nals {
+	k := 0
+	for _, n := range nals {
 		if n.clear {
 			out = append(out, frame[n.sc:n.end]...)
 			continue
 		}
-		share := n.end - n.hdr
-		if i == prot[0] {
-			share += hl
-		}
-		if i == prot[len(prot)-1] {
-			share = len(sf) - pos
-		}
 		out = append(out, frame[n.sc:n.hdr]...)
-		out = appendEscaped(out, frame[n.start:n.hdr], sf[pos:pos+share])
-		pos += share
+		out = appendEscaped(out, frame[n.start:n.hdr], shares[k])
+		k++
 	}
 	return out, nil
+}
+
+// sealShares encrypts pt, the protected payloads of a frame joined (their
+// lengths are lens, in order), under kid with metadata md, and cuts the
+// SFrame back into one share per payload for a layout to write in its place
+// (the H.264 and AV1 layouts): the first share begins with the SFrame header,
+// each has its payload's length of ciphertext, and the last ends with the tag.
+// pt is wiped.
+func (c *Context) sealShares(kid uint64, md, pt []byte, lens []int) ([][]byte, error) {
+	sf, err := c.encryptLocked(nil, kid, md, pt)
+	clear(pt)
+	if err != nil {
+		return nil, err
+	}
+	hl := len(sf) - len(pt) - c.suite.TagSize()
+	shares := make([][]byte, len(lens))
+	pos := 0
+	for i, l := range lens {
+		if i == 0 {
+			l += hl
+		}
+		if i == len(lens)-1 {
+			l = len(sf) - pos
+		}
+		shares[i] = sf[pos : pos+l]
+		pos += l
+	}
+	return shares, nil
 }
 
 func (c *Context) decryptH264Locked(dst []byte, data []byte) ([]byte, Header, error) {
