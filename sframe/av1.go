@@ -41,10 +41,6 @@ const (
 	obuHasSize       = 0x02
 	obuForbidden     = 0x80
 	maxLEB128Bytes   = 8 // AV1 §4.10.5
-	// maxUnits bounds the OBUs (and H.264's NAL units) of one frame: encoders
-	// write a few, or a few per tile or slice; a frame of thousands is an
-	// attack on the metadata's size, refused before any is built.
-	maxUnits = 4096
 )
 
 // obu locates one OBU: frame[start:hdr] is its header (with extension),

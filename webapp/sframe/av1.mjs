@@ -4,16 +4,13 @@
 // payloads form one SFrame plaintext, whose header, ciphertext and tag are cut back into the
 // OBUs, each written with has_size_field set and its new size.
 import { SFrameError, ErrorCode } from './errors.mjs';
-import { parseHeader } from './header.mjs';
 import { concat } from './cipher.mjs';
-import { suiteParams } from './suite.mjs';
+import { MAX_UNITS, sealShares, openShares } from './shares.mjs';
 
 const EXTENSION_FLAG = 0x04;
 const HAS_SIZE = 0x02;
 const FORBIDDEN = 0x80;
 const MAX_LEB128_BYTES = 8;
-// MAX_UNITS bounds the OBUs (and H.264's NAL units) of one frame, as Go's maxUnits.
-export const MAX_UNITS = 4096;
 
 const obuType = (header) => (header >> 3) & 0x0f;
 const dropped = (t) => t === 2 || t === 8 || t === 15;
@@ -87,21 +84,10 @@ function obuParts(frame, o, p) {
 export async function encryptAV1(ctx, kid, frame) {
   frame = Uint8Array.from(frame);
   const obus = splitOBUs(frame);
+  const lens = obus.map((o) => o.end - o.payload);
   const pt = concat(...obus.map((o) => frame.subarray(o.payload, o.end)));
-  const md = metadata(frame, obus, (i) => obus[i].end - obus[i].payload);
-  const sf = await ctx.encrypt(kid, md, pt);
-  const hl = sf.length - pt.length - suiteParams(ctx.suite).nt;
-  pt.fill(0);
-  const parts = [];
-  let pos = 0;
-  obus.forEach((o, i) => {
-    let share = o.end - o.payload;
-    if (i === 0) share += hl;
-    if (i === obus.length - 1) share = sf.length - pos;
-    parts.push(...obuParts(frame, o, sf.subarray(pos, pos + share)));
-    pos += share;
-  });
-  return concat(...parts);
+  const shares = await sealShares(ctx, kid, metadata(frame, obus, (i) => lens[i]), pt, lens);
+  return concat(...obus.flatMap((o, i) => obuParts(frame, o, shares[i])));
 }
 
 export async function decryptAV1(ctx, data) {
@@ -109,12 +95,7 @@ export async function decryptAV1(ctx, data) {
   const obus = splitOBUs(data);
   const sf = concat(...obus.map((o) => data.subarray(o.payload, o.end)));
   const lens = obus.map((o) => o.end - o.payload);
-  const h = parseHeader(sf);
-  lens[0] -= h.length;
-  lens[lens.length - 1] -= suiteParams(ctx.suite).nt;
-  if (lens.some((l) => l < 0)) throw new SFrameError(ErrorCode.SHORT_CIPHERTEXT, undefined, { kid: h.kid, ctr: h.ctr });
-  const md = metadata(data, obus, (i) => lens[i]);
-  const pt = await ctx.open(h, sf.subarray(0, h.length), md, sf.subarray(h.length));
+  const { pt, header } = await openShares(ctx, sf, lens, 0, lens.length - 1, () => metadata(data, obus, (i) => lens[i]));
   const parts = [];
   let pos = 0;
   obus.forEach((o, i) => {
@@ -123,5 +104,5 @@ export async function decryptAV1(ctx, data) {
   });
   const frame = concat(...parts);
   pt.fill(0);
-  return { frame, header: { kid: h.kid, ctr: h.ctr } };
+  return { frame, header };
 }

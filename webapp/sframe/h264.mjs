@@ -4,10 +4,8 @@
 // plaintext, whose header, ciphertext and tag are cut back into the NAL
 // units and escaped so no start code is emulated.
 import { SFrameError, ErrorCode } from './errors.mjs';
-import { parseHeader } from './header.mjs';
 import { concat } from './cipher.mjs';
-import { suiteParams } from './suite.mjs';
-import { MAX_UNITS } from './av1.mjs';
+import { MAX_UNITS, sealShares, openShares } from './shares.mjs';
 
 const CLEAR_TYPES = new Set([7, 8, 9, 10, 11, 12, 13, 15]);
 
@@ -134,30 +132,21 @@ export function unescape(hdr, esc) {
 export async function encryptH264(ctx, kid, frame) {
   frame = Uint8Array.from(frame);
   const nals = splitAnnexB(frame);
-  const prot = [];
-  nals.forEach((n, i) => {
-    if (!n.clear) prot.push(i);
-  });
+  const prot = nals.filter((n) => !n.clear);
   if (prot.length === 0) throw new SFrameError(ErrorCode.MALFORMED_H264, 'no NAL unit to protect');
-  const pt = concat(...prot.map((i) => frame.subarray(nals[i].hdr, nals[i].end)));
+  const pt = concat(...prot.map((n) => frame.subarray(n.hdr, n.end)));
   const md = metadata(frame, nals, (i) => nals[i].end - nals[i].hdr);
-  const sf = await ctx.encrypt(kid, md, pt);
-  const hl = sf.length - pt.length - suiteParams(ctx.suite).nt;
-  pt.fill(0);
+  const shares = await sealShares(ctx, kid, md, pt, prot.map((n) => n.end - n.hdr));
   const parts = [];
-  let pos = 0;
-  nals.forEach((n, i) => {
+  let k = 0;
+  for (const n of nals) {
     if (n.clear) {
       parts.push(frame.subarray(n.sc, n.end));
-      return;
+      continue;
     }
-    let share = n.end - n.hdr;
-    if (i === prot[0]) share += hl;
-    if (i === prot[prot.length - 1]) share = sf.length - pos;
     parts.push(frame.subarray(n.sc, n.hdr));
-    parts.push(escape(frame.subarray(n.start, n.hdr), sf.subarray(pos, pos + share)));
-    pos += share;
-  });
+    parts.push(escape(frame.subarray(n.start, n.hdr), shares[k++]));
+  }
   return concat(...parts);
 }
 
@@ -184,13 +173,7 @@ export async function decryptH264(ctx, data) {
     last = i;
   });
   if (first < 0) throw new SFrameError(ErrorCode.MALFORMED_H264, 'no protected NAL unit');
-  const sf = concat(...pieces);
-  const h = parseHeader(sf);
-  lens[first] -= h.length;
-  lens[last] -= suiteParams(ctx.suite).nt;
-  if (lens.some((l) => l < 0)) throw new SFrameError(ErrorCode.SHORT_CIPHERTEXT, undefined, { kid: h.kid, ctr: h.ctr });
-  const md = metadata(data, nals, (i) => lens[i]);
-  const pt = await ctx.open(h, sf.subarray(0, h.length), md, sf.subarray(h.length));
+  const { pt, header } = await openShares(ctx, concat(...pieces), lens, first, last, () => metadata(data, nals, (i) => lens[i]));
   const parts = [];
   let pos = 0;
   nals.forEach((n, i) => {
@@ -204,5 +187,5 @@ export async function decryptH264(ctx, data) {
   });
   const frame = concat(...parts);
   pt.fill(0);
-  return { frame, header: { kid: h.kid, ctr: h.ctr } };
+  return { frame, header };
 }
