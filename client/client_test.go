@@ -12,6 +12,7 @@ import (
 	"github.com/sealroom/sealroom/server"
 	"github.com/sealroom/sealroom/server/auth"
 	"github.com/sealroom/sealroom/server/servertest"
+	"github.com/sealroom/sealroom/server/servertest/poll"
 )
 
 type fixture struct {
@@ -45,12 +46,16 @@ func (f *fixture) dial(t *testing.T, sub string) *client.Client {
 	return f.dialConfig(t, sub, client.Config{})
 }
 
-// dialConfig dials as sub with cfg (URL and token filled in) and waits to join.
+// dialConfig dials as sub with cfg (the token, and the URL unless cfg names one, such as
+// a proxy's, filled in) and waits to join.
 func (f *fixture) dialConfig(t *testing.T, sub string, cfg client.Config) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cfg.URL, cfg.Token = f.url, f.token(t, sub)
+	if cfg.URL == "" {
+		cfg.URL = f.url
+	}
+	cfg.Token = f.token(t, sub)
 	c, err := client.Dial(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +65,16 @@ func (f *fixture) dialConfig(t *testing.T, sub string, cfg client.Config) *clien
 		t.Fatal(err)
 	}
 	return c
+}
+
+// inOneEpoch waits until a and b hold the same MLS epoch.
+func inOneEpoch(t *testing.T, a, b *client.Client) {
+	t.Helper()
+	poll.Until(t, 10*time.Second, "both in one epoch", func() bool {
+		ea, _ := a.Epoch()
+		eb, _ := b.Epoch()
+		return ea == eb
+	})
 }
 
 // Two participants share the epoch's SFrame keys: a frame one encrypts under its own KID,

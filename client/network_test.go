@@ -114,11 +114,7 @@ func TestMediaAcrossTURNRefresh(t *testing.T) {
 	defer cancel()
 	alice := room.dial(t, "alice")
 	bob := room.dial(t, "bob")
-	poll.Until(t, 10*time.Second, "alice and bob in one epoch", func() bool {
-		ea, _ := alice.Epoch()
-		eb, _ := bob.Epoch()
-		return ea == eb
-	})
+	inOneEpoch(t, alice, bob)
 	epoch, _ := bob.Epoch()
 	am, err := alice.StartMedia(ctx, client.MediaConfig{LoopbackOnly: true})
 	if err != nil {
@@ -182,19 +178,8 @@ func TestMediaSurvivesNetworkCut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	alice := room.dial(t, "alice")
-	bob, err := client.Dial(ctx, client.Config{URL: "http://" + sigProxy.Addr(), Token: room.token(t, "bob")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bob.Close() })
-	if err := bob.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, 10*time.Second, "alice and bob in one epoch", func() bool {
-		ea, _ := alice.Epoch()
-		eb, _ := bob.Epoch()
-		return ea == eb
-	})
+	bob := room.dialConfig(t, "bob", client.Config{URL: "http://" + sigProxy.Addr()})
+	inOneEpoch(t, alice, bob)
 	epoch, _ := alice.Epoch()
 	atAlice, atBob := newFrameClock(), newFrameClock()
 	am, err := alice.StartMedia(ctx, client.MediaConfig{LoopbackOnly: true, AudioInterval: -1, OnFrame: atAlice.onFrame})

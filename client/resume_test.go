@@ -20,19 +20,8 @@ func TestClientResumesAfterNetworkCut(t *testing.T) {
 	defer cancel()
 	alice := f.dial(t, "alice")
 	proxy := netcut.New(t, f.url[len("http://"):])
-	bob, err := client.Dial(ctx, client.Config{URL: "http://" + proxy.Addr(), Token: f.token(t, "bob")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bob.Close() })
-	if err := bob.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, 10*time.Second, "alice and bob in one epoch", func() bool {
-		ea, _ := alice.Epoch()
-		eb, _ := bob.Epoch()
-		return ea == eb
-	})
+	bob := f.dialConfig(t, "bob", client.Config{URL: "http://" + proxy.Addr()})
+	inOneEpoch(t, alice, bob)
 	id := bob.ParticipantID()
 	const offline = time.Second
 	var back []time.Duration

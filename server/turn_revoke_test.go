@@ -50,24 +50,7 @@ func TestTURNAllocationDiesWithToken(t *testing.T) {
 		t.Fatalf("ice servers %+v", r.ICEServers)
 	}
 	ice := r.ICEServers[0]
-	client := func() *pionturn.Client {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = pc.Close() })
-		cl, err := pionturn.NewClient(&pionturn.ClientConfig{TURNServerAddr: conn.LocalAddr().String(),
-			Conn: pc, Username: ice.Username, Password: ice.Credential, Realm: "sealroom", RTO: 100 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
-		if err := cl.Listen(); err != nil {
-			t.Fatal(err)
-		}
-		return cl
-	}
-	relay, err := client().Allocate()
+	relay, err := turnClient(t, conn.LocalAddr(), ice).Allocate()
 	if err != nil {
 		t.Fatalf("allocate with the ready credentials: %v", err)
 	}
@@ -89,7 +72,7 @@ func TestTURNAllocationDiesWithToken(t *testing.T) {
 	revokedAt := time.Now()
 	poll.Until(t, 5*time.Second, "the revoked token's relay to close", func() bool { return relaySrv.Allocations() == 0 })
 	t.Logf("relay closed %v after the revocation", time.Since(revokedAt).Round(time.Millisecond))
-	if _, err := client().Allocate(); err == nil {
+	if _, err := turnClient(t, conn.LocalAddr(), ice).Allocate(); err == nil {
 		t.Fatal("the revoked token's credentials got a new allocation")
 	}
 }
@@ -158,13 +141,23 @@ func TestSignalICEServersRefreshed(t *testing.T) {
 		strings.NewReader(`{"jti":"`+jti+`","sub":"bob"}`)); rec.Code != http.StatusNoContent {
 		t.Fatalf("revoke the first token: %d %s", rec.Code, rec.Body)
 	}
+	relay, err := turnClient(t, conn.LocalAddr(), bound).Allocate()
+	if err != nil {
+		t.Fatalf("the credentials bound to the new token, after the old token's revocation: %v", err)
+	}
+	_ = relay.Close()
+}
+
+// turnClient is a TURN client of the relay at server, over UDP, with the credentials of ice.
+func turnClient(t *testing.T, server net.Addr, ice signaling.ICEServer) *pionturn.Client {
+	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Close() })
-	cl, err := pionturn.NewClient(&pionturn.ClientConfig{TURNServerAddr: conn.LocalAddr().String(),
-		Conn: pc, Username: bound.Username, Password: bound.Credential, Realm: "sealroom", RTO: 100 * time.Millisecond})
+	cl, err := pionturn.NewClient(&pionturn.ClientConfig{TURNServerAddr: server.String(),
+		Conn: pc, Username: ice.Username, Password: ice.Credential, Realm: "sealroom", RTO: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,9 +165,5 @@ func TestSignalICEServersRefreshed(t *testing.T) {
 	if err := cl.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	relay, err := cl.Allocate()
-	if err != nil {
-		t.Fatalf("the credentials bound to the new token, after the old token's revocation: %v", err)
-	}
-	_ = relay.Close()
+	return cl
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sealroom/sealroom/client"
 	"github.com/sealroom/sealroom/media"
 	"github.com/sealroom/sealroom/server/auth"
 )
@@ -59,13 +58,11 @@ func TestAV1Meeting(t *testing.T) {
 		if l.Encode["video/av1"] == 0 || l.Decode["video/av1"] == 0 {
 			t.Errorf("%s: no AV1 frames each way (%+v)", b.name, l)
 		}
-		if n := failedAfterKeys(s); n != 0 || s.MissingKey != 0 {
-			t.Errorf("%s: %.0f frames failed after it held its keys (%v)", b.name, n, s.Failures)
-		}
+		workerKeptKeys(t, b.name, b.p)
 	}
 	gs := bot.m.Stats()
 	t.Logf("go-av1: room codec %s, decrypted video frames by layout %v, failures %v", gs.RoomCodec, gs.Codecs, gs.Failures)
-	if n := gs.Failed - gs.Failures[client.FailBeforeJoin] - gs.Failures[client.FailIncomplete]; n != 0 {
+	if n := goFailedAfterKeys(gs); n != 0 {
 		t.Errorf("go-av1: %d frames failed after it held its keys (%v)", n, gs.Failures)
 	}
 	t.Logf("SFU: %+v", srv.sfu.Counters())

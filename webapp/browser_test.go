@@ -197,28 +197,15 @@ const videoCheck = `(() => {
   return out;
 })()`
 
-// colorOf is the mean RGB of the video tile of connection id in a page ({0,0,0} when it
-// has no decoded frame).
+// colorOf is colorIn for a Chromium tab.
 func colorOf(t *testing.T, ctx context.Context, id string) [3]float64 {
 	t.Helper()
-	return eval[[3]float64](t, ctx, fmt.Sprintf(`(() => {
-  const v = document.querySelector('#videos video[data-participant=%q]');
-  if (!v || !v.videoWidth) return [0, 0, 0];
-  const c = document.createElement('canvas');
-  c.width = 64; c.height = 48;
-  const g = c.getContext('2d');
-  g.drawImage(v, 0, 0, 64, 48);
-  const d = g.getImageData(0, 0, 64, 48).data;
-  const m = [0, 0, 0];
-  for (let i = 0; i < d.length; i += 4) { m[0] += d[i]; m[1] += d[i + 1]; m[2] += d[i + 2]; }
-  return m.map((x) => x / (d.length / 4));
-})()`, id))
+	return colorIn(t, chromiumPage{ctx}, id)
 }
 
-// brightFrom reports whether the page renders connection id's video decrypted and not black.
+// brightFrom is rendersFrom for a Chromium tab.
 func brightFrom(t *testing.T, ctx context.Context, id string) bool {
-	c := colorOf(t, ctx, id)
-	return 0.299*c[0]+0.587*c[1]+0.114*c[2] > 16
+	return rendersFrom(t, chromiumPage{ctx}, id)
 }
 
 // audioStats is what window.sealroomAudio() reports for one remote participant.

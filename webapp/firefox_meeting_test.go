@@ -115,6 +115,33 @@ func joinGo(t *testing.T, ctx context.Context, srv *testServer, room, sub string
 	return &goMember{name: sub, c: c, m: m}
 }
 
+// joinChromium opens a Chromium tab in room as sub and returns the member, with its
+// participant id.
+func joinChromium(t *testing.T, browser context.Context, srv *testServer, room, name, sub, display string, role auth.Role) *browserMember {
+	t.Helper()
+	b := &browserMember{name: name, sub: sub, p: chromiumPage{tab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, sub, display, role))}}
+	b.id = get[string](t, b.p, `window.sealroomMe()`)
+	return b
+}
+
+// workerKeptKeys fails the test when the page's worker dropped a frame after it held its
+// keys, or for a key it should have had.
+func workerKeptKeys(t *testing.T, name string, p page) {
+	t.Helper()
+	s := get[epochWorker](t, p, `window.sealroomStats()`)
+	if n := failedAfterKeys(s); n != 0 || s.MissingKey != 0 {
+		t.Errorf("%s: %.0f frames failed after it held its keys, %.0f for a missing key (%v)", name, n, s.MissingKey, s.Failures)
+	}
+}
+
+// goFailedAfterKeys counts what a Go member failed to decrypt once it held its keys. Like
+// the browsers' worker counters, which see only frames their jitter buffer completed, a
+// frame some of whose packets never arrived (incomplete: loss, not keys) is reported, not
+// counted against the keys.
+func goFailedAfterKeys(s client.MediaStats) uint64 {
+	return s.Failed - s.Failures[client.FailBeforeJoin] - s.Failures[client.FailIncomplete]
+}
+
 // failedAfterKeys sums a page's worker failures other than frames sent before it joined
 // (RFC 9420 §8: a joiner cannot read them): what failed once it held its keys.
 func failedAfterKeys(s epochWorker) float64 {
@@ -232,8 +259,7 @@ func TestFirefoxMeeting(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	ada := &browserMember{name: "chromium dr-ada", sub: "dr-ada", p: chromiumPage{tab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, "dr-ada", "Dr Ada", auth.RoleHost))}}
-	ada.id = get[string](t, ada.p, `window.sealroomMe()`)
+	ada := joinChromium(t, browser, srv, room, "chromium dr-ada", "dr-ada", "Dr Ada", auth.RoleHost)
 	browserPoll.Until(t, 20*time.Second, "ada's code", func() bool { return codePattern.MatchString(codeIn(t, ada.p)) })
 	fox := &browserMember{name: "firefox patient", sub: "patient-ff", p: ff.join(t, srv.url+"/join#token="+srv.roomToken(t, room, "patient-ff", "Pat Fox", auth.RoleParticipant))}
 	fox.id = get[string](t, fox.p, `window.sealroomMe()`)
@@ -248,8 +274,7 @@ func TestFirefoxMeeting(t *testing.T) {
 	if err := bot.c.Leave(ctx); err != nil {
 		t.Fatalf("go-1 leaving: %v", err)
 	}
-	nan := &browserMember{name: "chromium nurse", sub: "nurse-nan", p: chromiumPage{tab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, "nurse-nan", "Nan", auth.RoleClinician))}}
-	nan.id = get[string](t, nan.p, `window.sealroomMe()`)
+	nan := joinChromium(t, browser, srv, room, "chromium nurse", "nurse-nan", "Nan", auth.RoleClinician)
 	bot2 := joinGo(t, ctx, srv, room, "go-2")
 	browsers = append(browsers, nan)
 	meetingSettles(t, "after churn", browsers, bot2)
@@ -262,9 +287,7 @@ func TestFirefoxMeeting(t *testing.T) {
 		s := get[epochWorker](t, b.p, `window.sealroomStats()`)
 		t.Logf("%s worker: decrypted %.0f, failed after keys %.0f, missing key %.0f, failures %v, hold %+v, key frames %+v",
 			b.name, s.Decrypted, failedAfterKeys(s), s.MissingKey, s.Failures, s.Hold, s.KeyFrames)
-		if n := failedAfterKeys(s); n != 0 || s.MissingKey != 0 {
-			t.Errorf("%s: %.0f frames failed after it held its keys (%v)", b.name, n, s.Failures)
-		}
+		workerKeptKeys(t, b.name, b.p)
 	}
 	// The room's codec with Firefox in it is VP9 (firefox-esr has no H.264): every browser
 	// encrypted and decrypted VP9 frames, and the Go participant decrypted them.
@@ -281,10 +304,7 @@ func TestFirefoxMeeting(t *testing.T) {
 	}
 	t.Logf("go-2: room codec %s, decrypted video frames by layout %v (VP9 is wholly protected: none)", gs.RoomCodec, gs.Codecs)
 	t.Logf("go-2: decrypted %d frames, held %d, failures %v, sources %v", gs.Decrypted, gs.Held, gs.Failures, gs.Sources)
-	// Like the browsers' worker counters, which see only frames their jitter buffer
-	// completed, a frame some of whose packets never arrived (incomplete: loss, not keys)
-	// is reported, not counted against the keys.
-	if n := gs.Failed - gs.Failures[client.FailBeforeJoin] - gs.Failures[client.FailIncomplete]; n != 0 {
+	if n := goFailedAfterKeys(gs); n != 0 {
 		t.Errorf("go-2: %d frames failed after it held its keys (%v)", n, gs.Failures)
 	}
 	t.Logf("SFU: %+v", srv.sfu.Counters())
@@ -301,10 +321,7 @@ func TestFirefoxMeeting(t *testing.T) {
 		if l.Encode["video/h264"] == 0 || l.Decode["video/h264"] == 0 {
 			t.Errorf("%s: no H.264 frames each way after Firefox left (%+v)", b.name, l)
 		}
-		s := get[epochWorker](t, b.p, `window.sealroomStats()`)
-		if n := failedAfterKeys(s); n != 0 || s.MissingKey != 0 {
-			t.Errorf("%s: %.0f frames failed after it held its keys (%v)", b.name, n, s.Failures)
-		}
+		workerKeptKeys(t, b.name, b.p)
 	}
 	t.Logf("after the Firefox patient left: the clinician, the nurse and go-2 decrypt each other in H.264")
 }

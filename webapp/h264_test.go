@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sealroom/sealroom/client"
 	"github.com/sealroom/sealroom/server/auth"
 )
 
@@ -21,11 +20,9 @@ func TestBrowserH264Meeting(t *testing.T) {
 	const room = "h264"
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	ada := &browserMember{name: "chromium dr-ada", sub: "dr-ada", p: chromiumPage{tab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, "dr-ada", "Dr Ada", auth.RoleHost))}}
-	ada.id = get[string](t, ada.p, `window.sealroomMe()`)
+	ada := joinChromium(t, browser, srv, room, "chromium dr-ada", "dr-ada", "Dr Ada", auth.RoleHost)
 	browserPoll.Until(t, 20*time.Second, "ada's code", func() bool { return codePattern.MatchString(codeIn(t, ada.p)) })
-	bob := &browserMember{name: "chromium patient", sub: "patient-h", p: chromiumPage{tab(t, browser, srv.url+"/join#token="+srv.roomToken(t, room, "patient-h", "Pat", auth.RoleParticipant))}}
-	bob.id = get[string](t, bob.p, `window.sealroomMe()`)
+	bob := joinChromium(t, browser, srv, room, "chromium patient", "patient-h", "Pat", auth.RoleParticipant)
 	bot := joinGo(t, ctx, srv, room, "go-h")
 	browsers := []*browserMember{ada, bob}
 	meetingSettles(t, "Chromium, Chromium and Go in H.264", browsers, bot)
@@ -36,16 +33,14 @@ func TestBrowserH264Meeting(t *testing.T) {
 		if l.Encode["video/h264"] == 0 || l.Decode["video/h264"] == 0 || l.Encode["video/vp8"] != 0 {
 			t.Errorf("%s: want H.264 sent and received, no VP8 sent: %+v", b.name, l)
 		}
-		if failedAfterKeys(s) != 0 {
-			t.Errorf("%s: %.0f frames failed after it held its keys (%v)", b.name, failedAfterKeys(s), s.Failures)
-		}
+		workerKeptKeys(t, b.name, b.p)
 	}
 	gs := bot.m.Stats()
 	t.Logf("go-h: room codec %s, decrypted video frames by layout %v, failures %v, sources %v", gs.RoomCodec, gs.Codecs, gs.Failures, gs.Sources)
 	if gs.RoomCodec != "video/H264" || gs.Codecs["h264"] == 0 {
 		t.Errorf("go-h: room codec %q, decrypted %v: want H.264 frames", gs.RoomCodec, gs.Codecs)
 	}
-	if n := gs.Failed - gs.Failures[client.FailBeforeJoin] - gs.Failures[client.FailIncomplete]; n != 0 { // incomplete: loss, not keys
+	if n := goFailedAfterKeys(gs); n != 0 {
 		t.Errorf("go-h: %d frames failed after it held its keys (%v)", n, gs.Failures)
 	}
 	t.Logf("SFU: %+v", srv.sfu.Counters())

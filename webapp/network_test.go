@@ -2,11 +2,9 @@ package webapp_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +20,6 @@ import (
 	"github.com/sealroom/sealroom/server/auth"
 	"github.com/sealroom/sealroom/server/servertest"
 	"github.com/sealroom/sealroom/server/servertest/netcut"
-	"github.com/sealroom/sealroom/webapp"
 )
 
 // relayServer is a whole sealroom on loopback with the embedded TURN relay. With cut
@@ -38,13 +35,7 @@ type relayServer struct {
 
 func startRelayServer(t *testing.T, ttl time.Duration, cut bool, mods ...func(*server.Config)) *relayServer {
 	t.Helper()
-	assets, err := webapp.Assets()
-	if errors.Is(err, webapp.ErrNotBuilt) && os.Getenv("CI") != "true" {
-		t.Skipf("SKIPPED LOUDLY: %v (cd webapp && npm ci && npm run build)", err)
-	}
-	if err != nil {
-		t.Fatalf("webapp: %v", err)
-	}
+	assets := builtAssets(t)
 	sfu, err := media.New(media.Config{ListenAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)

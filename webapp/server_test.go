@@ -2,6 +2,7 @@ package webapp_test
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"testing"
 	"time"
@@ -39,13 +40,7 @@ func startServer(t *testing.T, ks ...func(*keyservice.Config)) *testServer {
 // startServerMedia is startServer with the SFU's configuration changed by mcfg first.
 func startServerMedia(t *testing.T, mcfg func(*media.Config), ks ...func(*keyservice.Config)) *testServer {
 	t.Helper()
-	assets, err := webapp.Assets()
-	if errors.Is(err, webapp.ErrNotBuilt) && os.Getenv("CI") != "true" {
-		t.Skipf("SKIPPED LOUDLY: %v (cd webapp && npm ci && npm run build)", err)
-	}
-	if err != nil {
-		t.Fatalf("webapp: %v", err)
-	}
+	assets := builtAssets(t)
 	cfg := media.Config{ListenAddr: "127.0.0.1:0"}
 	if mcfg != nil {
 		mcfg(&cfg)
@@ -69,6 +64,20 @@ func startServerMedia(t *testing.T, mcfg func(*media.Config), ks ...func(*keyser
 		},
 	})
 	return &testServer{url: st.URL, signer: st.Signer, sfu: sfu, consents: consents}
+}
+
+// builtAssets is the built page; without a build the test is skipped loudly, or fails
+// under CI=true.
+func builtAssets(t *testing.T) fs.FS {
+	t.Helper()
+	assets, err := webapp.Assets()
+	if errors.Is(err, webapp.ErrNotBuilt) && os.Getenv("CI") != "true" {
+		t.Skipf("SKIPPED LOUDLY: %v (cd webapp && npm ci && npm run build)", err)
+	}
+	if err != nil {
+		t.Fatalf("webapp: %v", err)
+	}
+	return assets
 }
 
 func (s *testServer) token(t *testing.T, sub, name string, role auth.Role) string {

@@ -15,7 +15,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -43,7 +42,6 @@ import (
 	"github.com/sealroom/sealroom/server/auth"
 	"github.com/sealroom/sealroom/server/servertest"
 	"github.com/sealroom/sealroom/server/servertest/netns"
-	"github.com/sealroom/sealroom/webapp"
 )
 
 // netnsClientEnv, when set, makes the test binary the Go participant of
@@ -160,13 +158,7 @@ func (s *fieldServer) token(t *testing.T, sub, name string, role auth.Role) stri
 
 func startFieldServer(t *testing.T, host netip.Addr, path string) *fieldServer {
 	t.Helper()
-	assets, err := webapp.Assets()
-	if errors.Is(err, webapp.ErrNotBuilt) && os.Getenv("CI") != "true" {
-		t.Skipf("SKIPPED LOUDLY: %v (cd webapp && npm ci && npm run build)", err)
-	}
-	if err != nil {
-		t.Fatalf("webapp: %v", err)
-	}
+	assets := builtAssets(t)
 	at := net.JoinHostPort(host.String(), "0")
 	mcfg := media.Config{ListenAddr: at}
 	if path == "ice-tcp" {
