@@ -101,6 +101,10 @@ func (s *SFU) newParticipantAPI(buffers func(packetio.BufferPacketType, uint32) 
 	// ICE restarts (a flapping network): a restart from the checking state does not start
 	// its checking timer again, and a failed participant is closed (participant.go).
 	se.SetICETimeouts(5*time.Second, 0, 2*time.Second)
+	// For the same reason pion does not close the connection when the client's DTLS
+	// closes: Participant.Close does, once the control loop that reads the connection's
+	// stats has stopped (pion's own close, from the DTLS close_notify, raced that read).
+	se.DisableCloseByDTLS(true)
 	if ua, ok := s.conn.LocalAddr().(*net.UDPAddr); ok && ua.IP.IsLoopback() {
 		se.SetIncludeLoopbackCandidate(true)
 	}
