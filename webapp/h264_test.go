@@ -29,7 +29,7 @@ func TestBrowserH264Meeting(t *testing.T) {
 	for _, b := range browsers {
 		l := layoutsOf(t, b.p)
 		s := get[epochWorker](t, b.p, `window.sealroomStats()`)
-		t.Logf("%s frames by codec: sent %v, decrypted %v; failed after keys %.0f (%v)", b.name, l.Encode, l.Decode, failedAfterKeys(s), s.Failures)
+		t.Logf("%s frames by codec: sent %v, decrypted %v; failed after keys %.0f (%v)", b.name, l.Encode, l.Decode, failedAfterKeys(s.Failures), s.Failures)
 		if l.Encode["video/h264"] == 0 || l.Decode["video/h264"] == 0 || l.Encode["video/vp8"] != 0 {
 			t.Errorf("%s: want H.264 sent and received, no VP8 sent: %+v", b.name, l)
 		}

@@ -166,7 +166,7 @@ func TestBrowserSimulcastUnderLimit(t *testing.T) {
 	toSmall := since(resize("60px"), "q", 30*time.Second)
 	t.Logf("tile grown to 720 px: on the full layer after %v; shrunk to 60 px: on the low layer after %v", toFull.Round(time.Millisecond), toSmall.Round(time.Millisecond))
 	w := epochStatsOf(t, sub)
-	if n := failedAfterKeys(w); n != 0 {
+	if n := failedAfterKeys(w.Failures); n != 0 {
 		t.Errorf("the patient's worker dropped %v frames after it held its keys: %v", n, w.Failures)
 	}
 	t.Logf("patient's worker: decrypted %v, failures %v; SFU events %v", w.Decrypted, w.Failures, eval[[]layerEvent](t, sub, `window.sealroomLayers()`))
