@@ -501,6 +501,14 @@ func (c *Client) resume() bool {
 		if err == nil {
 			c.ws.Store(ws)
 			c.secret.Store(&r.Resume)
+			// The server keeps the secret this resume presented until we say we hold the
+			// new one (docs/protocol.md "Resume"). A failed write means the socket died;
+			// the next resume then presents the new secret, which works as well.
+			if b, err := signaling.Encode(signaling.TypeResumeAck, "", nil); err == nil {
+				wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = ws.Write(wctx, websocket.MessageText, b)
+				cancel()
+			}
 			c.iceServers.Store(&r.ICEServers)
 			c.resumes.Add(1)
 			c.upMu.Lock()

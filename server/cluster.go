@@ -143,6 +143,7 @@ type sessionRecord struct {
 	me         signaling.Participant
 	room, node string
 	secretHash []byte
+	prevHash   []byte // the secret the last resume presented, until the client acknowledged the new one
 }
 
 // sessionStore keeps this node's sessions in signal_sessions, so that another node can
@@ -152,11 +153,24 @@ type sessionStore struct {
 	node string
 }
 
-func (st *sessionStore) put(ctx context.Context, me signaling.Participant, c *auth.Claims, hash [32]byte) error {
-	_, err := st.pool.Exec(ctx, `INSERT INTO signal_sessions (id, room, subject, role, name, node_id, secret_hash, joined_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (id) DO UPDATE SET node_id = EXCLUDED.node_id, secret_hash = EXCLUDED.secret_hash, updated_at = now()`,
-		me.ID, c.Room, c.Subject, string(c.Role), me.Name, st.node, hash[:], me.JoinedAt)
+// put records the session under the hash of its current secret and, until the client
+// acknowledged that one, of the secret its last resume presented (prev; nil: none).
+func (st *sessionStore) put(ctx context.Context, me signaling.Participant, c *auth.Claims, hash [32]byte, prev *[32]byte) error {
+	var p []byte
+	if prev != nil {
+		p = prev[:]
+	}
+	_, err := st.pool.Exec(ctx, `INSERT INTO signal_sessions (id, room, subject, role, name, node_id, secret_hash, prev_secret_hash, joined_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (id) DO UPDATE SET node_id = EXCLUDED.node_id, secret_hash = EXCLUDED.secret_hash,
+			prev_secret_hash = EXCLUDED.prev_secret_hash, updated_at = now()`,
+		me.ID, c.Room, c.Subject, string(c.Role), me.Name, st.node, hash[:], p, me.JoinedAt)
+	return err
+}
+
+// confirm forgets the previous secret's hash of a session of this node (resume_ack).
+func (st *sessionStore) confirm(ctx context.Context, id string) error {
+	_, err := st.pool.Exec(ctx, `UPDATE signal_sessions SET prev_secret_hash = NULL, updated_at = now() WHERE id = $1 AND node_id = $2`, id, st.node)
 	return err
 }
 
@@ -165,36 +179,40 @@ func (st *sessionStore) drop(ctx context.Context, id string) error {
 	return err
 }
 
-// take checks a resume against the recorded session and moves the record to this node
-// under a new secret hash, in one compare-and-set so that two nodes (or a replayed
-// resume) cannot both take it.
-func (st *sessionStore) take(ctx context.Context, ra *signaling.ResumeAuth, c *auth.Claims, newHash [32]byte) (*sessionRecord, error) {
+// take checks a resume against the recorded session (its current secret, or the one
+// its last resume presented while the client has not acknowledged the new one: see
+// sessions.claim) and moves the record to this node under a new secret hash, the
+// presented one kept as the previous, in one compare-and-set so that two nodes cannot
+// both take it. It returns the record and the presented secret's hash.
+func (st *sessionStore) take(ctx context.Context, ra *signaling.ResumeAuth, c *auth.Claims, newHash [32]byte) (*sessionRecord, [32]byte, error) {
 	rec := &sessionRecord{}
-	err := st.pool.QueryRow(ctx, `SELECT subject, name, role, room, node_id, secret_hash, joined_at FROM signal_sessions WHERE id = $1`, ra.Session).
-		Scan(&rec.me.Subject, &rec.me.Name, &rec.me.Role, &rec.room, &rec.node, &rec.secretHash, &rec.me.JoinedAt)
+	sum := sha256.Sum256(ra.Secret)
+	err := st.pool.QueryRow(ctx, `SELECT subject, name, role, room, node_id, secret_hash, prev_secret_hash, joined_at FROM signal_sessions WHERE id = $1`, ra.Session).
+		Scan(&rec.me.Subject, &rec.me.Name, &rec.me.Role, &rec.room, &rec.node, &rec.secretHash, &rec.prevHash, &rec.me.JoinedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errNoSession
+		return nil, sum, errNoSession
 	}
 	if err != nil {
-		return nil, err
+		return nil, sum, err
 	}
 	if rec.me.Subject != c.Subject || rec.room != c.Room || rec.me.Role != string(c.Role) {
-		return nil, errNotYours
+		return nil, sum, errNotYours
 	}
-	sum := sha256.Sum256(ra.Secret)
-	if subtle.ConstantTimeCompare(sum[:], rec.secretHash) != 1 {
-		return nil, errStaleSecret
+	current := subtle.ConstantTimeCompare(sum[:], rec.secretHash) == 1
+	previous := len(rec.prevHash) == len(sum) && subtle.ConstantTimeCompare(sum[:], rec.prevHash) == 1
+	if !current && !previous {
+		return nil, sum, errStaleSecret
 	}
-	tag, err := st.pool.Exec(ctx, `UPDATE signal_sessions SET node_id = $2, secret_hash = $3, updated_at = now()
-		WHERE id = $1 AND secret_hash = $4`, ra.Session, st.node, newHash[:], rec.secretHash)
+	tag, err := st.pool.Exec(ctx, `UPDATE signal_sessions SET node_id = $2, secret_hash = $3, prev_secret_hash = $5, updated_at = now()
+		WHERE id = $1 AND secret_hash = $4`, ra.Session, st.node, newHash[:], rec.secretHash, sum[:])
 	if err != nil {
-		return nil, err
+		return nil, sum, err
 	}
 	if tag.RowsAffected() != 1 {
-		return nil, errStaleSecret // another resume took it first
+		return nil, sum, errStaleSecret // another resume took it first
 	}
 	rec.me.ID = ra.Session
-	return rec, nil
+	return rec, sum, nil
 }
 
 // adopt takes over a session this node does not hold: the room moved here (its node
@@ -202,7 +220,7 @@ func (st *sessionStore) take(ctx context.Context, ra *signaling.ResumeAuth, c *a
 // is new (resumed says moved), and the numbering continues from what the client has.
 func (s *Server) adopt(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, ra *signaling.ResumeAuth, c echo.Context) {
 	secret := newResumeSecret()
-	rec, err := s.store.take(ctx, ra, claims, sha256.Sum256(secret))
+	rec, presented, err := s.store.take(ctx, ra, claims, sha256.Sum256(secret))
 	ev := audit.Event{Actor: claims.Subject, ActorRole: string(claims.Role), Action: audit.ActionSessionResumed,
 		Target: audit.Target{Kind: audit.TargetRoom, ID: claims.Room}, Room: claims.Room, Outcome: audit.OutcomeSuccess,
 		RequestID: requestID(c), Details: map[string]string{"session": ra.Session, "node": s.cluster.ID()},
@@ -229,6 +247,7 @@ func (s *Server) adopt(ctx context.Context, ws *websocket.Conn, claims *auth.Cla
 	rec.me.Name = claims.Name
 	sc := s.newSignalConn(ws, claims, rec.me, c)
 	sc.seq = ra.LastSeq
+	sc.prevHash, sc.hasPrev = presented, true // until the client acknowledges the new secret
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	sc.run(sctx, secret)

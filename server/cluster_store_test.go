@@ -15,8 +15,9 @@ import (
 )
 
 // Taking over a session recorded by another node: only with a token for the same subject,
-// room and role and the session's current secret, once; a replayed or stale secret, or
-// another's token, changes nothing.
+// room and role and the session's current secret (or the one its last resume presented,
+// until the client acknowledged the new one); a replayed or stale secret, or another's
+// token, changes nothing.
 func TestSessionTakeOver(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
@@ -25,7 +26,7 @@ func TestSessionTakeOver(t *testing.T) {
 	me := signaling.Participant{ID: "p-1", Subject: "patient-7", Name: "Pat", Role: "participant", JoinedAt: time.Now()}
 	claims := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "patient-7"}, Room: "r", Role: auth.RoleParticipant}
 	secret := []byte("0123456789abcdef0123456789abcdef")
-	if err := a.put(ctx, me, claims, sha256.Sum256(secret)); err != nil {
+	if err := a.put(ctx, me, claims, sha256.Sum256(secret), nil); err != nil {
 		t.Fatal(err)
 	}
 	ra := &signaling.ResumeAuth{Session: "p-1", Secret: secret}
@@ -42,7 +43,7 @@ func TestSessionTakeOver(t *testing.T) {
 		{"a wrong secret", &signaling.ResumeAuth{Session: "p-1", Secret: []byte("guess")}, claims, errStaleSecret},
 		{"no such session", &signaling.ResumeAuth{Session: "p-2", Secret: secret}, claims, errNoSession},
 	} {
-		if _, err := b.take(ctx, tc.ra, tc.c, next); !errors.Is(err, tc.want) {
+		if _, _, err := b.take(ctx, tc.ra, tc.c, next); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
@@ -50,12 +51,29 @@ func TestSessionTakeOver(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT node_id FROM signal_sessions WHERE id = 'p-1'`).Scan(&node); err != nil || node != "a" {
 		t.Fatalf("after refused take-overs the record is on %q (%v), want a", node, err)
 	}
-	rec, err := b.take(ctx, ra, claims, next)
-	if err != nil || rec.me.ID != "p-1" || rec.node != "a" {
+	rec, presented, err := b.take(ctx, ra, claims, next)
+	if err != nil || rec.me.ID != "p-1" || rec.node != "a" || presented != sha256.Sum256(secret) {
 		t.Fatalf("take-over: %+v, %v", rec, err)
 	}
-	if _, err := a.take(ctx, ra, claims, sha256.Sum256([]byte("again"))); !errors.Is(err, errStaleSecret) {
+	// Node b dies before its resumed reached the client, which still holds only the
+	// secret it presented: node a takes the session back with it. The secret b made
+	// ("next"), which never reached anyone, is forgotten.
+	again := []byte("again")
+	if _, _, err := a.take(ctx, ra, claims, sha256.Sum256(again)); err != nil {
+		t.Fatalf("a resume whose resumed was lost: %v", err)
+	}
+	if _, _, err := b.take(ctx, &signaling.ResumeAuth{Session: "p-1", Secret: []byte("next")}, claims, next); !errors.Is(err, errStaleSecret) {
+		t.Fatalf("the secret that never reached the client: %v, want a stale secret", err)
+	}
+	// The client acknowledges the new secret: a replay of its resume is refused.
+	if err := a.confirm(ctx, "p-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.take(ctx, ra, claims, next); !errors.Is(err, errStaleSecret) {
 		t.Fatalf("a replayed resume: %v, want a stale secret", err)
+	}
+	if _, _, err := b.take(ctx, &signaling.ResumeAuth{Session: "p-1", Secret: again}, claims, next); err != nil {
+		t.Fatalf("a resume with the acknowledged secret: %v", err)
 	}
 	// The node that lost the session cannot drop the record any more.
 	if err := a.drop(ctx, "p-1"); err != nil {

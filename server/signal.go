@@ -69,9 +69,13 @@ type signalConn struct {
 	revokeOnce  sync.Once
 
 	// The session outlives its socket (signal_resume.go): secretHash is of the current
-	// resume secret, detached is set while no socket serves the session, attach brings
-	// the next one, and unsent is a message a dying socket failed to write.
+	// resume secret and prevHash (if hasPrev) of the one the last resume presented, valid
+	// until the client says it has the new one (resume_ack); both under sessions.mu.
+	// detached is set while no socket serves the session, attach brings the next one,
+	// and unsent is a message a dying socket failed to write.
 	secretHash [32]byte
+	prevHash   [32]byte
+	hasPrev    bool
 	detached   atomic.Bool
 	sock       atomic.Pointer[websocket.Conn] // the socket serving the session now
 	attach     chan attachment
@@ -175,7 +179,7 @@ func (sc *signalConn) run(ctx context.Context, adopted []byte) {
 	if s.store != nil {
 		// Written before the session can be claimed (sessions.add), so a resume's rotated
 		// secret can never be overwritten by this first one.
-		if err := s.store.put(ctx, sc.me, sc.claims, sc.secretHash); err != nil {
+		if err := s.store.put(ctx, sc.me, sc.claims, sc.secretHash, sc.prev()); err != nil {
 			s.log.Warn("cluster: session record not written; it cannot move to another node", "request_id", sc.requestID, "err", err)
 		}
 	}
@@ -445,6 +449,8 @@ func (sc *signalConn) handle(ctx context.Context, msg []byte, extend func(time.T
 	switch env.Type {
 	case signaling.TypePing:
 		sc.send(signaling.TypePong, env.ID, nil)
+	case signaling.TypeResumeAck:
+		sc.s.confirmResume(ctx, sc)
 	case signaling.TypeMute:
 		var m signaling.Mute
 		if err := signaling.DecodeStrict(env.Data, &m); err != nil {

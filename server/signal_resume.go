@@ -81,25 +81,32 @@ func (ss *sessions) remove(sc *signalConn) {
 }
 
 // claim checks a resume against the session it names and, when it may go ahead, rotates
-// the session's secret (so a replayed resume fails) and returns the new one.
-func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims) (*signalConn, []byte, error) {
+// the session's secret and returns the new one. The secret presented stays valid until
+// the client acknowledges the new one (resume_ack, confirm): a socket that dies after
+// the claim but before resumed reached the client leaves the client with only the
+// secret it presented, and refusing it then would end a session the client still holds.
+// A replay of a resume fails once the client acknowledged (a round trip after resumed).
+// It also returns the hash of the secret presented, for the session's record.
+func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims) (*signalConn, []byte, *[32]byte, error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	sc := ss.byID[ra.Session]
 	if sc == nil {
-		return nil, nil, errNoSession
+		return nil, nil, nil, errNoSession
 	}
 	select {
 	case <-sc.done:
-		return nil, nil, errNoSession // ending (a leave, a removal, the grace): nothing to resume
+		return nil, nil, nil, errNoSession // ending (a leave, a removal, the grace): nothing to resume
 	default:
 	}
 	if sc.claims.Subject != c.Subject || sc.claims.Room != c.Room || sc.claims.Role != c.Role {
-		return nil, nil, errNotYours
+		return nil, nil, nil, errNotYours
 	}
 	sum := sha256.Sum256(ra.Secret)
-	if subtle.ConstantTimeCompare(sum[:], sc.secretHash[:]) != 1 {
-		return nil, nil, errStaleSecret
+	current := subtle.ConstantTimeCompare(sum[:], sc.secretHash[:]) == 1
+	previous := subtle.ConstantTimeCompare(sum[:], sc.prevHash[:]) == 1 && sc.hasPrev
+	if !current && !previous {
+		return nil, nil, nil, errStaleSecret
 	}
 	if !sc.detached.Load() {
 		// The old socket is still up as far as this server knows (a cut the TCP stack has
@@ -111,7 +118,39 @@ func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims) (*signalConn
 	}
 	secret := newResumeSecret()
 	sc.secretHash = sha256.Sum256(secret)
-	return sc, secret, nil
+	sc.prevHash, sc.hasPrev = sum, true
+	return sc, secret, &sum, nil
+}
+
+// prev is the hash of the secret the last resume presented while the client has not
+// acknowledged the new one; nil otherwise. Under sessions.mu, or before sessions.add.
+func (sc *signalConn) prev() *[32]byte {
+	if !sc.hasPrev {
+		return nil
+	}
+	p := sc.prevHash
+	return &p
+}
+
+// confirm forgets the previous secret of sc once its client holds the new one; it
+// reports whether there was one.
+func (ss *sessions) confirm(sc *signalConn) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	had := sc.hasPrev
+	sc.prevHash, sc.hasPrev = [32]byte{}, false
+	return had
+}
+
+// confirmResume takes a client's resume_ack: the secret its last resume presented is
+// spent, here and in the session's record.
+func (s *Server) confirmResume(ctx context.Context, sc *signalConn) {
+	if !s.sessions.confirm(sc) || s.store == nil {
+		return
+	}
+	if err := s.store.confirm(ctx, sc.me.ID); err != nil {
+		s.log.WarnContext(ctx, "cluster: session record keeps the previous resume secret", "request_id", sc.requestID, "err", err)
+	}
 }
 
 func newResumeSecret() []byte {
@@ -126,7 +165,7 @@ func newResumeSecret() []byte {
 // placedHere: the cluster placed the room on this node as the request came in (route);
 // otherwise the session was held here then, and its room may have moved since.
 func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, ra *signaling.ResumeAuth, placedHere bool, c echo.Context) {
-	sc, secret, err := s.sessions.claim(ra, claims)
+	sc, secret, presented, err := s.sessions.claim(ra, claims)
 	if errors.Is(err, errNoSession) && s.store != nil {
 		// Not here: adopt it only if its room lives here now. Draining, or the room placed
 		// elsewhere meanwhile (the session here just handed off): the client tries again
@@ -157,7 +196,7 @@ func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Cl
 	}
 	s.log.InfoContext(ctx, "signaling: session resumed", "request_id", requestID(c), "session", ra.Session, "last_seq", ra.LastSeq)
 	if s.store != nil {
-		if err := s.store.put(ctx, sc.me, claims, sha256.Sum256(secret)); err != nil {
+		if err := s.store.put(ctx, sc.me, claims, sha256.Sum256(secret), presented); err != nil {
 			s.log.WarnContext(ctx, "cluster: session record not updated; it cannot move to another node", "request_id", requestID(c), "err", err)
 		}
 	}

@@ -83,6 +83,7 @@ func TestSignalResume(t *testing.T) {
 	if p := updated(alice, "bob"); p.ID != r.Participant.ID || p.Reconnecting {
 		t.Fatalf("alice saw %+v, want bob back", p)
 	}
+	back.send(signaling.TypeResumeAck, "", nil) // bob holds the new secret
 	back.send("ping", "p", nil)
 	back.expect("pong")
 
@@ -98,6 +99,66 @@ func TestSignalResume(t *testing.T) {
 	again := dialSignal(t, ts)
 	if res, closed := resumeAs(t, again, bobTok, r.Participant.ID, resumed.Resume); res == nil {
 		t.Fatalf("resume with the current secret after a refused replay: %d", closed)
+	}
+}
+
+// A connection that dies after the server took the resume but before resumed reached
+// the client leaves the client with only the secret it presented: that one still resumes
+// the session until the client acknowledges a new one, and the secret the lost resumed
+// carried, which the client never had, is forgotten.
+func TestSignalResumeLostResumed(t *testing.T) {
+	f, ts := signalFixture(t, nil)
+	alice := dialSignal(t, ts)
+	alice.join(f.roomToken(t, "alice", time.Hour))
+	bobTok := f.roomToken(t, "bob", time.Hour)
+	bob := dialSignal(t, ts)
+	r := bob.join(bobTok)
+	reconnecting := func(want bool) {
+		t.Helper()
+		for {
+			var p signaling.Participant
+			_ = json.Unmarshal(alice.expect(signaling.TypeUpdated).Data, &p)
+			if p.Subject == "bob" && p.Reconnecting == want {
+				return
+			}
+		}
+	}
+	_ = bob.ws.CloseNow()
+	reconnecting(true)
+
+	// The server takes the resume and sends resumed; the socket dies before bob reads it
+	// (the test reads it only to know the server got that far).
+	lost := dialSignal(t, ts)
+	unread, closed := resumeAs(t, lost, bobTok, r.Participant.ID, r.Resume)
+	if unread == nil {
+		t.Fatalf("first resume refused with %d", closed)
+	}
+	reconnecting(false)
+	_ = lost.ws.CloseNow()
+	reconnecting(true)
+
+	again := dialSignal(t, ts)
+	back, closed := resumeAs(t, again, bobTok, r.Participant.ID, r.Resume)
+	if back == nil {
+		t.Fatalf("resume with the only secret bob has, after a lost resumed: close %d", closed)
+	}
+	if back.Participant.ID != r.Participant.ID {
+		t.Fatalf("resumed as %q, want %q", back.Participant.ID, r.Participant.ID)
+	}
+	reconnecting(false)
+	again.send(signaling.TypeResumeAck, "", nil)
+	again.send("ping", "p", nil)
+	again.expect("pong")
+	_ = again.ws.CloseNow()
+	reconnecting(true)
+
+	for name, secret := range map[string][]byte{"the lost resumed's secret": unread.Resume, "the acknowledged resume's secret": r.Resume} {
+		if res, closed := resumeAs(t, dialSignal(t, ts), bobTok, r.Participant.ID, secret); res != nil || closed != signaling.CloseNoResume {
+			t.Fatalf("%s: resumed %v, close %d", name, res != nil, closed)
+		}
+	}
+	if res, closed := resumeAs(t, dialSignal(t, ts), bobTok, r.Participant.ID, back.Resume); res == nil {
+		t.Fatalf("resume with the current secret: close %d", closed)
 	}
 }
 

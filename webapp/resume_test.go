@@ -46,10 +46,16 @@ func TestBrowserResume(t *testing.T) {
 
 	var outages []time.Duration
 	for i := range 10 {
-		before := frames()
 		start := time.Now()
 		eval[any](t, patient, `window.sealroomDropSignal()`)
-		browserPoll.UntilOr(t, 30*time.Second, fmt.Sprintf("the patient's session back after cut %d", i+1), func() bool {
+		var before float64
+		browserPoll.UntilOr(t, 30*time.Second, fmt.Sprintf("the patient's session resumed after cut %d", i+1), func() bool {
+			// The socket closes asynchronously: until the page counts this resume, the
+			// status and the frames may still be those from before the cut.
+			before = frames()
+			return eval[int](t, patient, `window.sealroomResumes()`) == i+1
+		}, func() any { return eval[string](t, patient, `document.getElementById('status').textContent`) })
+		browserPoll.UntilOr(t, 30*time.Second, fmt.Sprintf("the patient's meeting back after cut %d", i+1), func() bool {
 			// "Reconnected." (a notice from the SFU may follow it, as in any meeting).
 			status := eval[string](t, patient, `document.getElementById('status').textContent`)
 			return eval[string](t, patient, `document.body.dataset.reconnecting ?? ''`) == "" &&

@@ -15,7 +15,7 @@ import (
 func TestJavaScriptSpeaksTheDeclaredProtocol(t *testing.T) {
 	declared := map[string]bool{}
 	for _, s := range []string{
-		TypeAuth, TypeReady, TypeResumed, TypePing, TypePong, TypeAck, TypeError, TypeBye, TypeMute, TypeRefresh,
+		TypeAuth, TypeReady, TypeResumed, TypeResumeAck, TypePing, TypePong, TypeAck, TypeError, TypeBye, TypeMute, TypeRefresh,
 		TypeLeave, TypeJoined, TypeUpdated, TypeLeft, TypeConsentRequired, TypeConsent, TypeMedia, TypeICEServers,
 		TypeKeyPackages, TypeGroupInit, TypeCommit, TypeChat, TypeKick, TypeReadmit, TypeGroupCreate, TypeHandshake,
 		TypeWelcome, TypeCommitNeeded, TypeKeyPackageLow, TypeRemoved, TypeResync,

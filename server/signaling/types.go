@@ -8,6 +8,7 @@ const (
 	TypeReady           = "ready"               // server: Ready
 	TypeResumed         = "resumed"             // server: Ready; the session resumed, missed messages follow
 	TypePing            = "ping"                // client: none
+	TypeResumeAck       = "resume_ack"          // client: none; it holds resumed's new secret
 	TypePong            = "pong"                // server: none
 	TypeAck             = "ack"                 // server: none; answers a request with an id
 	TypeError           = "error"               // server: Error

@@ -645,6 +645,7 @@ function wire() {
   window.sealroomMe = () => app.me?.id;
   window.sealroomErrors = () => app.errors.slice(-20);
   window.sealroomDropSignal = () => app.signal?.drop();
+  window.sealroomResumes = () => app.signal?.resumes ?? 0;
   window.sealroomEnteredAt = () => app.enteredAt;
   // Headless Chromium has no screen to pick: the browser test shares a canvas through the
   // same path a picked screen takes after getDisplayMedia.

@@ -122,6 +122,10 @@ export class Signal {
       this.secret = env.data?.resume;
       this.lostAt = undefined;
       this.backoff = undefined;
+      this.resumes = (this.resumes ?? 0) + (env.type === 'resumed' ? 1 : 0);
+      // The server keeps the secret this resume presented until we say we hold the new
+      // one: a socket that dies before resumed arrives leaves us only the old one.
+      if (env.type === 'resumed') this.send('resume_ack');
     }
     const p = env.id && this.pending.get(env.id);
     if (p && (env.type === 'ack' || env.type === 'error' || env.type === 'pong')) {
