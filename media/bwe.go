@@ -136,6 +136,15 @@ func (p *Participant) control() {
 	}
 	est := p.currentEstimate()
 	a := allocate(est, audio, vrates, current, p.videoPaused)
+	for i, dt := range vdts {
+		if a.paused {
+			dt.setTarget(nil, true)
+			continue
+		}
+		dt.setTarget(vlayers[i][a.layer[i]], false)
+	}
+	// Told after the targets are set: once the client reads video_paused, the SFU
+	// forwards no more video to it.
 	if a.paused != p.videoPaused && len(vdts) > 0 {
 		p.videoPaused = a.paused
 		p.pauseChanged = now
@@ -150,13 +159,6 @@ func (p *Participant) control() {
 			p.counters.videoResumes.Add(1)
 			p.signals.push(signaling.Media{Type: signaling.MediaVideoResumed, EstimateBps: int(est)})
 		}
-	}
-	for i, dt := range vdts {
-		if a.paused {
-			dt.setTarget(nil, true)
-			continue
-		}
-		dt.setTarget(vlayers[i][a.layer[i]], false)
 	}
 }
 
