@@ -64,8 +64,10 @@ func (m *Media) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 }
 
 type heldFrame struct {
-	frame []byte
-	at    time.Time
+	frame      []byte
+	at         time.Time
+	unverified bool // see assembler.unverified
+	queued     bool // waiting behind held frames, not yet tried itself
 }
 
 // receive reassembles one remote track's frames from RTP, decrypts and counts them.
@@ -89,15 +91,22 @@ func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec, depay func()
 		for range incomplete {
 			m.stats.fail(FailIncomplete)
 		}
-		// Frames of an epoch we had not reached may open now; the others wait on.
+		// Frames of an epoch we had not reached may open now; the others wait on, and no
+		// frame opens ahead of one that still waits: frames leave in the order they came
+		// (a commit may land between two tries, and audio must not be reordered).
 		kept := held[:0]
 		for _, h := range held {
+			if len(kept) > 0 {
+				kept = append(kept, h)
+				continue
+			}
 			dst = dst[:0]
-			switch ok, future := m.open(from, codec, h.frame, &dst, true); {
+			switch ok, future := m.openFrame(from, codec, h.frame, &dst, !h.queued, h.unverified); {
 			case ok || !future:
 			case now.Sub(h.at) > m.cfg.HoldFuture:
 				m.stats.fail(FailNoKey)
 			default:
+				h.queued = false
 				kept = append(kept, h)
 			}
 		}
@@ -106,13 +115,17 @@ func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec, depay func()
 			continue
 		}
 		m.stats.received(1)
-		dst = dst[:0]
-		if ok, future := m.openFrame(from, codec, frame, &dst, false, asm.unverified); !ok && future {
-			if len(held) < maxHeld {
-				held = append(held, heldFrame{frame: frame, at: now})
-			} else {
-				m.stats.fail(FailNoKey)
+		h := heldFrame{frame: frame, at: now, unverified: asm.unverified, queued: len(held) > 0}
+		if !h.queued {
+			dst = dst[:0]
+			if ok, future := m.openFrame(from, codec, frame, &dst, false, h.unverified); ok || !future {
+				continue
 			}
+		}
+		if len(held) < maxHeld {
+			held = append(held, h)
+		} else {
+			m.stats.fail(FailNoKey)
 		}
 	}
 }

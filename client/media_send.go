@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/binary"
+	"errors"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -200,7 +201,11 @@ func (m *Media) publish() {
 			}
 			plain, key := video.next(keyframeRequired || now.Sub(lastKey) >= m.cfg.KeyframeInterval, m.cfg.Marker)
 			d := video.frameDur()
-			if enc, err = keys.EncryptFrame(enc[:0], sframe.CodecVP8, plain); err != nil {
+			if enc, err = keys.EncryptFrameUnder(enc[:0], kid, sframe.CodecVP8, plain); errors.Is(err, sframe.ErrKIDChanged) {
+				// A commit landed since KID: the next turn sends a key frame under the new one.
+				video.schedule(0)
+				continue
+			} else if err != nil {
 				m.stats.sendFail(err)
 			} else {
 				video.advance()

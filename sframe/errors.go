@@ -49,6 +49,9 @@ var (
 	ErrStaleEpoch = errors.New("sframe: epoch not newer than current")
 	// ErrNoEpoch: no MLS epoch has been installed yet.
 	ErrNoEpoch = errors.New("sframe: no MLS epoch installed")
+	// ErrKIDChanged: the member's sending KID is no longer the one the caller prepared
+	// the frame for (an epoch was installed meanwhile).
+	ErrKIDChanged = errors.New("sframe: sending KID changed")
 	// ErrExporter: the MLS exporter failed or returned a secret of the wrong length.
 	ErrExporter = errors.New("sframe: MLS exporter failed")
 )

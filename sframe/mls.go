@@ -280,6 +280,22 @@ func (m *MLSKeys) EncryptFrame(dst []byte, codec Codec, frame []byte) ([]byte, e
 	return m.ctx.encryptFrameLocked(dst, m.selfKID, codec, frame)
 }
 
+// EncryptFrameUnder is EncryptFrame only while kid is still this member's sending KID;
+// else it returns ErrKIDChanged and encrypts nothing. A sender that chose the frame for
+// kid (a delta frame in a stream whose receivers already have kid's keys) must not have
+// it go out under a KID installed in between, whose first frame must be a key frame.
+func (m *MLSKeys) EncryptFrameUnder(dst []byte, kid uint64, codec Codec, frame []byte) ([]byte, error) {
+	m.ctx.mu.Lock()
+	defer m.ctx.mu.Unlock()
+	if m.cur == nil {
+		return dst, ErrNoEpoch
+	}
+	if m.selfKID != kid {
+		return dst, ErrKIDChanged
+	}
+	return m.ctx.encryptFrameLocked(dst, m.selfKID, codec, frame)
+}
+
 // DecryptFrame is Context.DecryptFrame with the keys of the held epochs. The
 // returned header's KID gives the sender through Layout().Split.
 func (m *MLSKeys) DecryptFrame(dst []byte, codec Codec, data []byte) ([]byte, Header, error) {

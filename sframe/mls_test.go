@@ -263,3 +263,37 @@ func TestMLSKeysEarlierEpochsInGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A frame prepared for one KID does not go out under the next: after an epoch change
+// EncryptFrameUnder refuses the old KID, encrypts nothing, and takes the new one.
+func TestMLSKeysEncryptFrameUnder(t *testing.T) {
+	m, err := NewMLSKeys(MLSConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := []byte{0x01, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12} // a VP8 delta frame
+	if _, err := m.EncryptFrameUnder(nil, 0, CodecVP8, frame); !errors.Is(err, ErrNoEpoch) {
+		t.Fatalf("before any epoch: %v", err)
+	}
+	if err := m.SetEpoch(1, 2, fakeExporter{group: "g", epoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := m.KID()
+	if _, err := m.EncryptFrameUnder(nil, old, CodecVP8, frame); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetEpoch(2, 2, fakeExporter{group: "g", epoch: 2}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.EncryptFrameUnder([]byte("kept"), old, CodecVP8, frame)
+	if !errors.Is(err, ErrKIDChanged) || string(out) != "kept" {
+		t.Fatalf("under the previous KID: %q, %v", out, err)
+	}
+	kid, _ := m.KID()
+	if kid == old {
+		t.Fatal("the KID did not change with the epoch")
+	}
+	if _, err := m.EncryptFrameUnder(nil, kid, CodecVP8, frame); err != nil {
+		t.Fatal(err)
+	}
+}
