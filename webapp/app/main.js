@@ -184,8 +184,12 @@ function onSignal(env) {
       // Fresh TURN credentials before the last ones expire (or after a token refresh).
       app.media?.updateIceServers(d.ice_servers);
       break;
-    case 'participant_joined':
     case 'participant_updated':
+      // An update can trail the same person's rejoin (left, then joined under a new id):
+      // it must not bring the old id back.
+      if (!app.participants.has(d.id)) break;
+    // falls through
+    case 'participant_joined':
       app.participants.set(d.id, d);
       app.announced.set(d.sub, true);
       render();
