@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -33,6 +34,32 @@ func resumeAs(t *testing.T, c *wsClient, token, session string, secret []byte) (
 	}
 }
 
+// updatedOf returns the next participant_updated c receives about sub.
+func updatedOf(t *testing.T, c *wsClient, sub string) signaling.Participant {
+	t.Helper()
+	for {
+		var p signaling.Participant
+		_ = json.Unmarshal(c.expect(signaling.TypeUpdated).Data, &p)
+		if p.Subject == sub {
+			return p
+		}
+	}
+}
+
+// mustResume resumes session with secret on a new connection, or fails the test.
+func mustResume(t *testing.T, ts *httptest.Server, token, session string, secret []byte, what string) (*wsClient, *signaling.Ready) {
+	t.Helper()
+	c := dialSignal(t, ts)
+	r, closed := resumeAs(t, c, token, session, secret)
+	if r == nil {
+		t.Fatalf("%s: refused with %d", what, closed)
+	}
+	if r.Participant.ID != session {
+		t.Fatalf("%s: resumed as %q, want %q", what, r.Participant.ID, session)
+	}
+	return c, r
+}
+
 // A dropped connection does not end the session: the participant shows as reconnecting,
 // the room's messages queue, and the client that proves it holds the session (its resume
 // secret, a token for the same subject and room) takes it back with the same participant
@@ -50,17 +77,7 @@ func TestSignalResume(t *testing.T) {
 	alice.expect(signaling.TypeJoined)
 
 	_ = bob.ws.CloseNow() // the network drops: no close frame
-	updated := func(c *wsClient, sub string) signaling.Participant {
-		t.Helper()
-		for {
-			var p signaling.Participant
-			_ = json.Unmarshal(c.expect(signaling.TypeUpdated).Data, &p)
-			if p.Subject == sub {
-				return p
-			}
-		}
-	}
-	p := updated(alice, "bob")
+	p := updatedOf(t, alice, "bob")
 	if p.ID != r.Participant.ID || !p.Reconnecting {
 		t.Fatalf("alice saw %+v, want bob reconnecting", p)
 	}
@@ -77,10 +94,10 @@ func TestSignalResume(t *testing.T) {
 		t.Fatalf("resumed as %q with a new secret? %v", resumed.Participant.ID, !slices.Equal(resumed.Resume, r.Resume))
 	}
 	// What bob missed arrives after resumed.
-	if p := updated(back, "alice"); !p.AudioMuted {
+	if p := updatedOf(t, back, "alice"); !p.AudioMuted {
 		t.Fatalf("bob's missed message: %+v", p)
 	}
-	if p := updated(alice, "bob"); p.ID != r.Participant.ID || p.Reconnecting {
+	if p := updatedOf(t, alice, "bob"); p.ID != r.Participant.ID || p.Reconnecting {
 		t.Fatalf("alice saw %+v, want bob back", p)
 	}
 	back.send(signaling.TypeResumeAck, "", nil) // bob holds the new secret
@@ -89,7 +106,7 @@ func TestSignalResume(t *testing.T) {
 
 	// The old secret is spent: a replay of it is refused, and the session stays bob's.
 	_ = back.ws.CloseNow()
-	if p := updated(alice, "bob"); !p.Reconnecting {
+	if p := updatedOf(t, alice, "bob"); !p.Reconnecting {
 		t.Fatal("bob not reconnecting after the second drop")
 	}
 	replay := dialSignal(t, ts)
@@ -115,12 +132,8 @@ func TestSignalResumeLostResumed(t *testing.T) {
 	r := bob.join(bobTok)
 	reconnecting := func(want bool) {
 		t.Helper()
-		for {
-			var p signaling.Participant
-			_ = json.Unmarshal(alice.expect(signaling.TypeUpdated).Data, &p)
-			if p.Subject == "bob" && p.Reconnecting == want {
-				return
-			}
+		if p := updatedOf(t, alice, "bob"); p.Reconnecting != want {
+			t.Fatalf("alice saw bob reconnecting %v, want %v", p.Reconnecting, want)
 		}
 	}
 	_ = bob.ws.CloseNow()
@@ -128,23 +141,12 @@ func TestSignalResumeLostResumed(t *testing.T) {
 
 	// The server takes the resume and sends resumed; the socket dies before bob reads it
 	// (the test reads it only to know the server got that far).
-	lost := dialSignal(t, ts)
-	unread, closed := resumeAs(t, lost, bobTok, r.Participant.ID, r.Resume)
-	if unread == nil {
-		t.Fatalf("first resume refused with %d", closed)
-	}
+	lost, unread := mustResume(t, ts, bobTok, r.Participant.ID, r.Resume, "the first resume")
 	reconnecting(false)
 	_ = lost.ws.CloseNow()
 	reconnecting(true)
 
-	again := dialSignal(t, ts)
-	back, closed := resumeAs(t, again, bobTok, r.Participant.ID, r.Resume)
-	if back == nil {
-		t.Fatalf("resume with the only secret bob has, after a lost resumed: close %d", closed)
-	}
-	if back.Participant.ID != r.Participant.ID {
-		t.Fatalf("resumed as %q, want %q", back.Participant.ID, r.Participant.ID)
-	}
+	again, back := mustResume(t, ts, bobTok, r.Participant.ID, r.Resume, "a resume with the only secret bob has, after a lost resumed")
 	reconnecting(false)
 	again.send(signaling.TypeResumeAck, "", nil)
 	again.send("ping", "p", nil)
@@ -157,9 +159,7 @@ func TestSignalResumeLostResumed(t *testing.T) {
 			t.Fatalf("%s: resumed %v, close %d", name, res != nil, closed)
 		}
 	}
-	if res, closed := resumeAs(t, dialSignal(t, ts), bobTok, r.Participant.ID, back.Resume); res == nil {
-		t.Fatalf("resume with the current secret: close %d", closed)
-	}
+	mustResume(t, ts, bobTok, r.Participant.ID, back.Resume, "a resume with the current secret")
 }
 
 // A resume is bound to the subject and room of the session and to its current secret;
