@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/migrations/pgtest"
 	"github.com/sealroom/sealroom/server"
 	"github.com/sealroom/sealroom/server/auth"
@@ -133,13 +135,15 @@ func TestDialRefusesBadToken(t *testing.T) {
 // admits them with one commit: its epoch advances by exactly one, and both joiners
 // start in that epoch.
 func TestCommitBatchAdmitsJoinersInOneCommit(t *testing.T) {
-	f := newFixture(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// Three seconds of quiet (at most six in all), ample for a join on a loaded machine,
+	// with the server's commit timeout above that, so the duty is not handed to a joiner.
+	st := servertest.Start(t, servertest.Options{Pool: pgtest.Pool(t),
+		KeyService: func(c *keyservice.Config, _ *audit.Log) { c.CommitTimeout = 30 * time.Second }})
+	f := &fixture{url: st.URL, signer: st.Signer}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var commits atomic.Int32
-	// One second of quiet (at most two in all) stays below the server's 3 s commit
-	// timeout, so the duty is not handed to a joiner.
-	alice := f.dialConfig(t, "alice", client.Config{CommitBatch: time.Second,
+	alice := f.dialConfig(t, "alice", client.Config{CommitBatch: 3 * time.Second,
 		OnCommit: func(uint64, []byte) { commits.Add(1) }})
 	e0, _ := alice.Epoch()
 
