@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sealroom/sealroom/server/servertest/poll"
@@ -36,18 +37,25 @@ func TestRenegotiationOnTrackRemovalAndLeave(t *testing.T) {
 	defer v.halt()
 	sub.nextTrack(10 * time.Second)
 	sub.nextTrack(10 * time.Second)
-	// The SSRCs the SFU announces in its last applied offer are the
-	// tracks it sends to the subscriber.
+	// The sections of a stream in the SFU's last applied offer are the
+	// tracks it sends to the subscriber; a withdrawn track's section stays,
+	// with no stream (msid "-", see withdraw).
 	sending := func() int {
 		d := sub.pc.CurrentRemoteDescription()
 		if d == nil || sub.pc.SignalingState() != webrtc.SignalingStateStable {
 			return -1
 		}
-		ssrcs, _, err := announcedSources(d.SDP)
-		if err != nil {
+		var parsed sdp.SessionDescription
+		if err := parsed.UnmarshalString(d.SDP); err != nil {
 			t.Fatal(err)
 		}
-		return len(ssrcs)
+		n := 0
+		for _, m := range parsed.MediaDescriptions {
+			if msid, ok := m.Attribute("msid"); ok && !strings.HasPrefix(msid, "- ") {
+				n++
+			}
+		}
+		return n
 	}
 	poll.Until(t, 5*time.Second, "two receiving transceivers", func() bool { return sending() == 2 })
 

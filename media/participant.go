@@ -406,13 +406,30 @@ func (p *Participant) unsubscribe(dt *downtrack) {
 	delete(p.downtracks, dt.pub)
 	p.setOut(dt.outSSRC(), dt, false)
 	if !p.closed.Load() {
-		if err := p.pc.RemoveTrack(dt.sender); err != nil {
-			p.sfu.log.Debug("media: remove track", "participant", p.id, "err", err)
-		}
+		p.withdraw(dt)
 	}
 	p.negMu.Unlock()
 	if !p.closed.Load() {
 		p.negotiate()
+	}
+}
+
+// withdraw takes dt's track out of the session (negMu held): its section
+// stays sendonly with a silent track of no stream (msid "-") instead of
+// going inactive. pion offers an inactive section without header
+// extensions, a browser answers it without any, and Chromium then offers
+// its own new video sections with the header extensions of the first video
+// section of the session: a camera section without the rid extension,
+// which it refuses to set for simulcast ("negotiates simulcast but does
+// not negotiate the RID RTP header extension"), so the page never
+// published. pion likewise fixes the session's video header extensions
+// from the first video section a client answers, so a stopped section
+// answered first also took transport-wide congestion control off every
+// video section after it. A participant leaving as another joins, or a
+// room changing codec, made such sections.
+func (p *Participant) withdraw(dt *downtrack) {
+	if err := dt.sender.ReplaceTrack(parkedTrack{id: dt.id, kind: dt.pub.kind}); err != nil {
+		p.sfu.log.Debug("media: withdraw track", "participant", p.id, "err", err)
 	}
 }
 
@@ -568,3 +585,25 @@ func (p *Participant) Close() error {
 	})
 	return err
 }
+
+// parkedTrack stands in for a withdrawn downtrack (withdraw): bound like
+// any track, it never sends, and it belongs to no stream, so a browser
+// shows nothing for it.
+type parkedTrack struct {
+	id   string
+	kind webrtc.RTPCodecType
+}
+
+func (t parkedTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	codecs := ctx.CodecParameters()
+	if len(codecs) == 0 {
+		return webrtc.RTPCodecParameters{}, ErrUnsupportedCodec
+	}
+	return codecs[0], nil
+}
+
+func (parkedTrack) Unbind(webrtc.TrackLocalContext) error { return nil }
+func (t parkedTrack) ID() string                          { return t.id }
+func (parkedTrack) RID() string                           { return "" }
+func (parkedTrack) StreamID() string                      { return "-" }
+func (t parkedTrack) Kind() webrtc.RTPCodecType           { return t.kind }

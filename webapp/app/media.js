@@ -46,10 +46,13 @@ export class Media {
     // room's choice.
     this.signal.send('media', { type: 'codecs', codecs: decodableVideo() });
     pc.ontrack = (ev) => {
-      const id = ev.streams[0]?.id ?? 'unknown';
+      // A section without a stream carries nothing: the SFU keeps a withdrawn track's
+      // section that way (media/participant.go, withdraw).
+      if (!ev.streams[0]) return;
+      const id = ev.streams[0].id;
       this.owners.set(ev.track.id, id);
       this.attach(ev.receiver, 'decode', ev.track.kind, id);
-      this.hooks.onTrack(id, ev.streams[0] ?? new MediaStream([ev.track]));
+      this.hooks.onTrack(id, ev.streams[0]);
     };
   }
 
@@ -214,6 +217,9 @@ export class Media {
       await this.pc.setLocalDescription();
       this.signal.send('media', { type: 'offer', sdp: this.pc.localDescription.sdp });
       this.trace.push('sent-offer');
+    } catch (e) {
+      this.trace.push(`offer-failed:${e.name}:${e.message}`);
+      throw e;
     } finally {
       this.makingOffer = false;
     }
