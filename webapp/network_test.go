@@ -178,9 +178,11 @@ func TestBrowserNetworkCut(t *testing.T) {
 }
 
 // TestBrowserGraceRanOut: the patient's network stays down longer than the session's
-// grace (2 s here, 30 s in a deployment). The page shows the outage as it lasts, and when
-// the network returns and the server refuses the resume, says so plainly (never a silent
-// frozen tile); the host sees the patient leave with the reason.
+// grace (2 s here, 30 s in a deployment). The page shows the outage as it lasts; the host
+// sees the patient leave with the reason; when the network returns and the server refuses
+// the resume, the page joins the visit anew by itself (never a silent frozen tile, never
+// a patient left to find the reload button), and patient and clinician see each other
+// again.
 func TestBrowserGraceRanOut(t *testing.T) {
 	needChromium(t)
 	srv := startRelayServer(t, 10*time.Minute, true, func(c *server.Config) { c.SessionGrace = 2 * time.Second })
@@ -188,9 +190,10 @@ func TestBrowserGraceRanOut(t *testing.T) {
 	host := tab(t, browser, srv.url+"/join#token="+srv.token(t, "dr-ada", "Dr Ada", auth.RoleHost))
 	patient := tab(t, browser, srv.cutURL+"/join#relay=1&token="+srv.token(t, "pat", "Pat", auth.RoleParticipant))
 	hostID := eval[string](t, host, `window.sealroomMe()`)
+	patID := eval[string](t, patient, `window.sealroomMe()`)
 	browserPoll.UntilOr(t, 45*time.Second, "the patient to see the host", func() bool { return brightFrom(t, patient, hostID) },
 		func() any { return mediaState(t, patient) })
-	status := func() string { return eval[string](t, patient, `document.getElementById('status').textContent`) }
+	status := func() string { return eval[string](t, patient, `document.getElementById('status')?.textContent ?? ''`) }
 	srv.sigCut.Cut()
 	srv.mediaCut.Cut()
 	browserPoll.Until(t, 10*time.Second, "the patient's page to show the outage", func() bool {
@@ -202,9 +205,14 @@ func TestBrowserGraceRanOut(t *testing.T) {
 	})
 	srv.sigCut.Restore()
 	srv.mediaCut.Restore()
-	browserPoll.UntilOr(t, 10*time.Second, "the patient's page to say the session is gone", func() bool {
-		return status() == "The connection did not come back in time: reload the page to rejoin."
-	}, func() any { return status() })
+	var newID string
+	browserPoll.UntilOr(t, 45*time.Second, "the patient back in the visit by itself, patient and clinician seeing each other", func() bool {
+		newID = eval[string](t, patient, `window.sealroomMe?.() ?? ''`)
+		subs := eval[[]string](t, host, `[...document.querySelectorAll('#participants li')].map((li) => li.dataset.sub)`)
+		return newID != "" && newID != patID && count(subs, "pat") == 1 && brightFrom(t, patient, hostID) && brightFrom(t, host, newID)
+	}, func() any {
+		return fmt.Sprintf("status %q; patient %v; host %v", status(), mediaState(t, patient), mediaState(t, host))
+	})
 }
 
 // TestBrowserTURNRefresh: a long visit through a relay in Chromium. TURN credentials

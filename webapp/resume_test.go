@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/keyservice"
 	"github.com/sealroom/sealroom/server/auth"
 )
 
@@ -80,4 +81,55 @@ func TestBrowserResume(t *testing.T) {
 	slices.Sort(outages)
 	t.Logf("signaling cut to session resumed with new frames decrypted, over %d cuts: p50 %v, p99 %v; epoch stayed %d",
 		len(outages), outages[len(outages)/2].Round(time.Millisecond), outages[len(outages)-1].Round(time.Millisecond), epoch)
+}
+
+// TestBrowserRejoinsAfterRefusedResume: a resume the server refuses (here the page
+// presents a secret the server never issued, as it would for a session the server no
+// longer holds: the outage outlasted the grace, the node is gone) does not leave the
+// patient outside the visit. The page joins anew by itself: it comes back under a new
+// participant id with the room's code and the clinician's decrypted video, the clinician
+// sees its video again, and nobody sees the patient twice.
+func TestBrowserRejoinsAfterRefusedResume(t *testing.T) {
+	needChromium(t)
+	// The refused session keeps its seat and leaf for the production grace, as in a
+	// real outage; the page replaces its own leaf when it joins anew (resync).
+	srv := startServer(t, func(c *keyservice.Config) { c.DisconnectTimeout = 30 * time.Second })
+	browser := newBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	host := tab(t, browser, srv.url+"/join#token="+srv.token(t, "dr-ada", "Dr Ada", auth.RoleHost))
+	patient := tab(t, browser, srv.url+"/join#token="+srv.token(t, "pat", "Pat", auth.RoleParticipant))
+	watcher, err := client.Dial(ctx, client.Config{URL: srv.url, Token: srv.token(t, "go-watch", "Watcher", auth.RoleParticipant)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = watcher.Close() })
+	if err := watcher.WaitJoined(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hostID := eval[string](t, host, `window.sealroomMe()`)
+	oldID := eval[string](t, patient, `window.sealroomMe()`)
+	browserPoll.UntilOr(t, 30*time.Second, "the patient to see the clinician", func() bool { return brightFrom(t, patient, hostID) },
+		func() any { return mediaState(t, patient) })
+
+	browserPoll.UntilOr(t, 30*time.Second, "the clinician to see the patient", func() bool { return brightFrom(t, host, oldID) },
+		func() any { return mediaState(t, host) })
+	start := time.Now()
+	eval[any](t, patient, `window.sealroomDropSignal(true)`)
+	var newID string
+	browserPoll.UntilOr(t, 30*time.Second, "the patient back in the visit with the clinician's video", func() bool {
+		newID = eval[string](t, patient, `window.sealroomMe?.() ?? ''`)
+		return newID != "" && newID != oldID && brightFrom(t, patient, hostID)
+	}, func() any { return eval[string](t, patient, `document.getElementById('status')?.textContent ?? ''`) })
+	back := time.Since(start)
+	browserPoll.UntilOr(t, 30*time.Second, "everyone in one epoch, the clinician seeing the patient once, with video", func() bool {
+		code := goCode(watcher.EpochAuthenticator())
+		subs := eval[[]string](t, host, `[...document.querySelectorAll('#participants li')].map((li) => li.dataset.sub)`)
+		return securityCodeOf(t, patient) == code && securityCodeOf(t, host) == code && count(subs, "pat") == 1 &&
+			count(watcher.Members(), "pat") == 1 && brightFrom(t, host, newID)
+	}, func() any {
+		return fmt.Sprintf("host list %v, group %v; host %v; patient %v", eval[[]string](t, host, `[...document.querySelectorAll('#participants li')].map((li) => li.dataset.sub)`),
+			watcher.Members(), mediaState(t, host), mediaState(t, patient))
+	})
+	t.Logf("resume refused; the page joined anew and decrypted the clinician's video %v after the cut", back.Round(time.Millisecond))
 }

@@ -139,7 +139,7 @@ function onClose(code) {
     4403: `You were removed from the meeting${app.removedBy ? ` by ${nameOf(app.removedBy)}` : ''}.`,
     4409: 'You joined from another window.',
     4410: 'You were logged off after being idle.',
-    4412: 'The connection did not come back in time: reload the page to rejoin.',
+    4412: 'The connection did not come back in time: rejoining…',
   };
   say(reasons[code] ?? (app.left ? 'You left the meeting.' : 'Disconnected from the meeting.'));
   if (code === 4401 || code === 4403) {
@@ -155,6 +155,25 @@ function onClose(code) {
   app.media?.close();
   app.sharing?.stop();
   app.stream?.getTracks().forEach((t) => t.stop());
+  // The session could not be resumed (the outage outlasted its grace, or the server no
+  // longer holds it): join anew, as a reload would, once the server answers again.
+  if (code === 4412 && !app.left) rejoinWhenReachable();
+}
+
+// rejoinWhenReachable reloads the page, which takes it straight back into the meeting
+// (rejoin), as soon as the server says it is ready: the network may still be down.
+async function rejoinWhenReachable() {
+  for (let wait = 1000; ; wait = Math.min(2 * wait, 15_000)) {
+    try {
+      if ((await fetch('/readyz', { cache: 'no-store' })).ok) {
+        location.reload();
+        return;
+      }
+    } catch {
+      // unreachable: try again
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
 }
 
 function onSignal(env) {
@@ -648,7 +667,7 @@ function wire() {
   window.sealroomAudio = () => app.media?.audioStats();
   window.sealroomMe = () => app.me?.id;
   window.sealroomErrors = () => app.errors.slice(-20);
-  window.sealroomDropSignal = () => app.signal?.drop();
+  window.sealroomDropSignal = (forget) => app.signal?.drop(forget);
   window.sealroomResumes = () => app.signal?.resumes ?? 0;
   window.sealroomEnteredAt = () => app.enteredAt;
   // Headless Chromium has no screen to pick: the browser test shares a canvas through the

@@ -76,8 +76,11 @@ export class Signal {
     }, this.backoff / 2 + Math.random() * this.backoff);
   }
 
-  // drop cuts the socket as a lost network would (for tests and fault drills).
-  drop() {
+  // drop cuts the socket as a lost network would (for tests and fault drills); with
+  // forget, the resume that follows presents a secret the server never issued, so it is
+  // refused as a session the server no longer holds would be.
+  drop(forget) {
+    if (forget) this.secret = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
     this.ws?.close(4000, 'simulated network loss');
   }
 
