@@ -147,10 +147,12 @@ type sessionRecord struct {
 }
 
 // sessionStore keeps this node's sessions in signal_sessions, so that another node can
-// adopt them; nil outside a cluster.
+// adopt them; nil outside a cluster. A previous secret (prev_secret_hash) is good for
+// grace after the record was last written, as on the node that wrote it.
 type sessionStore struct {
-	pool *pgxpool.Pool
-	node string
+	pool  *pgxpool.Pool
+	node  string
+	grace time.Duration
 }
 
 // put records the session under the hash of its current secret and, until the client
@@ -168,9 +170,11 @@ func (st *sessionStore) put(ctx context.Context, me signaling.Participant, c *au
 	return err
 }
 
-// confirm forgets the previous secret's hash of a session of this node (resume_ack).
-func (st *sessionStore) confirm(ctx context.Context, id string) error {
-	_, err := st.pool.Exec(ctx, `UPDATE signal_sessions SET prev_secret_hash = NULL, updated_at = now() WHERE id = $1 AND node_id = $2`, id, st.node)
+// confirm forgets the previous secret's hash of a session of this node (resume_ack),
+// if its record still holds the current one.
+func (st *sessionStore) confirm(ctx context.Context, id string, current [32]byte) error {
+	_, err := st.pool.Exec(ctx, `UPDATE signal_sessions SET prev_secret_hash = NULL, updated_at = now()
+		WHERE id = $1 AND node_id = $2 AND secret_hash = $3`, id, st.node, current[:])
 	return err
 }
 
@@ -187,8 +191,10 @@ func (st *sessionStore) drop(ctx context.Context, id string) error {
 func (st *sessionStore) take(ctx context.Context, ra *signaling.ResumeAuth, c *auth.Claims, newHash [32]byte) (*sessionRecord, [32]byte, error) {
 	rec := &sessionRecord{}
 	sum := sha256.Sum256(ra.Secret)
-	err := st.pool.QueryRow(ctx, `SELECT subject, name, role, room, node_id, secret_hash, prev_secret_hash, joined_at FROM signal_sessions WHERE id = $1`, ra.Session).
-		Scan(&rec.me.Subject, &rec.me.Name, &rec.me.Role, &rec.room, &rec.node, &rec.secretHash, &rec.prevHash, &rec.me.JoinedAt)
+	var prevFresh bool
+	err := st.pool.QueryRow(ctx, `SELECT subject, name, role, room, node_id, secret_hash, prev_secret_hash,
+		updated_at > now() - make_interval(secs => $2), joined_at FROM signal_sessions WHERE id = $1`, ra.Session, st.grace.Seconds()).
+		Scan(&rec.me.Subject, &rec.me.Name, &rec.me.Role, &rec.room, &rec.node, &rec.secretHash, &rec.prevHash, &prevFresh, &rec.me.JoinedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, sum, errNoSession
 	}
@@ -199,12 +205,14 @@ func (st *sessionStore) take(ctx context.Context, ra *signaling.ResumeAuth, c *a
 		return nil, sum, errNotYours
 	}
 	current := subtle.ConstantTimeCompare(sum[:], rec.secretHash) == 1
-	previous := len(rec.prevHash) == len(sum) && subtle.ConstantTimeCompare(sum[:], rec.prevHash) == 1
+	previous := prevFresh && len(rec.prevHash) == len(sum) && subtle.ConstantTimeCompare(sum[:], rec.prevHash) == 1
 	if !current && !previous {
 		return nil, sum, errStaleSecret
 	}
+	// Both hashes as read: a resume_ack confirmed on the holding node in between
+	// (prev_secret_hash NULL) makes a take with the previous secret fail.
 	tag, err := st.pool.Exec(ctx, `UPDATE signal_sessions SET node_id = $2, secret_hash = $3, prev_secret_hash = $5, updated_at = now()
-		WHERE id = $1 AND secret_hash = $4`, ra.Session, st.node, newHash[:], rec.secretHash, sum[:])
+		WHERE id = $1 AND secret_hash = $4 AND prev_secret_hash IS NOT DISTINCT FROM $6`, ra.Session, st.node, newHash[:], rec.secretHash, sum[:], rec.prevHash)
 	if err != nil {
 		return nil, sum, err
 	}
@@ -247,7 +255,8 @@ func (s *Server) adopt(ctx context.Context, ws *websocket.Conn, claims *auth.Cla
 	rec.me.Name = claims.Name
 	sc := s.newSignalConn(ws, claims, rec.me, c)
 	sc.seq = ra.LastSeq
-	sc.prevHash, sc.hasPrev = presented, true // until the client acknowledges the new secret
+	// Until the client acknowledges the new secret, for the grace at the most.
+	sc.prevHash, sc.hasPrev, sc.prevUntil = presented, true, s.cfg.Clock.Now().Add(s.cfg.SessionGrace)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	sc.run(sctx, secret)

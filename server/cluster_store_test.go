@@ -21,8 +21,8 @@ import (
 func TestSessionTakeOver(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	a := &sessionStore{pool: pool, node: "a"}
-	b := &sessionStore{pool: pool, node: "b"}
+	a := &sessionStore{pool: pool, node: "a", grace: time.Minute}
+	b := &sessionStore{pool: pool, node: "b", grace: time.Minute}
 	me := signaling.Participant{ID: "p-1", Subject: "patient-7", Name: "Pat", Role: "participant", JoinedAt: time.Now()}
 	claims := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "patient-7"}, Room: "r", Role: auth.RoleParticipant}
 	secret := []byte("0123456789abcdef0123456789abcdef")
@@ -65,8 +65,14 @@ func TestSessionTakeOver(t *testing.T) {
 	if _, _, err := b.take(ctx, &signaling.ResumeAuth{Session: "p-1", Secret: []byte("next")}, claims, next); !errors.Is(err, errStaleSecret) {
 		t.Fatalf("the secret that never reached the client: %v, want a stale secret", err)
 	}
+	// The previous secret is good for the grace only: a node whose grace has passed
+	// since the record was written refuses it.
+	late := &sessionStore{pool: pool, node: "c"}
+	if _, _, err := late.take(ctx, ra, claims, next); !errors.Is(err, errStaleSecret) {
+		t.Fatalf("the previous secret after the grace: %v, want a stale secret", err)
+	}
 	// The client acknowledges the new secret: a replay of its resume is refused.
-	if err := a.confirm(ctx, "p-1"); err != nil {
+	if err := a.confirm(ctx, "p-1", sha256.Sum256(again)); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := b.take(ctx, ra, claims, next); !errors.Is(err, errStaleSecret) {

@@ -223,7 +223,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.Cluster != nil {
 		s.cluster = deps.Cluster
-		s.store = &sessionStore{pool: deps.Pool, node: deps.Cluster.ID()}
+		s.store = &sessionStore{pool: deps.Pool, node: deps.Cluster.ID(), grace: cfg.SessionGrace}
 	}
 	s.ids = newIdentityRecorder(deps.Pool, log, s.metrics)
 	s.e.HideBanner, s.e.HidePort = true, true

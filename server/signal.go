@@ -70,12 +70,17 @@ type signalConn struct {
 
 	// The session outlives its socket (signal_resume.go): secretHash is of the current
 	// resume secret and prevHash (if hasPrev) of the one the last resume presented, valid
-	// until the client says it has the new one (resume_ack); both under sessions.mu.
-	// detached is set while no socket serves the session, attach brings the next one,
-	// and unsent is a message a dying socket failed to write.
+	// until prevUntil or until the client says on the socket of that resume (claimGen)
+	// that it has the new one (resume_ack); all under sessions.mu. sockGen is the
+	// claimGen of the socket serving the session now (the run goroutine's). detached is
+	// set while no socket serves the session, attach brings the next one, and unsent is a
+	// message a dying socket failed to write.
 	secretHash [32]byte
 	prevHash   [32]byte
 	hasPrev    bool
+	prevUntil  time.Time
+	claimGen   uint64
+	sockGen    uint64
 	detached   atomic.Bool
 	sock       atomic.Pointer[websocket.Conn] // the socket serving the session now
 	attach     chan attachment
@@ -217,6 +222,7 @@ func (sc *signalConn) run(ctx context.Context, adopted []byte) {
 		}
 		ws, release = a.ws, a.released
 		sc.ws = ws
+		sc.sockGen = a.gen
 		sc.sock.Store(ws)
 		sc.claims = a.claims
 		sc.resumed(ctx, a) // before the writer starts: it reads unsent
@@ -450,7 +456,7 @@ func (sc *signalConn) handle(ctx context.Context, msg []byte, extend func(time.T
 	case signaling.TypePing:
 		sc.send(signaling.TypePong, env.ID, nil)
 	case signaling.TypeResumeAck:
-		sc.s.confirmResume(ctx, sc)
+		sc.s.confirmResume(ctx, sc, sc.sockGen)
 	case signaling.TypeMute:
 		var m signaling.Mute
 		if err := signaling.DecodeStrict(env.Data, &m); err != nil {

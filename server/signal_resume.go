@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
@@ -37,6 +38,7 @@ type attachment struct {
 	ws       *websocket.Conn
 	claims   *auth.Claims
 	secret   []byte // the session's new resume secret, for the resumed message
+	gen      uint64 // the claim that made it (signalConn.claimGen)
 	lastSeq  uint64 // the last message the client says it received
 	released chan struct{}
 }
@@ -82,31 +84,32 @@ func (ss *sessions) remove(sc *signalConn) {
 
 // claim checks a resume against the session it names and, when it may go ahead, rotates
 // the session's secret and returns the new one. The secret presented stays valid until
-// the client acknowledges the new one (resume_ack, confirm): a socket that dies after
-// the claim but before resumed reached the client leaves the client with only the
-// secret it presented, and refusing it then would end a session the client still holds.
-// A replay of a resume fails once the client acknowledged (a round trip after resumed).
-// It also returns the hash of the secret presented, for the session's record.
-func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims) (*signalConn, []byte, *[32]byte, error) {
+// the client acknowledges the new one (resume_ack, confirm), for grace at the most: a
+// socket that dies after the claim but before resumed reached the client leaves the
+// client with only the secret it presented, and refusing it then would end a session the
+// client still holds. A replay of a resume fails once the client acknowledged (a round
+// trip after resumed) or the grace passed. It also returns the hash of the secret
+// presented, for the session's record, and the claim's generation (attachment.gen).
+func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims, now time.Time, grace time.Duration) (*signalConn, []byte, *[32]byte, uint64, error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	sc := ss.byID[ra.Session]
 	if sc == nil {
-		return nil, nil, nil, errNoSession
+		return nil, nil, nil, 0, errNoSession
 	}
 	select {
 	case <-sc.done:
-		return nil, nil, nil, errNoSession // ending (a leave, a removal, the grace): nothing to resume
+		return nil, nil, nil, 0, errNoSession // ending (a leave, a removal, the grace): nothing to resume
 	default:
 	}
 	if sc.claims.Subject != c.Subject || sc.claims.Room != c.Room || sc.claims.Role != c.Role {
-		return nil, nil, nil, errNotYours
+		return nil, nil, nil, 0, errNotYours
 	}
 	sum := sha256.Sum256(ra.Secret)
 	current := subtle.ConstantTimeCompare(sum[:], sc.secretHash[:]) == 1
-	previous := subtle.ConstantTimeCompare(sum[:], sc.prevHash[:]) == 1 && sc.hasPrev
+	previous := subtle.ConstantTimeCompare(sum[:], sc.prevHash[:]) == 1 && sc.hasPrev && now.Before(sc.prevUntil)
 	if !current && !previous {
-		return nil, nil, nil, errStaleSecret
+		return nil, nil, nil, 0, errStaleSecret
 	}
 	if !sc.detached.Load() {
 		// The old socket is still up as far as this server knows (a cut the TCP stack has
@@ -118,8 +121,9 @@ func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims) (*signalConn
 	}
 	secret := newResumeSecret()
 	sc.secretHash = sha256.Sum256(secret)
-	sc.prevHash, sc.hasPrev = sum, true
-	return sc, secret, &sum, nil
+	sc.prevHash, sc.hasPrev, sc.prevUntil = sum, true, now.Add(grace)
+	sc.claimGen++
+	return sc, secret, &sum, sc.claimGen, nil
 }
 
 // prev is the hash of the secret the last resume presented while the client has not
@@ -132,24 +136,29 @@ func (sc *signalConn) prev() *[32]byte {
 	return &p
 }
 
-// confirm forgets the previous secret of sc once its client holds the new one; it
-// reports whether there was one.
-func (ss *sessions) confirm(sc *signalConn) bool {
+// confirm forgets the previous secret of sc once its client holds the new one: on an
+// acknowledgement from the socket of the latest claim (gen) only, since one read from a
+// socket a later resume took over acknowledges a secret that is no longer the newest.
+// It returns the current secret's hash, and whether there was a previous one to forget.
+func (ss *sessions) confirm(sc *signalConn, gen uint64) ([32]byte, bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	had := sc.hasPrev
+	if gen != sc.claimGen || !sc.hasPrev {
+		return sc.secretHash, false
+	}
 	sc.prevHash, sc.hasPrev = [32]byte{}, false
-	return had
+	return sc.secretHash, true
 }
 
-// confirmResume takes a client's resume_ack: the secret its last resume presented is
-// spent, here and in the session's record.
-func (s *Server) confirmResume(ctx context.Context, sc *signalConn) {
-	if !s.sessions.confirm(sc) || s.store == nil {
+// confirmResume takes a client's resume_ack on the socket of claim gen: the secret its
+// resume presented is spent, here and in the session's record.
+func (s *Server) confirmResume(ctx context.Context, sc *signalConn, gen uint64) {
+	current, had := s.sessions.confirm(sc, gen)
+	if !had || s.store == nil {
 		return
 	}
-	if err := s.store.confirm(ctx, sc.me.ID); err != nil {
-		s.log.WarnContext(ctx, "cluster: session record keeps the previous resume secret", "request_id", sc.requestID, "err", err)
+	if err := s.store.confirm(ctx, sc.me.ID, current); err != nil {
+		s.log.ErrorContext(ctx, "cluster: session record keeps the previous resume secret until the grace passes", "request_id", sc.requestID, "err", err)
 	}
 }
 
@@ -165,7 +174,7 @@ func newResumeSecret() []byte {
 // placedHere: the cluster placed the room on this node as the request came in (route);
 // otherwise the session was held here then, and its room may have moved since.
 func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, ra *signaling.ResumeAuth, placedHere bool, c echo.Context) {
-	sc, secret, presented, err := s.sessions.claim(ra, claims)
+	sc, secret, presented, gen, err := s.sessions.claim(ra, claims, s.cfg.Clock.Now(), s.cfg.SessionGrace)
 	if errors.Is(err, errNoSession) && s.store != nil {
 		// Not here: adopt it only if its room lives here now. Draining, or the room placed
 		// elsewhere meanwhile (the session here just handed off): the client tries again
@@ -200,7 +209,7 @@ func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Cl
 			s.log.WarnContext(ctx, "cluster: session record not updated; it cannot move to another node", "request_id", requestID(c), "err", err)
 		}
 	}
-	a := attachment{ws: ws, claims: claims, secret: secret, lastSeq: ra.LastSeq, released: make(chan struct{})}
+	a := attachment{ws: ws, claims: claims, secret: secret, gen: gen, lastSeq: ra.LastSeq, released: make(chan struct{})}
 	select {
 	case sc.attach <- a:
 	case <-sc.done:

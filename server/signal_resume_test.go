@@ -1,13 +1,16 @@
 package server
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sealroom/sealroom/audit"
 	"github.com/sealroom/sealroom/server/auth"
@@ -232,4 +235,42 @@ func TestSignalResumeRefused(t *testing.T) {
 	if denied != 6 {
 		t.Fatalf("%d refused resumes audited, want 6", denied)
 	}
+}
+
+// The secret a resume presented stays good until the client acknowledges the new one on
+// the socket of that resume, and for the grace at the most; an acknowledgement read from
+// a socket a later resume took over spends nothing.
+func TestClaimKeepsThePresentedSecretUntilAcknowledged(t *testing.T) {
+	c := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "pat"}, Room: "r", Role: auth.RoleParticipant}
+	sc := &signalConn{claims: c, me: signaling.Participant{ID: "p"}, done: make(chan struct{})}
+	sc.detached.Store(true) // no socket to close
+	x := []byte("the secret of ready, 32 bytes...")
+	sc.secretHash = sha256.Sum256(x)
+	ss := &sessions{}
+	ss.add(sc)
+	const grace = 30 * time.Second
+	now := time.Unix(1_000_000, 0)
+	claim := func(what string, secret []byte, at time.Time, want error) ([]byte, uint64) {
+		t.Helper()
+		_, next, _, gen, err := ss.claim(&signaling.ResumeAuth{Session: "p", Secret: secret}, c, at, grace)
+		if !errors.Is(err, want) {
+			t.Fatalf("%s: %v, want %v", what, err, want)
+		}
+		return next, gen
+	}
+	y, gen1 := claim("the first resume", x, now, nil)
+	// Its resumed was lost: the client presents x again; y, which it never had, is gone.
+	z, gen2 := claim("the resume after a lost resumed", x, now.Add(time.Second), nil)
+	claim("the lost resumed's secret", y, now.Add(time.Second), errStaleSecret)
+	if _, had := ss.confirm(sc, gen1); had {
+		t.Fatal("an acknowledgement from the first resume's socket spent the secret the second presented")
+	}
+	if _, had := ss.confirm(sc, gen2); !had {
+		t.Fatal("the second resume's acknowledgement spent nothing")
+	}
+	claim("a replay of the acknowledged resume", x, now.Add(2*time.Second), errStaleSecret)
+	// Never acknowledged: the presented secret lapses with the grace.
+	w, _ := claim("a resume with the current secret", z, now.Add(3*time.Second), nil)
+	claim("the presented secret after the grace", z, now.Add(3*time.Second+grace), errStaleSecret)
+	claim("the current secret", w, now.Add(3*time.Second+grace), nil)
 }
