@@ -114,6 +114,11 @@ func TestBrowserRejoinsAfterRefusedResume(t *testing.T) {
 
 	browserPoll.UntilOr(t, 30*time.Second, "the clinician to see the patient", func() bool { return brightFrom(t, host, oldID) },
 		func() any { return mediaState(t, host) })
+	// The patient had turned the microphone off: it stays off after the rejoin.
+	eval[any](t, patient, `(document.getElementById('mute').click(), true)`)
+	browserPoll.Until(t, 10*time.Second, "the clinician to see the patient muted", func() bool {
+		return strings.Contains(eval[string](t, host, `document.getElementById('participants').textContent`), "muted")
+	})
 	start := time.Now()
 	eval[any](t, patient, `window.sealroomDropSignal(true)`)
 	var newID string
@@ -131,5 +136,11 @@ func TestBrowserRejoinsAfterRefusedResume(t *testing.T) {
 		return fmt.Sprintf("host list %v, group %v; host %v; patient %v", eval[[]string](t, host, `[...document.querySelectorAll('#participants li')].map((li) => li.dataset.sub)`),
 			watcher.Members(), mediaState(t, host), mediaState(t, patient))
 	})
-	t.Logf("resume refused; the page joined anew and decrypted the clinician's video %v after the cut", back.Round(time.Millisecond))
+	if !eval[bool](t, patient, `document.getElementById('mute').getAttribute('aria-pressed') === 'true' && window.sealroomPC().getSenders().every((s) => s.track?.kind !== 'audio' || !s.track.enabled)`) {
+		t.Fatal("the patient's microphone came back on after the rejoin")
+	}
+	browserPoll.Until(t, 10*time.Second, "the clinician to see the rejoined patient still muted", func() bool {
+		return strings.Contains(eval[string](t, host, `document.getElementById('participants').textContent`), "muted")
+	})
+	t.Logf("resume refused; the page joined anew, microphone still off, and decrypted the clinician's video %v after the cut", back.Round(time.Millisecond))
 }

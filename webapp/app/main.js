@@ -49,6 +49,11 @@ function say(text) {
 // back into the meeting and a closed tab forgets it.
 const TOKEN_KEY = 'sealroom.token';
 const IN_MEETING_KEY = 'sealroom.inMeeting';
+// What the participant chose (microphone and camera off, the camera's size), kept for a
+// reload or an automatic rejoin: a muted patient must not come back live.
+const CHOICES_KEY = 'sealroom.choices';
+// When the page last rejoined by itself (rejoinWhenReachable), to stop a loop.
+const REJOINS_KEY = 'sealroom.rejoins';
 
 function takeFragmentToken() {
   const params = new URLSearchParams(location.hash.slice(1));
@@ -112,7 +117,23 @@ function speakerTest() {
   say('Playing a test sound. If you heard nothing, check your speaker volume.');
 }
 
+function saveChoices() {
+  sessionStorage.setItem(CHOICES_KEY, JSON.stringify({ audioMuted: app.audioMuted, videoMuted: app.videoMuted, quality: $('quality').value }));
+}
+
+function restoreChoices() {
+  try {
+    const c = JSON.parse(sessionStorage.getItem(CHOICES_KEY) ?? '{}');
+    app.audioMuted = c.audioMuted === true;
+    app.videoMuted = c.videoMuted === true;
+    if (c.quality === '720' || c.quality === '480') $('quality').value = c.quality;
+  } catch {
+    // nothing kept
+  }
+}
+
 async function changeQuality() {
+  saveChoices();
   const track = app.stream?.getVideoTracks()[0];
   if (!track) return;
   try {
@@ -161,18 +182,34 @@ function onClose(code) {
 }
 
 // rejoinWhenReachable reloads the page, which takes it straight back into the meeting
-// (rejoin), as soon as the server says it is ready: the network may still be down.
+// with the same choices (rejoin), once the server says it is ready: the network may still
+// be down. The first try waits a random moment, so that the pages of a restarted server
+// do not all come back at once; leaving stops it; and after three rejoins in ten minutes
+// the page asks for a reload instead of looping.
 async function rejoinWhenReachable() {
-  for (let wait = 1000; ; wait = Math.min(2 * wait, 15_000)) {
+  const now = Date.now();
+  let recent = [];
+  try {
+    recent = JSON.parse(sessionStorage.getItem(REJOINS_KEY) ?? '[]').filter((t) => now - t < 600_000);
+  } catch {
+    // none kept
+  }
+  if (recent.length >= 3) {
+    say('The connection did not come back in time: reload the page to rejoin.');
+    return;
+  }
+  for (let wait = 500 + Math.random() * 2000; ; wait = Math.min(2 * wait, 15_000)) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    if (app.left) return;
     try {
-      if ((await fetch('/readyz', { cache: 'no-store' })).ok) {
+      if ((await fetch('/readyz', { cache: 'no-store' })).ok && !app.left) {
+        sessionStorage.setItem(REJOINS_KEY, JSON.stringify([...recent, Date.now()]));
         location.reload();
         return;
       }
     } catch {
       // unreachable: try again
     }
-    await new Promise((resolve) => setTimeout(resolve, wait));
   }
 }
 
@@ -266,6 +303,7 @@ function ready(d) {
   app.rosterTimer = setInterval(checkRoster, 1000);
   show('meeting-view');
   say(`Joined as ${app.me.name || app.me.sub}.`);
+  if (app.audioMuted || app.videoMuted) setMute(); // a reload or rejoin kept them off
   const send = (type, data) => app.signal.request(type, data);
   app.member = new Member(app.me.sub, {
     send,
@@ -575,6 +613,7 @@ function nameOf(sub) {
 }
 
 function setMute() {
+  saveChoices();
   for (const t of app.stream?.getAudioTracks() ?? []) t.enabled = !app.audioMuted;
   for (const t of app.stream?.getVideoTracks() ?? []) t.enabled = !app.videoMuted;
   $('mute').setAttribute('aria-pressed', String(app.audioMuted));
@@ -709,11 +748,13 @@ function wire() {
 // rejoin takes a reloaded page straight back into the meeting with the devices it had.
 async function rejoin() {
   say('Rejoining the meeting…');
+  restoreChoices();
   try {
     app.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: cameraConstraints() });
   } catch {
     app.stream = null; // still rejoin: to see, hear and chat
   }
+  setMute(); // before any frame is sent; the room hears it once in (ready)
   enter();
 }
 
