@@ -67,7 +67,6 @@ type heldFrame struct {
 	frame      []byte
 	at         time.Time
 	unverified bool // see assembler.unverified
-	queued     bool // waiting behind held frames, not yet tried itself
 }
 
 // receive reassembles one remote track's frames from RTP, decrypts and counts them.
@@ -93,21 +92,24 @@ func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec, depay func()
 		}
 		// Frames of an epoch we had not reached may open now; the others wait on, and no
 		// frame opens ahead of one that still waits: frames leave in the order they came
-		// (a commit may land between two tries, and audio must not be reordered).
+		// (a commit may land between two tries, and audio must not be reordered). A frame
+		// that may have lost its first packets (unverified) holds nothing up: its header
+		// may be garbage that only looks like a future epoch's.
 		kept := held[:0]
+		blocked := false
 		for _, h := range held {
-			if len(kept) > 0 {
+			if blocked {
 				kept = append(kept, h)
 				continue
 			}
 			dst = dst[:0]
-			switch ok, future := m.openFrame(from, codec, h.frame, &dst, !h.queued, h.unverified); {
+			switch ok, future := m.openFrame(from, codec, h.frame, &dst, true, h.unverified); {
 			case ok || !future:
 			case now.Sub(h.at) > m.cfg.HoldFuture:
 				m.stats.fail(FailNoKey)
 			default:
-				h.queued = false
 				kept = append(kept, h)
+				blocked = !h.unverified
 			}
 		}
 		held = kept
@@ -115,8 +117,8 @@ func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec, depay func()
 			continue
 		}
 		m.stats.received(1)
-		h := heldFrame{frame: frame, at: now, unverified: asm.unverified, queued: len(held) > 0}
-		if !h.queued {
+		h := heldFrame{frame: frame, at: now, unverified: asm.unverified}
+		if !blocked {
 			dst = dst[:0]
 			if ok, future := m.openFrame(from, codec, frame, &dst, false, h.unverified); ok || !future {
 				continue
