@@ -37,6 +37,17 @@ func resumeAs(t *testing.T, c *wsClient, token, session string, secret []byte) (
 	}
 }
 
+// aliceAndBob seats alice, then bob, in the fixture's room; it returns bob's token and
+// ready.
+func aliceAndBob(t *testing.T, f *fixture, ts *httptest.Server) (alice, bob *wsClient, bobTok string, r signaling.Ready) {
+	t.Helper()
+	alice = dialSignal(t, ts)
+	alice.join(f.roomToken(t, "alice", time.Hour))
+	bobTok = f.roomToken(t, "bob", time.Hour)
+	bob = dialSignal(t, ts)
+	return alice, bob, bobTok, bob.join(bobTok)
+}
+
 // updatedOf returns the next participant_updated c receives about sub.
 func updatedOf(t *testing.T, c *wsClient, sub string) signaling.Participant {
 	t.Helper()
@@ -69,11 +80,7 @@ func mustResume(t *testing.T, ts *httptest.Server, token, session string, secret
 // id, then gets what it missed in order. Nobody sees it leave.
 func TestSignalResume(t *testing.T) {
 	f, ts := signalFixture(t, nil)
-	alice := dialSignal(t, ts)
-	alice.join(f.roomToken(t, "alice", time.Hour))
-	bobTok := f.roomToken(t, "bob", time.Hour)
-	bob := dialSignal(t, ts)
-	r := bob.join(bobTok)
+	alice, bob, bobTok, r := aliceAndBob(t, f, ts)
 	if len(r.Resume) != 32 {
 		t.Fatalf("ready carries a %d-byte resume secret", len(r.Resume))
 	}
@@ -128,11 +135,7 @@ func TestSignalResume(t *testing.T) {
 // carried, which the client never had, is forgotten.
 func TestSignalResumeLostResumed(t *testing.T) {
 	f, ts := signalFixture(t, nil)
-	alice := dialSignal(t, ts)
-	alice.join(f.roomToken(t, "alice", time.Hour))
-	bobTok := f.roomToken(t, "bob", time.Hour)
-	bob := dialSignal(t, ts)
-	r := bob.join(bobTok)
+	alice, bob, bobTok, r := aliceAndBob(t, f, ts)
 	reconnecting := func(want bool) {
 		t.Helper()
 		if p := updatedOf(t, alice, "bob"); p.Reconnecting != want {
@@ -170,11 +173,7 @@ func TestSignalResumeLostResumed(t *testing.T) {
 // refusal closes with 4412, changes nothing, and is audited.
 func TestSignalResumeRefused(t *testing.T) {
 	f, ts, clock := fakeClockFixture(t)
-	alice := dialSignal(t, ts)
-	alice.join(f.roomToken(t, "alice", time.Hour))
-	bobTok := f.roomToken(t, "bob", time.Hour)
-	bob := dialSignal(t, ts)
-	r := bob.join(bobTok)
+	alice, bob, bobTok, r := aliceAndBob(t, f, ts)
 	_ = bob.ws.CloseNow()
 	alice.expect(signaling.TypeUpdated) // bob reconnecting
 

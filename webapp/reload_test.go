@@ -1,7 +1,6 @@
 package webapp_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -12,9 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/sealroom/sealroom/client"
 	"github.com/sealroom/sealroom/keyservice"
-	"github.com/sealroom/sealroom/server/auth"
 )
 
 // TestBrowserReload: a patient reloads the page mid-visit, ten times. The access code
@@ -29,23 +26,8 @@ func TestBrowserReload(t *testing.T) {
 	// reload can replace its own leaf.
 	srv := startServer(t, func(c *keyservice.Config) { c.DisconnectTimeout = 30 * time.Second })
 	browser := newBrowser(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-
-	host := tab(t, browser, srv.url+"/join#token="+srv.token(t, "dr-ada", "Dr Ada", auth.RoleHost))
-	patientLink := srv.url + "/join#token=" + srv.token(t, "pat", "Pat", auth.RoleParticipant)
-	patient := tab(t, browser, patientLink)
-	watcher, err := client.Dial(ctx, client.Config{URL: srv.url, Token: srv.token(t, "go-watch", "Watcher", auth.RoleParticipant)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = watcher.Close() })
-	if err := watcher.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
-	hostID := eval[string](t, host, `window.sealroomMe()`)
-	browserPoll.UntilOr(t, 30*time.Second, "the patient to see the clinician", func() bool { return brightFrom(t, patient, hostID) },
-		func() any { return mediaState(t, patient) })
+	v := openVisit(t, srv, browser)
+	host, patient, patientLink, watcher, hostID := v.host, v.patient, v.patientLink, v.watcher, v.hostID
 
 	// Watch for a duplicate all along: in the MLS group (the Go member's view) and in the
 	// host's announced list and key holders.

@@ -13,6 +13,38 @@ import (
 	"github.com/sealroom/sealroom/server/auth"
 )
 
+// visit is a clinician's and a patient's page in one room, and a Go member watching the
+// group, once the patient renders the clinician's decrypted video.
+type visit struct {
+	host, patient context.Context
+	patientLink   string
+	watcher       *client.Client
+	hostID, patID string
+}
+
+func openVisit(t *testing.T, srv *testServer, browser context.Context) visit {
+	t.Helper()
+	v := visit{patientLink: srv.url + "/join#token=" + srv.token(t, "pat", "Pat", auth.RoleParticipant)}
+	v.host = tab(t, browser, srv.url+"/join#token="+srv.token(t, "dr-ada", "Dr Ada", auth.RoleHost))
+	v.patient = tab(t, browser, v.patientLink)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	watcher, err := client.Dial(ctx, client.Config{URL: srv.url, Token: srv.token(t, "go-watch", "Watcher", auth.RoleParticipant)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = watcher.Close() })
+	if err := watcher.WaitJoined(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v.watcher = watcher
+	v.hostID = eval[string](t, v.host, `window.sealroomMe()`)
+	v.patID = eval[string](t, v.patient, `window.sealroomMe()`)
+	browserPoll.UntilOr(t, 30*time.Second, "the patient to see the clinician", func() bool { return brightFrom(t, v.patient, v.hostID) },
+		func() any { return mediaState(t, v.patient) })
+	return v
+}
+
 // TestBrowserResume: the patient's signaling connection is cut ten times (the page's
 // socket closed as a lost network would close it). Each time the page reconnects by
 // itself and resumes its session: the same participant, no commit changes the group, the
@@ -23,22 +55,8 @@ func TestBrowserResume(t *testing.T) {
 	needChromium(t)
 	srv := startServer(t)
 	browser := newBrowser(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	host := tab(t, browser, srv.url+"/join#token="+srv.token(t, "dr-ada", "Dr Ada", auth.RoleHost))
-	patient := tab(t, browser, srv.url+"/join#token="+srv.token(t, "pat", "Pat", auth.RoleParticipant))
-	watcher, err := client.Dial(ctx, client.Config{URL: srv.url, Token: srv.token(t, "go-watch", "Watcher", auth.RoleParticipant)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = watcher.Close() })
-	if err := watcher.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
-	hostID := eval[string](t, host, `window.sealroomMe()`)
-	patID := eval[string](t, patient, `window.sealroomMe()`)
-	browserPoll.UntilOr(t, 30*time.Second, "the patient to see the clinician", func() bool { return brightFrom(t, patient, hostID) },
-		func() any { return mediaState(t, patient) })
+	v := openVisit(t, srv, browser)
+	host, patient, watcher, hostID, patID := v.host, v.patient, v.watcher, v.hostID, v.patID
 	browserPoll.Until(t, 30*time.Second, "everyone in one epoch", func() bool {
 		return securityCodeOf(t, patient) == goCode(watcher.EpochAuthenticator()) && securityCodeOf(t, host) == goCode(watcher.EpochAuthenticator())
 	})
@@ -95,22 +113,8 @@ func TestBrowserRejoinsAfterRefusedResume(t *testing.T) {
 	// real outage; the page replaces its own leaf when it joins anew (resync).
 	srv := startServer(t, func(c *keyservice.Config) { c.DisconnectTimeout = 30 * time.Second })
 	browser := newBrowser(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	host := tab(t, browser, srv.url+"/join#token="+srv.token(t, "dr-ada", "Dr Ada", auth.RoleHost))
-	patient := tab(t, browser, srv.url+"/join#token="+srv.token(t, "pat", "Pat", auth.RoleParticipant))
-	watcher, err := client.Dial(ctx, client.Config{URL: srv.url, Token: srv.token(t, "go-watch", "Watcher", auth.RoleParticipant)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = watcher.Close() })
-	if err := watcher.WaitJoined(ctx); err != nil {
-		t.Fatal(err)
-	}
-	hostID := eval[string](t, host, `window.sealroomMe()`)
-	oldID := eval[string](t, patient, `window.sealroomMe()`)
-	browserPoll.UntilOr(t, 30*time.Second, "the patient to see the clinician", func() bool { return brightFrom(t, patient, hostID) },
-		func() any { return mediaState(t, patient) })
+	v := openVisit(t, srv, browser)
+	host, patient, watcher, hostID, oldID := v.host, v.patient, v.watcher, v.hostID, v.patID
 
 	browserPoll.UntilOr(t, 30*time.Second, "the clinician to see the patient", func() bool { return brightFrom(t, host, oldID) },
 		func() any { return mediaState(t, host) })
