@@ -131,7 +131,11 @@ func joinClientHook(t *testing.T, s *SFU, room, id string, g Grants, gate chan s
 		<-exited
 		cancel()
 		_ = c.part.Close()
-		_ = pc.Close()
+		// Graceful: pion starts a remote track's reader from its operations queue after
+		// SetRemoteDescription returns, and Close does not wait for that queue; a reader
+		// started after Close would wait forever for a packet (goleak saw one in CI, on a
+		// section that never carries any: a withdrawn track's, see withdraw).
+		_ = pc.GracefulClose()
 	})
 	return c
 }
