@@ -256,7 +256,7 @@ func (s *Server) adopt(ctx context.Context, ws *websocket.Conn, claims *auth.Cla
 	sc := s.newSignalConn(ws, claims, rec.me, c)
 	sc.seq = ra.LastSeq
 	// Until the client acknowledges the new secret, for the grace at the most.
-	sc.prevHash, sc.hasPrev, sc.prevUntil = presented, true, s.cfg.Clock.Now().Add(s.cfg.SessionGrace)
+	sc.prevHash, sc.prevUntil = presented, s.cfg.Clock.Now().Add(s.cfg.SessionGrace)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	sc.run(sctx, secret)

@@ -69,15 +69,14 @@ type signalConn struct {
 	revokeOnce  sync.Once
 
 	// The session outlives its socket (signal_resume.go): secretHash is of the current
-	// resume secret and prevHash (if hasPrev) of the one the last resume presented, valid
-	// until prevUntil or until the client says on the socket of that resume (claimGen)
-	// that it has the new one (resume_ack); all under sessions.mu. sockGen is the
+	// resume secret and prevHash of the one the last resume presented, valid until
+	// prevUntil (zero: there is none) or until the client says on the socket of that
+	// resume (claimGen) that it has the new one (resume_ack); all under sessions.mu. sockGen is the
 	// claimGen of the socket serving the session now (the run goroutine's). detached is
 	// set while no socket serves the session, attach brings the next one, and unsent is a
 	// message a dying socket failed to write.
 	secretHash [32]byte
 	prevHash   [32]byte
-	hasPrev    bool
 	prevUntil  time.Time
 	claimGen   uint64
 	sockGen    uint64

@@ -107,7 +107,7 @@ func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims, now time.Tim
 	}
 	sum := sha256.Sum256(ra.Secret)
 	current := subtle.ConstantTimeCompare(sum[:], sc.secretHash[:]) == 1
-	previous := subtle.ConstantTimeCompare(sum[:], sc.prevHash[:]) == 1 && sc.hasPrev && now.Before(sc.prevUntil)
+	previous := subtle.ConstantTimeCompare(sum[:], sc.prevHash[:]) == 1 && now.Before(sc.prevUntil)
 	if !current && !previous {
 		return nil, nil, nil, 0, errStaleSecret
 	}
@@ -121,7 +121,7 @@ func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims, now time.Tim
 	}
 	secret := newResumeSecret()
 	sc.secretHash = sha256.Sum256(secret)
-	sc.prevHash, sc.hasPrev, sc.prevUntil = sum, true, now.Add(grace)
+	sc.prevHash, sc.prevUntil = sum, now.Add(grace)
 	sc.claimGen++
 	return sc, secret, &sum, sc.claimGen, nil
 }
@@ -129,7 +129,7 @@ func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims, now time.Tim
 // prev is the hash of the secret the last resume presented while the client has not
 // acknowledged the new one; nil otherwise. Under sessions.mu, or before sessions.add.
 func (sc *signalConn) prev() *[32]byte {
-	if !sc.hasPrev {
+	if sc.prevUntil.IsZero() {
 		return nil
 	}
 	p := sc.prevHash
@@ -143,10 +143,10 @@ func (sc *signalConn) prev() *[32]byte {
 func (ss *sessions) confirm(sc *signalConn, gen uint64) ([32]byte, bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if gen != sc.claimGen || !sc.hasPrev {
+	if gen != sc.claimGen || sc.prevUntil.IsZero() {
 		return sc.secretHash, false
 	}
-	sc.prevHash, sc.hasPrev = [32]byte{}, false
+	sc.prevHash, sc.prevUntil = [32]byte{}, time.Time{}
 	return sc.secretHash, true
 }
 
