@@ -80,7 +80,7 @@ func FuzzReceive(f *testing.F) {
 			if frame == nil {
 				continue
 			}
-			if ok, _ := m.open("x", codec, frame, &dst, false); ok {
+			if ok, _ := m.openFrame("x", codec, frame, &dst, false, false); ok {
 				t.Fatal("a frame decrypted under keys it was not encrypted with")
 			}
 		}
@@ -132,7 +132,7 @@ func FuzzDepacketize(f *testing.F) {
 			}
 			if frame, _ := asm.push(p, now); frame != nil {
 				dst = dst[:0]
-				m.open("x", codec, frame, &dst, false)
+				m.openFrame("x", codec, frame, &dst, false, false)
 			}
 		}
 		if s := m.stats.snapshot(); s.Decrypted != 0 {

@@ -132,16 +132,11 @@ func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec, depay func()
 	}
 }
 
-// open decrypts one frame and counts the outcome. A frame under an unknown KID of
-// the next epochs is reported as future and not counted: the commit that opens
-// that epoch is on its way over signaling.
-func (m *Media) open(from string, codec sframe.Codec, frame []byte, dst *[]byte, held bool) (ok, future bool) {
-	return m.openFrame(from, codec, frame, dst, held, false)
-}
-
-// openFrame is open for a frame that may be missing its first packets (unverified, see
-// assembler.unverified): if it does not authenticate, it is counted as lost in transport
-// (incomplete), not as a failure after holding the keys.
+// openFrame decrypts one frame and counts the outcome. A frame under an unknown KID of
+// the next epochs is reported as future and not counted: the commit that opens that
+// epoch is on its way over signaling. A frame that may be missing its first packets
+// (unverified, see assembler.unverified) and does not authenticate is counted as lost in
+// transport (incomplete), not as a failure after holding the keys.
 func (m *Media) openFrame(from string, codec sframe.Codec, frame []byte, dst *[]byte, held, unverified bool) (ok, future bool) {
 	keys := m.c.Keys()
 	pt, hdr, err := keys.DecryptFrame((*dst)[:0], codec, frame)

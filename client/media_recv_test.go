@@ -121,14 +121,14 @@ func TestOpenHoldsNextEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	var dst []byte
-	if ok, future := m.open("tx", sframe.CodecVP8, enc, &dst, false); ok || !future {
+	if ok, future := m.openFrame("tx", sframe.CodecVP8, enc, &dst, false, false); ok || !future {
 		t.Fatalf("next-epoch frame: ok=%v future=%v, want held", ok, future)
 	}
 	if s := m.Stats(); s.Failed != 0 {
 		t.Fatalf("held frame counted as failure: %v", s.Failures)
 	}
 	setEpoch(t, rx, 1, 2)
-	if ok, _ := m.open("tx", sframe.CodecVP8, enc, &dst, true); !ok {
+	if ok, _ := m.openFrame("tx", sframe.CodecVP8, enc, &dst, true, false); !ok {
 		t.Fatalf("held frame does not open in its epoch: %v", m.Stats().Failures)
 	}
 	if s := m.Stats(); s.Decrypted != 1 || s.Marked != 1 || s.Held != 1 || s.Sources["tx"].Video != 1 {
@@ -140,7 +140,7 @@ func TestOpenHoldsNextEpoch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, future := m.open("tx", sframe.CodecOpus, enc, &dst, false); ok || future {
+	if ok, future := m.openFrame("tx", sframe.CodecOpus, enc, &dst, false, false); ok || future {
 		t.Fatal("frame of an unrelated epoch held")
 	}
 	if s := m.Stats(); s.Failures[FailNoKey] != 1 {
@@ -151,7 +151,7 @@ func TestOpenHoldsNextEpoch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := m.open("tx", sframe.CodecOpus, enc, &dst, false); !ok {
+	if ok, _ := m.openFrame("tx", sframe.CodecOpus, enc, &dst, false, false); !ok {
 		t.Fatalf("frame without the marker refused: %v", m.Stats().Failures)
 	}
 	if s := m.Stats(); s.Decrypted != 2 || s.Marked != 1 || s.Sources["tx"].Audio != 1 || s.Sources["tx"].Marked != 1 || s.Failures[FailNoKey] != 1 || s.Failed != 1 {
@@ -161,7 +161,7 @@ func TestOpenHoldsNextEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	enc[len(enc)-1] ^= 1
-	m.open("tx", sframe.CodecOpus, enc, &dst, false)
+	m.openFrame("tx", sframe.CodecOpus, enc, &dst, false, false)
 	if m.Stats().Failures[FailAuth] != 1 {
 		t.Fatalf("tampered frame: %v", m.Stats().Failures)
 	}
