@@ -87,18 +87,19 @@ func FuzzReceive(f *testing.F) {
 	})
 }
 
-// FuzzDepacketize feeds arbitrary RTP packets to the H.264 and VP9 reassemblers (pion's
+// FuzzDepacketize feeds arbitrary RTP packets to the H.264, VP9 and AV1 reassemblers (pion's
 // depacketizers, media_recv.go) and what they complete to the decryptor: nothing panics and
 // nothing authenticates under keys nobody sent with.
 func FuzzDepacketize(f *testing.F) {
-	// Format: repeated [flags(1) len(1) payload]; flags bit 0 = marker, bit 1 = VP9, bits 2-7
-	// a timestamp.
+	// Format: repeated [flags(1) len(1) payload]; flags bit 0 = marker, bit 1 = VP9 (AV1 when
+	// bit 2 is set too), bits 2-7 a timestamp.
 	seeds := [][]byte{
 		{1, 6, 0x65, 0x88, 0x84, 0x21, 0xa0, 0x55},                   // single NAL, marker
 		{0, 4, 0x7c, 0x85, 0x88, 0x84, 1, 3, 0x7c, 0x45, 0x21},       // FU-A start, then end with marker
 		{0, 9, 0x78, 0, 4, 0x67, 0x42, 0xc0, 0x1f, 0, 0, 1, 2, 0x65}, // STAP-A then a cut unit
 		{3, 5, 0x88, 0x80, 1, 2, 3},                                  // VP9 B and E bits
 		{2, 2, 0x80, 0x01, 3, 2, 0x04, 0x02},                         // VP9 start without E, then end
+		{6, 3, 0x18, 0x0a, 1, 6, 3, 0x50, 0x32, 7, 7, 2, 0x90, 8},    // AV1 sequence header, frame in two fragments
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -120,6 +121,8 @@ func FuzzDepacketize(f *testing.F) {
 		h264.depay = func() rtp.Depacketizer { return &codecs.H264Packet{} }
 		vp9 := newAssembler(sframe.CodecNone)
 		vp9.depay = func() rtp.Depacketizer { return &codecs.VP9Packet{} }
+		av1 := newAssembler(sframe.CodecAV1)
+		av1.depay = func() rtp.Depacketizer { return &codecs.AV1Depacketizer{} }
 		now := time.Unix(0, 0)
 		var dst []byte
 		for seq := uint16(0); len(data) >= 2; seq++ {
@@ -127,12 +130,15 @@ func FuzzDepacketize(f *testing.F) {
 			p := &rtp.Packet{Header: rtp.Header{Marker: flags&1 != 0, SequenceNumber: seq, Timestamp: uint32(flags >> 2)}, Payload: data[2 : 2+n]}
 			data = data[2+n:]
 			asm, codec := h264, sframe.CodecH264
-			if flags&2 != 0 {
+			switch {
+			case flags&6 == 6:
+				asm, codec = av1, sframe.CodecAV1
+			case flags&2 != 0:
 				asm, codec = vp9, sframe.CodecNone
 			}
 			if frame, _ := asm.push(p, now); frame != nil {
 				dst = dst[:0]
-				m.openFrame("x", codec, frame, &dst, false, false)
+				m.openFrame("x", codec, frame, &dst, false, asm.unverified)
 			}
 		}
 		if s := m.stats.snapshot(); s.Decrypted != 0 {

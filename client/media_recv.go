@@ -69,6 +69,15 @@ type heldFrame struct {
 	unverified bool // see assembler.unverified
 }
 
+// expired is the failure a held frame counts as when its epoch never came: no key, unless
+// its header may have been garbage (a frame that lost its first packets).
+func (h heldFrame) expired() string {
+	if h.unverified {
+		return FailIncomplete
+	}
+	return FailNoKey
+}
+
 // receive reassembles one remote track's frames from RTP, decrypts and counts them.
 func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec, depay func() rtp.Depacketizer) {
 	defer m.wg.Done()
@@ -80,8 +89,8 @@ func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec, depay func()
 	for {
 		pkt, _, err := tr.ReadRTP()
 		if err != nil {
-			for range held {
-				m.stats.fail(FailNoKey)
+			for _, h := range held {
+				m.stats.fail(h.expired())
 			}
 			return
 		}
@@ -106,7 +115,7 @@ func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec, depay func()
 			switch ok, future := m.openFrame(from, codec, h.frame, &dst, true, h.unverified); {
 			case ok || !future:
 			case now.Sub(h.at) > m.cfg.HoldFuture:
-				m.stats.fail(FailNoKey)
+				m.stats.fail(h.expired())
 			default:
 				kept = append(kept, h)
 				blocked = !h.unverified
@@ -135,22 +144,23 @@ func (m *Media) receive(tr *webrtc.TrackRemote, codec sframe.Codec, depay func()
 // openFrame decrypts one frame and counts the outcome. A frame under an unknown KID of
 // the next epochs is reported as future and not counted: the commit that opens that
 // epoch is on its way over signaling. A frame that may be missing its first packets
-// (unverified, see assembler.unverified) and does not authenticate is counted as lost in
-// transport (incomplete), not as a failure after holding the keys.
+// (unverified, see assembler.unverified) and does not open is counted as lost in transport
+// (incomplete), not as a failure after holding the keys, whatever the error: its SFrame
+// header may be ciphertext read as one, naming any KID and counter.
 func (m *Media) openFrame(from string, codec sframe.Codec, frame []byte, dst *[]byte, held, unverified bool) (ok, future bool) {
 	keys := m.c.Keys()
 	pt, hdr, err := keys.DecryptFrame((*dst)[:0], codec, frame)
 	*dst = pt
 	if err != nil {
-		if errors.Is(err, sframe.ErrUnknownKID) && m.isFuture(keys, frame, codec) {
+		if errors.Is(err, sframe.ErrUnknownKID) && m.isFuture(keys, err) {
 			return false, true
 		}
-		if errors.Is(err, sframe.ErrUnknownKID) && m.beforeJoin(keys, frame, codec) {
+		if errors.Is(err, sframe.ErrUnknownKID) && m.beforeJoin(keys, err) {
 			m.stats.fail(FailBeforeJoin)
 			return false, false
 		}
 		reason := failReason(err)
-		if unverified && reason == FailAuth {
+		if unverified {
 			reason = FailIncomplete
 		}
 		m.stats.fail(reason)
@@ -170,27 +180,28 @@ func (m *Media) openFrame(from string, codec sframe.Codec, frame []byte, dst *[]
 	return true, false
 }
 
-// isFuture reports whether the frame's KID names one of the next two epochs (by
-// their low bits, RFC 9605 §5.2) while this member is still in an earlier one.
-func (m *Media) isFuture(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec) bool {
-	cur, err := keys.Epoch()
-	if err != nil {
+// isFuture reports whether the frame's KID (err's, the header DecryptFrame read wherever
+// the codec's layout puts it) names one of the next two epochs (by their low bits, RFC 9605
+// §5.2) while this member is still in an earlier one.
+func (m *Media) isFuture(keys *sframe.MLSKeys, err error) bool {
+	cur, cerr := keys.Epoch()
+	if cerr != nil {
 		return true // not joined yet: the Welcome is on its way
 	}
-	e, mask, ok := kidEpochBits(keys, frame, codec)
+	e, mask, ok := kidEpochBits(keys, err)
 	return ok && (e == (cur+1)&mask || e == (cur+2)&mask)
 }
 
 // beforeJoin reports whether the frame's KID names an epoch before the one this member
 // joined at, by the low bits (the webapp's worker decides the same way): the nearest
 // epoch behind the current one with those bits.
-func (m *Media) beforeJoin(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec) bool {
+func (m *Media) beforeJoin(keys *sframe.MLSKeys, err error) bool {
 	join := m.c.joinEpoch.Load()
-	cur, err := keys.Epoch()
-	if join == 0 || err != nil {
+	cur, cerr := keys.Epoch()
+	if join == 0 || cerr != nil {
 		return false
 	}
-	e, mask, ok := kidEpochBits(keys, frame, codec)
+	e, mask, ok := kidEpochBits(keys, err)
 	if !ok {
 		return false
 	}
@@ -201,24 +212,17 @@ func (m *Media) beforeJoin(keys *sframe.MLSKeys, frame []byte, codec sframe.Code
 	return back <= cur && cur-back < join-1
 }
 
-// kidEpochBits reads the epoch bits of a frame's KID (RFC 9605 §5.2) and their mask.
-func kidEpochBits(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec) (e, mask uint64, ok bool) {
-	n := 1
-	if codec == sframe.CodecVP8 {
-		n = 3
-		if sframe.VP8KeyFrame(frame) {
-			n = 10
-		}
-	}
-	if len(frame) < n {
-		return 0, 0, false
-	}
-	h, _, err := sframe.ParseHeader(frame[n:])
-	if err != nil {
+// kidEpochBits reads the epoch bits (RFC 9605 §5.2), and their mask, of the KID a
+// decryption error names. The error's KID is the one the layout's header gave: reading a
+// header at a fixed offset was wrong for H.264 (clear NAL units first), AV1 (OBU header and
+// size first) and VP9 (no clear prefix).
+func kidEpochBits(keys *sframe.MLSKeys, err error) (e, mask uint64, ok bool) {
+	var fe *sframe.FrameError
+	if !errors.As(err, &fe) {
 		return 0, 0, false
 	}
 	l := keys.Layout()
-	_, _, e = l.Split(h.KID)
+	_, _, e = l.Split(fe.KID)
 	return e, uint64(1)<<l.EpochBits - 1, true
 }
 
@@ -232,9 +236,11 @@ func kidEpochBits(keys *sframe.MLSKeys, frame []byte, codec sframe.Codec) (e, ma
 // (depay, a fresh one per frame: the H.264 one keeps FU-A state), in sequence
 // order once the frame's packets are all there: from the marker packet back
 // to the first packet of the contiguous run, which must start a partition
-// (a NAL unit; VP9's B bit). An H.264 frame's first packet is not marked, so
-// the run must also follow the previous frame's marker packet, unless a frame
-// was given up since.
+// (a NAL unit; VP9's B bit; an AV1 packet whose first OBU element continues
+// none, Z=0). H.264 and AV1 mark no frame's first packet (VP9's B bit does):
+// a run that lost its first packets can still start a NAL unit or an OBU (an
+// AV1 key frame's sequence header may travel alone), so the run must also
+// follow the previous frame's marker packet, unless a frame was given up since.
 type assembler struct {
 	codec sframe.Codec
 	parts map[uint32]*partial
@@ -245,9 +251,10 @@ type assembler struct {
 
 	lastEnd     uint16 // marker packet of the last frame completed
 	haveLastEnd bool
-	// unverified: the frame push returned last is H.264 that follows a frame given up
-	// on, so nothing proves its first packets all arrived (an SPS or a first slice lost
-	// whole leaves a run that still starts a NAL unit).
+	// unverified: the frame push returned last is H.264 or AV1 that follows a frame
+	// given up on, so nothing proves its first packets all arrived (an SPS, a first
+	// slice or a sequence header lost whole leaves a run that still starts a NAL unit
+	// or an OBU).
 	unverified bool
 }
 
@@ -358,10 +365,11 @@ func (a *assembler) pushDepay(p *rtp.Packet, now time.Time) []byte {
 	if !d.IsPartitionHead(part.pkts[start]) {
 		return nil
 	}
-	if a.codec == sframe.CodecH264 && a.haveLastEnd && start-1 != a.lastEnd {
+	unmarked := a.codec == sframe.CodecH264 || a.codec == sframe.CodecAV1
+	if unmarked && a.haveLastEnd && start-1 != a.lastEnd {
 		return nil // its first packets may be missing
 	}
-	a.unverified = a.codec == sframe.CodecH264 && !a.haveLastEnd
+	a.unverified = unmarked && !a.haveLastEnd
 	var frame []byte
 	for seq := start; ; seq++ {
 		out, err := d.Unmarshal(part.pkts[seq])

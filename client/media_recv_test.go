@@ -177,3 +177,122 @@ func TestFailReason(t *testing.T) {
 		}
 	}
 }
+
+// Every layout's frame under the next epoch is held, whatever clear bytes come before its
+// SFrame header: H.264's parameter sets, AV1's OBU header and size, none at all for VP9.
+// (The KID was once read at a fixed offset, right only for VP8 and Opus: a next-epoch
+// H.264, AV1 or VP9 frame failed as no_key instead of waiting for its commit.)
+func TestOpenHoldsNextEpochInEveryLayout(t *testing.T) {
+	tx := epochKeys(t, 0, 1, 2)
+	frames := map[sframe.Codec][]byte{
+		sframe.CodecVP8:  synthVP8(nil, true, []byte("m"), 1),
+		sframe.CodecOpus: synthOpus(nil, []byte("m"), 1),
+		sframe.CodecNone: bytes.Repeat([]byte{0x83}, 300), // VP9: wholly protected
+		sframe.CodecH264: append([]byte{0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 0, 1, 0x65, 0x88, 0x84},
+			bytes.Repeat([]byte{0x21}, 300)...),
+		sframe.CodecAV1: append([]byte{0x0a, 3, 0, 0, 0x08, 0x32, 0x80, 0x02}, bytes.Repeat([]byte{0x44}, 256)...),
+	}
+	for codec, frame := range frames {
+		rx := epochKeys(t, 1, 1)
+		m := &Media{c: &Client{keys: rx}, cfg: MediaConfig{Marker: []byte("m")}.withDefaults(), stats: newStatsBook()}
+		m.c.joinEpoch.Store(1)
+		enc, err := tx.EncryptFrame(nil, codec, frame)
+		if err != nil {
+			t.Fatalf("%v: %v", codec, err)
+		}
+		var dst []byte
+		if ok, future := m.openFrame("tx", codec, enc, &dst, false, false); ok || !future {
+			t.Fatalf("%v: next-epoch frame ok=%v future=%v (failures %v), want held", codec, ok, future, m.Stats().Failures)
+		}
+		setEpoch(t, rx, 1, 2)
+		if ok, _ := m.openFrame("tx", codec, enc, &dst, true, false); !ok {
+			t.Fatalf("%v: held frame does not open in its epoch: %v", codec, m.Stats().Failures)
+		}
+	}
+}
+
+// av1Packets is an AV1 key frame of two OBUs (a sequence header and a frame, each with a
+// one-byte header and its size) as RTP payloads (the AV1 RTP payload format §4.4): the
+// sequence header alone, then the frame OBU in two fragments, the last marked. The
+// payloads carry OBUs without their size fields (W=1: one element, no length).
+func av1Packets(t *testing.T, frame []byte, ts uint32, seq uint16) []*rtp.Packet {
+	t.Helper()
+	var obus [][]byte // each header (has_size_field cleared) and payload
+	for len(frame) > 0 {
+		size, n := 0, 1
+		for shift := 0; ; shift += 7 {
+			size |= int(frame[n]&0x7f) << shift
+			n++
+			if frame[n-1]&0x80 == 0 {
+				break
+			}
+		}
+		obus = append(obus, append([]byte{frame[0] &^ 0x02}, frame[n:n+size]...))
+		frame = frame[n+size:]
+	}
+	if len(obus) != 2 {
+		t.Fatalf("%d OBUs, want 2", len(obus))
+	}
+	half := len(obus[1]) / 2
+	payloads := [][]byte{
+		append([]byte{0x18}, obus[0]...),        // W=1, N=1
+		append([]byte{0x50}, obus[1][:half]...), // Y=1 (continues), W=1
+		append([]byte{0x90}, obus[1][half:]...), // Z=1 (continuation), W=1
+	}
+	var out []*rtp.Packet
+	for i, p := range payloads {
+		out = append(out, &rtp.Packet{Header: rtp.Header{Timestamp: ts, SequenceNumber: seq + uint16(i), Marker: i == len(payloads)-1}, Payload: p})
+	}
+	return out
+}
+
+// An AV1 frame whose sequence header packet was lost still starts an OBU; it is not taken
+// for a whole frame after a frame that completed, and after a frame given up on it is
+// unverified, so its failure counts as loss (incomplete), not as a key this member lacked.
+func TestAssemblerAV1LostFirstPacket(t *testing.T) {
+	tx := epochKeys(t, 0, 1)
+	frame := append([]byte{0x0a, 3, 0, 0, 0x08, 0x32, 0x80, 0x02}, bytes.Repeat([]byte{0x44}, 256)...)
+	enc, err := tx.EncryptFrame(nil, sframe.CodecAV1, frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newAV1 := func() *assembler {
+		a := newAssembler(sframe.CodecAV1)
+		a.depay = func() rtp.Depacketizer { return &codecs.AV1Depacketizer{} }
+		return a
+	}
+	rx := epochKeys(t, 1, 1)
+	m := &Media{c: &Client{keys: rx}, cfg: MediaConfig{Marker: []byte("m")}.withDefaults(), stats: newStatsBook()}
+	m.c.joinEpoch.Store(1)
+	now := time.Unix(0, 0)
+
+	a := newAV1()
+	var got []byte
+	for _, p := range av1Packets(t, enc, 100, 10) {
+		got, _ = a.push(p, now)
+	}
+	var dst []byte
+	if ok, _ := m.openFrame("tx", sframe.CodecAV1, got, &dst, false, a.unverified); !ok {
+		t.Fatalf("whole AV1 frame does not open: %v", m.Stats().Failures)
+	}
+	next := av1Packets(t, enc, 200, 13)
+	for _, p := range next[1:] {
+		if got, _ := a.push(p, now); got != nil {
+			t.Fatal("a frame missing its sequence header was completed after a whole frame")
+		}
+	}
+
+	a = newAV1() // nothing completed yet: the first frame seen lost its first packet
+	for _, p := range next[1:] {
+		got, _ = a.push(p, now)
+	}
+	if got == nil || !a.unverified {
+		t.Fatalf("first frame: %d bytes, unverified %v; want the frame, unverified", len(got), a.unverified)
+	}
+	if ok, future := m.openFrame("tx", sframe.CodecAV1, got, &dst, false, a.unverified); ok || future {
+		t.Fatalf("truncated frame ok=%v future=%v", ok, future)
+	}
+	if s := m.Stats(); s.Failures[FailIncomplete] != 1 || s.Failed != 1 {
+		t.Fatalf("truncated frame counted as %v, want one incomplete", s.Failures)
+	}
+}
