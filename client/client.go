@@ -225,6 +225,17 @@ func (c *Client) Chats() <-chan Chat { return c.chats }
 // Done is closed when the connection has ended.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
+// Err is why the connection ended, once Done is closed (ErrClosed, ErrSessionLost,
+// ErrReplaced); nil before.
+func (c *Client) Err() error {
+	select {
+	case <-c.done:
+		return c.closeErr
+	default:
+		return nil
+	}
+}
+
 // Epoch reports the current epoch and whether the client is a member.
 func (c *Client) Epoch() (uint64, bool) {
 	c.mu.Lock()
@@ -489,7 +500,8 @@ func (c *Client) mayResume(err error) bool {
 
 // resume redials with jittered backoff and takes the session back (auth with the resume
 // secret). It reports whether it did; after ResumeWithin, or when the server refuses
-// (4412: the session is gone), the client ends with ErrSessionLost.
+// (4412: the session is gone), the client ends with ErrSessionLost; when the session was
+// replaced meanwhile (4409), with ErrReplaced.
 func (c *Client) resume() bool {
 	c.upMu.Lock()
 	c.up = make(chan struct{})
@@ -527,8 +539,8 @@ func (c *Client) resume() bool {
 			c.lastSeq = max(c.lastSeq, r.seq)
 			return true
 		}
-		if errors.Is(err, ErrSessionLost) {
-			c.shutdown(ErrSessionLost)
+		if errors.Is(err, ErrSessionLost) || errors.Is(err, ErrReplaced) {
+			c.shutdown(err)
 			return false
 		}
 		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
@@ -585,6 +597,9 @@ func (c *Client) redial(deadline time.Time) (*websocket.Conn, *resumed, error) {
 		_, msg, err := ws.Read(ctx)
 		if websocket.CloseStatus(err) == signaling.CloseNoResume || websocket.CloseStatus(err) == signaling.CloseUnauthorized {
 			return nil, nil, ErrSessionLost
+		}
+		if websocket.CloseStatus(err) == signaling.CloseReplaced {
+			return nil, nil, ErrReplaced
 		}
 		if err != nil {
 			_ = ws.CloseNow()

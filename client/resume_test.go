@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -65,6 +66,47 @@ func TestClientResumesAfterNetworkCut(t *testing.T) {
 	slices.Sort(back)
 	t.Logf("network back to session resumed and caught up, over %d cuts of %v: p50 %v, p99 %v",
 		len(back), offline, back[len(back)/2].Round(time.Millisecond), back[len(back)-1].Round(time.Millisecond))
+}
+
+// The same participant joins again elsewhere while bob's network is down (another
+// device): when bob's network returns, its resume is told the session was replaced and the
+// client ends with ErrReplaced, not ErrSessionLost (after which a caller would dial anew
+// and take the seat back). The newer connection keeps the seat.
+func TestClientResumeOfReplacedSession(t *testing.T) {
+	f := newFixture(t)
+	alice := f.dial(t, "alice")
+	proxy := netcut.New(t, f.url[len("http://"):])
+	bob := f.dialConfig(t, "bob", client.Config{URL: "http://" + proxy.Addr(), ResumeWithin: time.Minute})
+	inOneEpoch(t, alice, bob)
+	proxy.Cut()
+	// bob again, on another device. The Go client does not replace its own earlier leaf
+	// (resync): the server removes it and adds this one once the resync window (10 s)
+	// has passed.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	other, err := client.Dial(ctx, client.Config{URL: f.url, Token: f.token(t, "bob")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close() })
+	if err := other.WaitJoined(ctx); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Restore()
+	select {
+	case <-bob.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("the replaced client did not end")
+	}
+	if err := bob.Err(); !errors.Is(err, client.ErrReplaced) {
+		t.Fatalf("the replaced client ended with %v, want ErrReplaced", err)
+	}
+	if n := count(alice.Members(), "bob"); n != 1 {
+		t.Fatalf("the group holds bob %d times", n)
+	}
+	if e, in := other.Epoch(); !in {
+		t.Fatalf("the newer connection is out of the group (epoch %d)", e)
+	}
 }
 
 func count(list []string, s string) int {

@@ -28,6 +28,7 @@ import (
 
 var (
 	errNoSession   = errors.New("server: no such session here")
+	errReplaced    = errors.New("server: the session is gone and a newer connection of the same participant holds the seat")
 	errNotYours    = errors.New("server: the session belongs to another subject or room")
 	errStaleSecret = errors.New("server: the resume secret is not the session's current one")
 )
@@ -82,6 +83,26 @@ func (ss *sessions) remove(sc *signalConn) {
 	}
 }
 
+// seatedAgain reports whether a session other than the one named holds the seat of c's
+// subject in c's room: the participant went on in another tab or on another device while
+// the named session was away (it was replaced, or its grace ran out first). Told so, the
+// client of the old session does not join anew, which would take the seat back. Whoever
+// asks holds a token for that subject and room, with which joining would show as much.
+// Under ss.mu.
+func (ss *sessions) seatedAgain(named string, c *auth.Claims) bool {
+	for id, sc := range ss.byID {
+		if id == named || sc.claims.Subject != c.Subject || sc.claims.Room != c.Room {
+			continue
+		}
+		select {
+		case <-sc.done:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
 // claim checks a resume against the session it names and, when it may go ahead, rotates
 // the session's secret and returns the new one. The secret presented stays valid until
 // the client acknowledges the new one (resume_ack, confirm), for grace at the most: a
@@ -94,13 +115,19 @@ func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims, now time.Tim
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	sc := ss.byID[ra.Session]
-	if sc == nil {
-		return nil, nil, nil, 0, errNoSession
+	ending := false
+	if sc != nil {
+		select {
+		case <-sc.done: // a leave, a removal, the grace, a newer connection
+			ending = true
+		default:
+		}
 	}
-	select {
-	case <-sc.done:
-		return nil, nil, nil, 0, errNoSession // ending (a leave, a removal, the grace): nothing to resume
-	default:
+	if sc == nil || ending {
+		if ss.seatedAgain(ra.Session, c) {
+			return nil, nil, nil, 0, errReplaced
+		}
+		return nil, nil, nil, 0, errNoSession
 	}
 	if sc.claims.Subject != c.Subject || sc.claims.Room != c.Room || sc.claims.Role != c.Role {
 		return nil, nil, nil, 0, errNotYours
@@ -200,6 +227,10 @@ func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Cl
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "signaling: resume refused", "request_id", requestID(c), "session", ra.Session, "reason", resumeRefusal(err))
+		if errors.Is(err, errReplaced) {
+			_ = ws.Close(signaling.CloseReplaced, "replaced by a newer connection")
+			return
+		}
 		_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
 		return
 	}
@@ -232,6 +263,8 @@ func resumeRefusal(err error) string {
 		return "not_yours"
 	case errors.Is(err, errStaleSecret):
 		return "stale_secret"
+	case errors.Is(err, errReplaced):
+		return "replaced"
 	}
 	return "internal"
 }

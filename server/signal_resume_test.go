@@ -186,16 +186,20 @@ func TestSignalResumeRefused(t *testing.T) {
 		token   string
 		session string
 		secret  []byte
+		want    websocket.StatusCode
 	}{
-		"another subject's token": {carolTok, r.Participant.ID, r.Resume},
-		"another room's token":    {otherRoom, r.Participant.ID, r.Resume},
-		"a wrong secret":          {bobTok, r.Participant.ID, make([]byte, 32)},
-		"an unknown session":      {bobTok, "no-such-session", r.Resume},
+		"another subject's token": {carolTok, r.Participant.ID, r.Resume, signaling.CloseNoResume},
+		"another room's token":    {otherRoom, r.Participant.ID, r.Resume, signaling.CloseNoResume},
+		"a wrong secret":          {bobTok, r.Participant.ID, make([]byte, 32), signaling.CloseNoResume},
+		"an unknown session":      {carolTok, "no-such-session", r.Resume, signaling.CloseNoResume},
+		// bob's token, a session bob no longer holds: bob holds another one, which this
+		// client must not take over by joining anew (TestSignalResumeOfReplacedSession).
+		"an unknown session of a seated subject": {bobTok, "no-such-session", r.Resume, signaling.CloseReplaced},
 	} {
 		ws := dialSignal(t, ts)
 		ws.t = t
-		if res, closed := resumeAs(t, ws, c.token, c.session, c.secret); res != nil || closed != signaling.CloseNoResume {
-			t.Fatalf("%s: resumed %v, close %d", name, res != nil, closed)
+		if res, closed := resumeAs(t, ws, c.token, c.session, c.secret); res != nil || closed != c.want {
+			t.Fatalf("%s: resumed %v, close %d, want %d", name, res != nil, closed, c.want)
 		}
 	}
 	// After the grace the session is over: the room hears bob's connection was lost, and
@@ -231,8 +235,74 @@ func TestSignalResumeRefused(t *testing.T) {
 			denied++
 		}
 	}
-	if denied != 6 {
-		t.Fatalf("%d refused resumes audited, want 6", denied)
+	if denied != 7 {
+		t.Fatalf("%d refused resumes audited, want 7", denied)
+	}
+}
+
+// A session whose participant went on from another tab or device while it was away is
+// not "join anew" to the tab that held it: its resume is told it was replaced (4409,
+// audited), so that the tab does not rejoin and take the visit back; so too once the grace
+// has run out before the participant came back elsewhere. Another subject's token gets
+// 4412, as for any session not there, and so does everyone once the newer connection has
+// left too (nobody holds the seat: joining anew is right).
+func TestSignalResumeOfReplacedSession(t *testing.T) {
+	f, ts := signalFixture(t, nil)
+	alice, bob, bobTok, r := aliceAndBob(t, f, ts)
+	_ = bob.ws.CloseNow()
+	if p := updatedOf(t, alice, "bob"); !p.Reconnecting {
+		t.Fatal("alice did not see bob reconnecting")
+	}
+	other := dialSignal(t, ts)
+	other.join(f.roomToken(t, "bob", time.Hour)) // bob again, in another tab
+	stale := func(f *fixture, ts *httptest.Server, token, session string, secret []byte) websocket.StatusCode {
+		t.Helper()
+		res, closed := resumeAs(t, dialSignal(t, ts), token, session, secret)
+		if res != nil {
+			t.Fatal("a session resumed whose participant went on elsewhere")
+		}
+		return closed
+	}
+	if closed := stale(f, ts, bobTok, r.Participant.ID, r.Resume); closed != signaling.CloseReplaced {
+		t.Fatalf("the replaced tab's resume closed with %d, want %d", closed, signaling.CloseReplaced)
+	}
+	if closed := stale(f, ts, f.roomToken(t, "carol", time.Hour), r.Participant.ID, r.Resume); closed != signaling.CloseNoResume {
+		t.Fatalf("another subject's token for the replaced session: close %d", closed)
+	}
+	other.send("ping", "p", nil) // the newer connection keeps the seat
+	other.expect("pong")
+	page, err := f.audit.Query(t.Context(), audit.Caller{Actor: "auditor", Role: audit.RoleAuditor}, audit.Filter{Action: audit.ActionSessionResumed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]int{}
+	for _, ev := range page.Records {
+		reasons[ev.Event.Details["reason"]]++
+	}
+	if reasons["replaced"] != 1 {
+		t.Fatalf("refusals audited by reason %v, want one replaced", reasons)
+	}
+
+	// The grace runs out before the participant comes back from another tab.
+	f, ts = signalFixture(t, func(c *Config) { c.SessionGrace = 50 * time.Millisecond })
+	alice, bob, bobTok, r = aliceAndBob(t, f, ts)
+	_ = bob.ws.CloseNow()
+	for {
+		var left signaling.Left
+		if json.Unmarshal(alice.expect(signaling.TypeLeft).Data, &left) == nil && left.Participant.ID == r.Participant.ID {
+			break
+		}
+	}
+	other = dialSignal(t, ts)
+	other.join(bobTok)
+	if closed := stale(f, ts, bobTok, r.Participant.ID, r.Resume); closed != signaling.CloseReplaced {
+		t.Fatalf("after the grace, the old tab's resume closed with %d, want %d", closed, signaling.CloseReplaced)
+	}
+	// Once nobody holds the seat, the old tab joins anew.
+	other.send("leave", "", nil)
+	other.expectClose(websocket.StatusNormalClosure)
+	if closed := stale(f, ts, bobTok, r.Participant.ID, r.Resume); closed != signaling.CloseNoResume {
+		t.Fatalf("with the seat empty, the old tab's resume closed with %d, want %d", closed, signaling.CloseNoResume)
 	}
 }
 

@@ -95,7 +95,7 @@ func (sc *signalConn) seat(ctx context.Context, secret []byte, moved bool) (leav
 // session's resume secret and, with the embedded TURN relay, credentials bound to the token.
 func (sc *signalConn) ready(ctx context.Context, roster []signaling.Participant, secret []byte) signaling.Ready {
 	return signaling.Ready{Version: signaling.Version, Participant: sc.me, Participants: roster, ExpiresAt: sc.claims.ExpiresAt.Time,
-		Resume: secret, ICEServers: sc.iceServers(ctx)}
+		Resume: secret, ICEServers: sc.iceServers(ctx), SessionGrace: sc.s.cfg.SessionGrace.Milliseconds()}
 }
 
 // iceServers mints TURN credentials bound to the connection's current token, if the

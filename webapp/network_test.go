@@ -215,6 +215,56 @@ func TestBrowserGraceRanOut(t *testing.T) {
 	})
 }
 
+// TestBrowserStaleTabStaysOut: the patient's network drops for longer than the session's
+// grace (2 s here) and, meanwhile, the patient opens the visit in another tab (or on a
+// phone). When the first tab's network returns, it must not rejoin by itself and take the
+// visit back from the tab in use: it asks the server once more with a resume, is told a
+// newer connection holds the seat (4409), and says so. The clinician keeps seeing the
+// patient once, from the new tab.
+func TestBrowserStaleTabStaysOut(t *testing.T) {
+	needChromium(t)
+	srv := startRelayServer(t, 10*time.Minute, true, func(c *server.Config) { c.SessionGrace = 2 * time.Second })
+	browser := newBrowser(t)
+	host := tab(t, browser, srv.url+"/join#token="+srv.token(t, "dr-ada", "Dr Ada", auth.RoleHost))
+	stale := tab(t, browser, srv.cutURL+"/join#token="+srv.token(t, "pat", "Pat", auth.RoleParticipant))
+	hostID := eval[string](t, host, `window.sealroomMe()`)
+	staleID := eval[string](t, stale, `window.sealroomMe()`)
+	browserPoll.UntilOr(t, 45*time.Second, "the patient to see the host", func() bool { return brightFrom(t, stale, hostID) },
+		func() any { return mediaState(t, stale) })
+	status := func() string { return eval[string](t, stale, `document.getElementById('status')?.textContent ?? ''`) }
+	srv.sigCut.Cut()
+	srv.mediaCut.Cut()
+	// The page gives up resuming after the grace the server announced, and waits for the
+	// server to be reachable again.
+	browserPoll.UntilOr(t, 20*time.Second, "the first tab to give up resuming", func() bool {
+		return strings.HasSuffix(status(), "rejoining…")
+	}, func() any { return status() })
+	fresh := tab(t, browser, srv.url+"/join#token="+srv.token(t, "pat", "Pat", auth.RoleParticipant))
+	freshID := eval[string](t, fresh, `window.sealroomMe()`)
+	patients := func() int {
+		return count(eval[[]string](t, host, `[...document.querySelectorAll('#participants li')].map((li) => li.dataset.sub)`), "pat")
+	}
+	browserPoll.UntilOr(t, 45*time.Second, "the clinician to see the patient in the new tab", func() bool {
+		return patients() == 1 && brightFrom(t, host, freshID)
+	}, func() any { return fmt.Sprintf("patients %d; host %v", patients(), mediaState(t, host)) })
+	srv.sigCut.Restore()
+	srv.mediaCut.Restore()
+	browserPoll.UntilOr(t, 45*time.Second, "the first tab to say the visit went on in another window", func() bool {
+		return status() == "You joined from another window."
+	}, func() any { return status() })
+	// Its verdict is final: it did not reload and will not (the reload would have given it
+	// a new participant id), and a manual reload there waits in the lobby.
+	if id := eval[string](t, stale, `window.sealroomMe?.() ?? ''`); id != staleID {
+		t.Fatalf("the first tab joined again as %q", id)
+	}
+	if eval[bool](t, stale, `sessionStorage.getItem('sealroom.inMeeting') === '1'`) {
+		t.Fatal("the first tab would rejoin by itself on a reload")
+	}
+	browserPoll.UntilOr(t, 10*time.Second, "the clinician still to see the patient once, from the new tab", func() bool {
+		return patients() == 1 && brightFrom(t, host, freshID) && brightFrom(t, fresh, hostID)
+	}, func() any { return fmt.Sprintf("patients %d; host %v", patients(), mediaState(t, host)) })
+}
+
 // TestBrowserTURNRefresh: a long visit through a relay in Chromium. TURN credentials
 // live 8 s here and a relay closes when its credential expires; the page applies the
 // fresh credentials the server pushes (setConfiguration) and restarts ICE, and keeps

@@ -43,7 +43,8 @@ type Participant struct {
 // connection take over this session if this one drops (ResumeAuth). Moved, on resumed
 // only, says the session was taken over by another node of the cluster: its media
 // session is new (set up a new PeerConnection) and messages written just before the
-// move may be lost.
+// move may be lost. SessionGraceMS is how long the server keeps the session after its
+// connection drops (resume within it).
 type Ready struct {
 	Version      int           `json:"version"`
 	Participant  Participant   `json:"participant"`
@@ -52,6 +53,7 @@ type Ready struct {
 	ICEServers   []ICEServer   `json:"ice_servers,omitempty"`
 	Resume       []byte        `json:"resume,omitempty"`
 	Moved        bool          `json:"moved,omitempty"`
+	SessionGrace int64         `json:"session_grace_ms,omitempty"`
 }
 
 // ICEServer is an RTCIceServer: the embedded TURN relay, with credentials bound to the

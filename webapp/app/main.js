@@ -168,6 +168,9 @@ function onClose(code) {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(IN_MEETING_KEY);
   }
+  // Replaced by the same person in another tab or device: a reload here must not take the
+  // visit back from it by itself.
+  if (code === 4409) sessionStorage.removeItem(IN_MEETING_KEY);
   clearTimeout(app.expiryTimer);
   clearInterval(app.rosterTimer);
   clearInterval(app.pathTimer);
@@ -182,10 +185,12 @@ function onClose(code) {
 }
 
 // rejoinWhenReachable reloads the page, which takes it straight back into the meeting
-// with the same choices (rejoin), once the server says it is ready: the network may still
-// be down. The first try waits a random moment, so that the pages of a restarted server
-// do not all come back at once; leaving stops it; and after three rejoins in ten minutes
-// the page asks for a reload instead of looping.
+// with the same choices (rejoin), once the server says it is ready (the network may still
+// be down) and that the session was not replaced: if the person went on in another tab or
+// device meanwhile, this page must not take the visit back from it. The first try waits a
+// random moment, so that the pages of a restarted server do not all come back at once;
+// leaving stops it; and after three rejoins in ten minutes the page asks for a reload
+// instead of looping.
 async function rejoinWhenReachable() {
   const now = Date.now();
   let recent = [];
@@ -198,17 +203,26 @@ async function rejoinWhenReachable() {
     say('The connection did not come back in time: reload the page to rejoin.');
     return;
   }
+  let unanswered = 0; // probes with the server ready but no verdict (a cluster between nodes)
   for (let wait = 500 + Math.random() * 2000; ; wait = Math.min(2 * wait, 15_000)) {
     await new Promise((resolve) => setTimeout(resolve, wait));
     if (app.left) return;
     try {
-      if ((await fetch('/readyz', { cache: 'no-store' })).ok && !app.left) {
-        sessionStorage.setItem(REJOINS_KEY, JSON.stringify([...recent, Date.now()]));
-        location.reload();
-        return;
-      }
+      if (!(await fetch('/readyz', { cache: 'no-store' })).ok) continue;
     } catch {
-      // unreachable: try again
+      continue; // unreachable: try again
+    }
+    const verdict = await app.signal.probeResume();
+    if (app.left) return;
+    if (verdict === 'replaced') {
+      say('You joined from another window.');
+      sessionStorage.removeItem(IN_MEETING_KEY); // as onClose(4409)
+      return;
+    }
+    if (verdict === 'gone' || ++unanswered >= 3) {
+      sessionStorage.setItem(REJOINS_KEY, JSON.stringify([...recent, Date.now()]));
+      location.reload();
+      return;
     }
   }
 }

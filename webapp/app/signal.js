@@ -4,7 +4,8 @@
 //
 // A session outlives a dropped connection (docs/protocol.md, "Resume"): when the socket
 // dies without a close from the server (1006), the page reconnects with jittered backoff
-// for up to 30 s and resumes the session with the secret of the last ready or resumed;
+// for as long as the server keeps the session (ready's session_grace_ms; 30 s if it does
+// not say) and resumes the session with the secret of the last ready or resumed;
 // onReconnecting(ms) reports the outage, and the server's resumed message follows.
 // 4000: window.sealroomDropSignal, a simulated loss; 4503: the room moved to another node.
 const LOST = new Set([1006, 4000, 4503]);
@@ -46,7 +47,7 @@ export class Signal {
   reconnect() {
     const start = (this.lostAt ??= performance.now());
     const elapsed = performance.now() - start;
-    if (elapsed > RESUME_WITHIN_MS) {
+    if (elapsed > (this.resumeWithinMs ?? RESUME_WITHIN_MS)) {
       this.lostAt = undefined;
       this.onClose(4412);
       return;
@@ -74,6 +75,37 @@ export class Signal {
     setTimeout(() => {
       if (!this.closing) this.open(this.token);
     }, this.backoff / 2 + Math.random() * this.backoff);
+  }
+
+  // probeResume asks the server, on a socket of its own, whether the session the page gave
+  // up on is still its own to take back: 'replaced' when a newer connection of the same
+  // participant took its place (another tab or device: the page must not rejoin and take
+  // the visit back), 'gone' when it must join anew, 'unreachable' when no verdict came. A
+  // session that did resume is let go at once: the page has torn its media down and joins
+  // anew.
+  probeResume(timeoutMs = 10_000) {
+    if (!this.session) return Promise.resolve('gone');
+    return new Promise((resolve) => {
+      const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+      const ws = new WebSocket(`${proto}//${location.host}/v1/signal`);
+      const done = (verdict) => {
+        clearTimeout(timer);
+        ws.onclose = ws.onmessage = null;
+        ws.close(1000);
+        resolve(verdict);
+      };
+      const timer = setTimeout(() => done('unreachable'), timeoutMs);
+      const resume = { session: this.session, secret: this.secret, last_seq: this.lastSeq ?? 0 };
+      ws.onopen = () => ws.send(JSON.stringify({ v: 1, type: 'auth', data: { token: this.token, resume } }));
+      ws.onmessage = (ev) => {
+        try {
+          if (JSON.parse(ev.data).type === 'resumed') done('gone');
+        } catch {
+          // not ours to read
+        }
+      };
+      ws.onclose = (ev) => done(ev.code === 4409 ? 'replaced' : ev.code === 4412 ? 'gone' : 'unreachable');
+    });
   }
 
   // drop cuts the socket as a lost network would (for tests and fault drills); with
@@ -123,6 +155,7 @@ export class Signal {
       this.refusedAt = undefined;
       this.session = env.data?.participant?.id;
       this.secret = env.data?.resume;
+      this.resumeWithinMs = env.data?.session_grace_ms || RESUME_WITHIN_MS;
       this.lostAt = undefined;
       this.backoff = undefined;
       this.resumes = (this.resumes ?? 0) + (env.type === 'resumed' ? 1 : 0);
