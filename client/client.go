@@ -444,6 +444,10 @@ func (c *Client) read() {
 	for {
 		_, b, err := c.ws.Load().Read(context.Background())
 		if err != nil {
+			if websocket.CloseStatus(err) == signaling.CloseReplaced {
+				c.shutdown(ErrReplaced) // the same identity joined elsewhere
+				return
+			}
 			if !c.mayResume(err) || !c.resume() {
 				return
 			}

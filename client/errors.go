@@ -18,9 +18,9 @@ var (
 	// ErrSessionLost means the signaling connection dropped and the session could not be
 	// resumed in time (or the server no longer had it): Dial anew to rejoin.
 	ErrSessionLost = errors.New("client: session lost")
-	// ErrReplaced means the session was replaced while its connection was down: the same
-	// participant joined again elsewhere (another connection with the same identity holds
-	// the seat now). Dialling anew would take the seat back from it.
+	// ErrReplaced means the same participant joined again elsewhere (another connection
+	// with the same identity holds the seat now), while this connection was up or while it
+	// was down. Dialling anew would take the seat back from it.
 	ErrReplaced = errors.New("client: session replaced by a newer connection")
 	// ErrMediaActive means StartMedia was called while a media plane is running.
 	ErrMediaActive = errors.New("client: media already started")

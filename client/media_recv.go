@@ -155,15 +155,14 @@ func (m *Media) openFrame(from string, codec sframe.Codec, frame []byte, dst *[]
 		if errors.Is(err, sframe.ErrUnknownKID) && m.isFuture(keys, err) {
 			return false, true
 		}
-		if errors.Is(err, sframe.ErrUnknownKID) && m.beforeJoin(keys, err) {
+		switch {
+		case unverified:
+			m.stats.fail(FailIncomplete)
+		case errors.Is(err, sframe.ErrUnknownKID) && m.beforeJoin(keys, err):
 			m.stats.fail(FailBeforeJoin)
-			return false, false
+		default:
+			m.stats.fail(failReason(err))
 		}
-		reason := failReason(err)
-		if unverified {
-			reason = FailIncomplete
-		}
-		m.stats.fail(reason)
 		return false, false
 	}
 	// A frame that authenticated came from a group member, whatever it holds: real

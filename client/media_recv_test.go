@@ -256,17 +256,13 @@ func TestAssemblerAV1LostFirstPacket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newAV1 := func() *assembler {
-		a := newAssembler(sframe.CodecAV1)
-		a.depay = func() rtp.Depacketizer { return &codecs.AV1Depacketizer{} }
-		return a
-	}
 	rx := epochKeys(t, 1, 1)
 	m := &Media{c: &Client{keys: rx}, cfg: MediaConfig{Marker: []byte("m")}.withDefaults(), stats: newStatsBook()}
 	m.c.joinEpoch.Store(1)
 	now := time.Unix(0, 0)
 
-	a := newAV1()
+	a := newAssembler(sframe.CodecAV1)
+	a.depay = func() rtp.Depacketizer { return &codecs.AV1Depacketizer{} }
 	var got []byte
 	for _, p := range av1Packets(t, enc, 100, 10) {
 		got, _ = a.push(p, now)
@@ -282,12 +278,16 @@ func TestAssemblerAV1LostFirstPacket(t *testing.T) {
 		}
 	}
 
-	a = newAV1() // nothing completed yet: the first frame seen lost its first packet
-	for _, p := range next[1:] {
-		got, _ = a.push(p, now)
+	// That frame is given up on; the next one lost its first packet too: nothing shows
+	// where it starts, so it is taken, unverified.
+	third := av1Packets(t, enc, 300, 16)
+	later := now.Add(2 * partialMaxAge)
+	if _, inc := a.push(third[1], later); inc != 1 {
+		t.Fatalf("%d frames given up on, want 1", inc)
 	}
+	got, _ = a.push(third[2], later)
 	if got == nil || !a.unverified {
-		t.Fatalf("first frame: %d bytes, unverified %v; want the frame, unverified", len(got), a.unverified)
+		t.Fatalf("frame after one given up on: %d bytes, unverified %v; want the frame, unverified", len(got), a.unverified)
 	}
 	if ok, future := m.openFrame("tx", sframe.CodecAV1, got, &dst, false, a.unverified); ok || future {
 		t.Fatalf("truncated frame ok=%v future=%v", ok, future)

@@ -71,7 +71,8 @@ func TestClientResumesAfterNetworkCut(t *testing.T) {
 // The same participant joins again elsewhere while bob's network is down (another
 // device): when bob's network returns, its resume is told the session was replaced and the
 // client ends with ErrReplaced, not ErrSessionLost (after which a caller would dial anew
-// and take the seat back). The newer connection keeps the seat.
+// and take the seat back). The newer connection keeps the seat, until bob joins once more
+// while it is up: it ends with ErrReplaced too.
 func TestClientResumeOfReplacedSession(t *testing.T) {
 	f := newFixture(t)
 	alice := f.dial(t, "alice")
@@ -106,6 +107,20 @@ func TestClientResumeOfReplacedSession(t *testing.T) {
 	}
 	if e, in := other.Epoch(); !in {
 		t.Fatalf("the newer connection is out of the group (epoch %d)", e)
+	}
+	// bob joins once more, while the other connection is up: it ends with ErrReplaced too.
+	third, err := client.Dial(ctx, client.Config{URL: f.url, Token: f.token(t, "bob")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = third.Close() })
+	select {
+	case <-other.Done():
+	case <-ctx.Done():
+		t.Fatal("the connection replaced while up did not end")
+	}
+	if err := other.Err(); !errors.Is(err, client.ErrReplaced) {
+		t.Fatalf("the connection replaced while up ended with %v, want ErrReplaced", err)
 	}
 }
 

@@ -188,7 +188,7 @@ func (sc *signalConn) run(ctx context.Context, adopted []byte) {
 		}
 	}
 	s.sessions.add(sc)
-	defer s.sessions.remove(sc)
+	defer func() { s.sessions.remove(sc, s.cfg.Clock.Now()) }()
 	if s.store != nil {
 		defer func() {
 			if reason == reasonMoved {

@@ -48,6 +48,10 @@ type attachment struct {
 type sessions struct {
 	mu   sync.Mutex
 	byID map[string]*signalConn
+	// ended are sessions that ended here, by participant id (endedSession); endedOrder
+	// their ids, oldest first.
+	ended      map[string]endedSession
+	endedOrder []string
 }
 
 func (ss *sessions) add(sc *signalConn) {
@@ -75,28 +79,92 @@ func (ss *sessions) holds(id string) bool {
 	}
 }
 
-func (ss *sessions) remove(sc *signalConn) {
+// remove forgets a session that ended, but for what its own client may need to be told
+// (remember). done is closed.
+func (ss *sessions) remove(sc *signalConn, now time.Time) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.byID[sc.me.ID] == sc {
 		delete(ss.byID, sc.me.ID)
 	}
+	ss.remember(sc, now)
 }
 
-// seatedAgain reports whether a session other than the one named holds the seat of c's
-// subject in c's room: the participant went on in another tab or on another device while
-// the named session was away (it was replaced, or its grace ran out first). Told so, the
-// client of the old session does not join anew, which would take the seat back. Whoever
-// asks holds a token for that subject and room, with which joining would show as much.
-// Under ss.mu.
-func (ss *sessions) seatedAgain(named string, c *auth.Claims) bool {
-	for id, sc := range ss.byID {
-		if id == named || sc.claims.Subject != c.Subject || sc.claims.Room != c.Room {
-			continue
-		}
+// endedSession is what a session that ended leaves behind: enough to tell its own client,
+// and only it, that the seat went on elsewhere (Server.replacedElsewhere).
+type endedSession struct {
+	subject, room        string
+	secretHash, prevHash [32]byte
+	prevUntil, forgetAt  time.Time
+}
+
+// An ended session is remembered for endedFor (longer than a visit), and only the last
+// maxEnded of them: churn must not grow the server's memory without bound. Past either, a
+// stale tab is told to join anew (4412), as before there was this memory.
+const (
+	endedFor = 12 * time.Hour
+	maxEnded = 16384
+)
+
+// endedOf is what to remember of sc once its done is closed. It reads no claims (a refresh
+// may still write them); under ss.mu (secretHash, prevHash and prevUntil).
+func endedOf(sc *signalConn, now time.Time) endedSession {
+	return endedSession{subject: sc.me.Subject, room: sc.room, secretHash: sc.secretHash, prevHash: sc.prevHash,
+		prevUntil: sc.prevUntil, forgetAt: now.Add(endedFor)}
+}
+
+// proves reports whether a resume (its token's claims, the hash of its secret) is the
+// client of the ended session e.
+func (e endedSession) proves(c *auth.Claims, sum [32]byte, now time.Time) bool {
+	current := subtle.ConstantTimeCompare(sum[:], e.secretHash[:]) == 1
+	previous := subtle.ConstantTimeCompare(sum[:], e.prevHash[:]) == 1 && now.Before(e.prevUntil)
+	return e.subject == c.Subject && e.room == c.Room && now.Before(e.forgetAt) && (current || previous)
+}
+
+// remember keeps what sc, which ended, leaves behind (endedSession); when maxEnded are
+// kept, the oldest goes. Under ss.mu.
+func (ss *sessions) remember(sc *signalConn, now time.Time) {
+	if ss.ended == nil {
+		ss.ended = map[string]endedSession{}
+	}
+	if len(ss.endedOrder) >= maxEnded {
+		delete(ss.ended, ss.endedOrder[0])
+		ss.endedOrder = ss.endedOrder[1:]
+	}
+	ss.ended[sc.me.ID] = endedOf(sc, now)
+	ss.endedOrder = append(ss.endedOrder, sc.me.ID)
+}
+
+// endedProven reports whether the resume names a session that ended here (or is ending)
+// and proves it is that session's client: its subject and room, the secret it held.
+func (ss *sessions) endedProven(ra *signaling.ResumeAuth, c *auth.Claims, now time.Time) bool {
+	sum := sha256.Sum256(ra.Secret)
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if sc := ss.byID[ra.Session]; sc != nil {
 		select {
 		case <-sc.done:
+			return endedOf(sc, now).proves(c, sum, now)
 		default:
+			return false
+		}
+	}
+	e, ok := ss.ended[ra.Session]
+	return ok && e.proves(c, sum, now)
+}
+
+// replacedElsewhere reports whether a resume the sessions refused as not here
+// (errNoSession) is from a session that ended here while its person went on in another
+// tab or on another device: it proves it was that session's client (endedProven), and a
+// connection of the same subject that is up (not itself reconnecting) holds the seat now.
+// Told so (4409), the old tab does not join anew, which would take the seat back from the
+// one in use; with nobody up in that seat, it is told to join anew (4412).
+func (s *Server) replacedElsewhere(ra *signaling.ResumeAuth, c *auth.Claims) bool {
+	if s.presence == nil || !s.sessions.endedProven(ra, c, s.cfg.Clock.Now()) {
+		return false
+	}
+	for _, p := range s.presence.Roster(c.Room) {
+		if p.Subject == c.Subject && p.ID != ra.Session && !p.Reconnecting {
 			return true
 		}
 	}
@@ -115,19 +183,13 @@ func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims, now time.Tim
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	sc := ss.byID[ra.Session]
-	ending := false
-	if sc != nil {
-		select {
-		case <-sc.done: // a leave, a removal, the grace, a newer connection
-			ending = true
-		default:
-		}
-	}
-	if sc == nil || ending {
-		if ss.seatedAgain(ra.Session, c) {
-			return nil, nil, nil, 0, errReplaced
-		}
+	if sc == nil {
 		return nil, nil, nil, 0, errNoSession
+	}
+	select {
+	case <-sc.done:
+		return nil, nil, nil, 0, errNoSession // ending (a leave, a removal, the grace, a newer connection): nothing to resume
+	default:
 	}
 	if sc.claims.Subject != c.Subject || sc.claims.Room != c.Room || sc.claims.Role != c.Role {
 		return nil, nil, nil, 0, errNotYours
@@ -202,6 +264,9 @@ func newResumeSecret() []byte {
 // otherwise the session was held here then, and its room may have moved since.
 func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, ra *signaling.ResumeAuth, placedHere bool, c echo.Context) {
 	sc, secret, presented, gen, err := s.sessions.claim(ra, claims, s.cfg.Clock.Now(), s.cfg.SessionGrace)
+	if errors.Is(err, errNoSession) && s.replacedElsewhere(ra, claims) {
+		err = errReplaced
+	}
 	if errors.Is(err, errNoSession) && s.store != nil {
 		// Not here: adopt it only if its room lives here now. Draining, or the room placed
 		// elsewhere meanwhile (the session here just handed off): the client tries again

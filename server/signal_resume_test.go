@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"slices"
 	"testing"
@@ -191,10 +192,7 @@ func TestSignalResumeRefused(t *testing.T) {
 		"another subject's token": {carolTok, r.Participant.ID, r.Resume, signaling.CloseNoResume},
 		"another room's token":    {otherRoom, r.Participant.ID, r.Resume, signaling.CloseNoResume},
 		"a wrong secret":          {bobTok, r.Participant.ID, make([]byte, 32), signaling.CloseNoResume},
-		"an unknown session":      {carolTok, "no-such-session", r.Resume, signaling.CloseNoResume},
-		// bob's token, a session bob no longer holds: bob holds another one, which this
-		// client must not take over by joining anew (TestSignalResumeOfReplacedSession).
-		"an unknown session of a seated subject": {bobTok, "no-such-session", r.Resume, signaling.CloseReplaced},
+		"an unknown session":      {bobTok, "no-such-session", r.Resume, signaling.CloseNoResume},
 	} {
 		ws := dialSignal(t, ts)
 		ws.t = t
@@ -235,17 +233,19 @@ func TestSignalResumeRefused(t *testing.T) {
 			denied++
 		}
 	}
-	if denied != 7 {
-		t.Fatalf("%d refused resumes audited, want 7", denied)
+	if denied != 6 {
+		t.Fatalf("%d refused resumes audited, want 6", denied)
 	}
 }
 
 // A session whose participant went on from another tab or device while it was away is
 // not "join anew" to the tab that held it: its resume is told it was replaced (4409,
 // audited), so that the tab does not rejoin and take the visit back; so too once the grace
-// has run out before the participant came back elsewhere. Another subject's token gets
-// 4412, as for any session not there, and so does everyone once the newer connection has
-// left too (nobody holds the seat: joining anew is right).
+// has run out before the participant came back elsewhere. Only that session's client is
+// told so (its subject, room and secret): anyone else, a made-up session id included, gets
+// 4412 as for any session not there, so a token cannot ask silently whether its subject is
+// in the room. And when the newer connection is itself down (reconnecting) or has left,
+// the old tab is told to join anew: the one that is up takes the seat.
 func TestSignalResumeOfReplacedSession(t *testing.T) {
 	f, ts := signalFixture(t, nil)
 	alice, bob, bobTok, r := aliceAndBob(t, f, ts)
@@ -266,11 +266,28 @@ func TestSignalResumeOfReplacedSession(t *testing.T) {
 	if closed := stale(f, ts, bobTok, r.Participant.ID, r.Resume); closed != signaling.CloseReplaced {
 		t.Fatalf("the replaced tab's resume closed with %d, want %d", closed, signaling.CloseReplaced)
 	}
-	if closed := stale(f, ts, f.roomToken(t, "carol", time.Hour), r.Participant.ID, r.Resume); closed != signaling.CloseNoResume {
-		t.Fatalf("another subject's token for the replaced session: close %d", closed)
+	for name, c := range map[string]struct {
+		token, session string
+		secret         []byte
+	}{
+		"another subject's token": {f.roomToken(t, "carol", time.Hour), r.Participant.ID, r.Resume},
+		"a wrong secret":          {bobTok, r.Participant.ID, make([]byte, 32)},
+		"a made-up session":       {bobTok, "no-such-session", r.Resume},
+	} {
+		if closed := stale(f, ts, c.token, c.session, c.secret); closed != signaling.CloseNoResume {
+			t.Fatalf("%s, while bob is seated elsewhere: close %d, want %d", name, closed, signaling.CloseNoResume)
+		}
 	}
 	other.send("ping", "p", nil) // the newer connection keeps the seat
 	other.expect("pong")
+	// The newer connection drops too: the old tab, which is back, may take the seat.
+	_ = other.ws.CloseNow()
+	if p := updatedOf(t, alice, "bob"); !p.Reconnecting {
+		t.Fatal("alice did not see the newer connection reconnecting")
+	}
+	if closed := stale(f, ts, bobTok, r.Participant.ID, r.Resume); closed != signaling.CloseNoResume {
+		t.Fatalf("with the newer connection down, the old tab's resume closed with %d, want %d", closed, signaling.CloseNoResume)
+	}
 	page, err := f.audit.Query(t.Context(), audit.Caller{Actor: "auditor", Role: audit.RoleAuditor}, audit.Filter{Action: audit.ActionSessionResumed})
 	if err != nil {
 		t.Fatal(err)
@@ -303,6 +320,38 @@ func TestSignalResumeOfReplacedSession(t *testing.T) {
 	other.expectClose(websocket.StatusNormalClosure)
 	if closed := stale(f, ts, bobTok, r.Participant.ID, r.Resume); closed != signaling.CloseNoResume {
 		t.Fatalf("with the seat empty, the old tab's resume closed with %d, want %d", closed, signaling.CloseNoResume)
+	}
+}
+
+// Ended sessions are remembered for endedFor, and only the last maxEnded of them.
+func TestSessionsRememberEndedBounded(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	secret := []byte("the secret of ready, 32 bytes...")
+	c := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "pat"}, Room: "r"}
+	ss := &sessions{}
+	end := func(id string) {
+		sc := &signalConn{claims: c, room: "r", me: signaling.Participant{ID: id, Subject: "pat"}, done: make(chan struct{}), secretHash: sha256.Sum256(secret)}
+		ss.add(sc)
+		sc.close(signaling.CloseReplaced, "replaced")
+		ss.remove(sc, now)
+	}
+	for i := range maxEnded + 10 {
+		end(fmt.Sprint("s", i))
+	}
+	if len(ss.ended) != maxEnded || len(ss.endedOrder) != maxEnded {
+		t.Fatalf("%d ended sessions remembered (%d in order), want %d", len(ss.ended), len(ss.endedOrder), maxEnded)
+	}
+	proven := func(id string, at time.Time) bool {
+		return ss.endedProven(&signaling.ResumeAuth{Session: id, Secret: secret}, c, at)
+	}
+	if proven("s0", now) || !proven("s10", now) || !proven(fmt.Sprint("s", maxEnded+9), now) {
+		t.Fatal("not the oldest forgotten first")
+	}
+	if proven("s10", now.Add(endedFor)) {
+		t.Fatal("an ended session remembered past endedFor")
+	}
+	if ss.endedProven(&signaling.ResumeAuth{Session: "s10", Secret: make([]byte, 32)}, c, now) {
+		t.Fatal("a wrong secret proves an ended session")
 	}
 }
 

@@ -86,3 +86,32 @@ func TestBrowserRefresh(t *testing.T) {
 		return eval[bool](t, page, `document.getElementById('expiry').hidden`)
 	})
 }
+
+// TestBrowserResumeAfterRefresh: a page whose first code has expired since it was
+// extended with a new one resumes its session under the new code when its connection
+// drops (before, it presented the expired first code, was refused 4401, and forgot the new
+// code). The first code's short life is the scenario, not a wait for an event.
+func TestBrowserResumeAfterRefresh(t *testing.T) {
+	needChromium(t)
+	srv := startServer(t)
+	browser := newBrowser(t)
+	mint := func(ttl time.Duration) string {
+		tok, _, err := srv.signer.Mint(auth.Grant{Identity: "patient-s", Name: "Sam", Room: testRoom, Role: auth.RoleParticipant, CanPublish: true, CanSubscribe: true}, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	const short = 6 * time.Second
+	page := tab(t, browser, srv.url+"/join#token="+mint(short))
+	expired := time.Now().Add(short + time.Second)
+	status := func() string { return eval[string](t, page, `document.getElementById('status').textContent`) }
+	run(t, page, "paste a new code", chromedp.SetValue(chromedp.CSS("#refresh-token"), mint(time.Hour)), press("#refresh-form button"))
+	browserPoll.Until(t, 10*time.Second, "the session extended", func() bool { return strings.Contains(status(), "Access extended") })
+	browserPoll.Until(t, 2*short, "the first code to expire", func() bool { return time.Now().After(expired) })
+	before := eval[float64](t, page, `window.sealroomResumes()`)
+	eval[any](t, page, `(window.sealroomDropSignal(false), true)`)
+	browserPoll.UntilOr(t, 15*time.Second, "the session resumed under the new code", func() bool {
+		return eval[float64](t, page, `window.sealroomResumes()`) > before && status() == "Reconnected."
+	}, func() any { return status() })
+}

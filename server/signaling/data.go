@@ -43,8 +43,8 @@ type Participant struct {
 // connection take over this session if this one drops (ResumeAuth). Moved, on resumed
 // only, says the session was taken over by another node of the cluster: its media
 // session is new (set up a new PeerConnection) and messages written just before the
-// move may be lost. SessionGraceMS is how long the server keeps the session after its
-// connection drops (resume within it).
+// move may be lost. SessionGrace is how long, in milliseconds, the server keeps the
+// session after its connection drops (resume within it).
 type Ready struct {
 	Version      int           `json:"version"`
 	Participant  Participant   `json:"participant"`

@@ -214,9 +214,8 @@ async function rejoinWhenReachable() {
     }
     const verdict = await app.signal.probeResume();
     if (app.left) return;
-    if (verdict === 'replaced') {
-      say('You joined from another window.');
-      sessionStorage.removeItem(IN_MEETING_KEY); // as onClose(4409)
+    if (typeof verdict === 'number') {
+      onClose(verdict); // a final refusal (4409: the visit went on in another window)
       return;
     }
     if (verdict === 'gone' || ++unanswered >= 3) {
@@ -502,6 +501,9 @@ function refresh(ev) {
     .request('refresh', { token })
     .then(() => {
       sessionStorage.setItem(TOKEN_KEY, token);
+      // A resume after this presents the new token: the old one may have expired.
+      app.token = token;
+      app.signal.token = token;
       scheduleExpiry(JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).exp * 1000);
       say('Access extended.');
     })

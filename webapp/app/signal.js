@@ -78,16 +78,22 @@ export class Signal {
   }
 
   // probeResume asks the server, on a socket of its own, whether the session the page gave
-  // up on is still its own to take back: 'replaced' when a newer connection of the same
-  // participant took its place (another tab or device: the page must not rejoin and take
-  // the visit back), 'gone' when it must join anew, 'unreachable' when no verdict came. A
-  // session that did resume is let go at once: the page has torn its media down and joins
-  // anew.
+  // up on is still its own to take back. It resolves 'gone' when the page must join anew
+  // (4412), 'unreachable' when no verdict came, or the close code of a final refusal: 4409
+  // (a newer connection of the same participant holds the seat: another tab or device,
+  // from which the page must not take the visit back), 4401 or 4403. A session that did
+  // resume is let go at once: the page has torn its media down and joins anew.
   probeResume(timeoutMs = 10_000) {
     if (!this.session) return Promise.resolve('gone');
     return new Promise((resolve) => {
-      const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      const ws = new WebSocket(`${proto}//${location.host}/v1/signal`);
+      let ws;
+      try {
+        const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+        ws = new WebSocket(`${proto}//${location.host}/v1/signal`);
+      } catch {
+        resolve('unreachable');
+        return;
+      }
       const done = (verdict) => {
         clearTimeout(timer);
         ws.onclose = ws.onmessage = null;
@@ -104,7 +110,11 @@ export class Signal {
           // not ours to read
         }
       };
-      ws.onclose = (ev) => done(ev.code === 4409 ? 'replaced' : ev.code === 4412 ? 'gone' : 'unreachable');
+      ws.onclose = (ev) => {
+        if (ev.code === 4412) done('gone');
+        else if (ev.code === 4409 || ev.code === 4401 || ev.code === 4403) done(ev.code);
+        else done('unreachable');
+      };
     });
   }
 
