@@ -127,6 +127,12 @@ func (ss *sessions) remember(sc *signalConn, now time.Time) {
 	if ss.ended == nil {
 		ss.ended = map[string]endedSession{}
 	}
+	if _, again := ss.ended[sc.me.ID]; again {
+		// A session that moved away and back ends here a second time: its record is
+		// renewed, its place in the order kept.
+		ss.ended[sc.me.ID] = endedOf(sc, now)
+		return
+	}
 	if len(ss.endedOrder) >= maxEnded {
 		delete(ss.ended, ss.endedOrder[0])
 		ss.endedOrder = ss.endedOrder[1:]
