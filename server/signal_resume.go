@@ -116,9 +116,16 @@ func endedOf(sc *signalConn, now time.Time) endedSession {
 // proves reports whether a resume (its token's claims, the hash of its secret) is the
 // client of the ended session e.
 func (e endedSession) proves(c *auth.Claims, sum [32]byte, now time.Time) bool {
-	current := subtle.ConstantTimeCompare(sum[:], e.secretHash[:]) == 1
-	previous := subtle.ConstantTimeCompare(sum[:], e.prevHash[:]) == 1 && now.Before(e.prevUntil)
-	return e.subject == c.Subject && e.room == c.Room && now.Before(e.forgetAt) && (current || previous)
+	return e.subject == c.Subject && e.room == c.Room && now.Before(e.forgetAt) && resumesWith(sum, e.secretHash, e.prevHash, e.prevUntil, now)
+}
+
+// resumesWith reports, in constant time, whether sum is the hash of a session's current
+// resume secret, or of the one its last resume presented while that still counts (before
+// prevUntil).
+func resumesWith(sum, current, prev [32]byte, prevUntil, now time.Time) bool {
+	isCurrent := subtle.ConstantTimeCompare(sum[:], current[:]) == 1
+	isPrev := subtle.ConstantTimeCompare(sum[:], prev[:]) == 1 && now.Before(prevUntil)
+	return isCurrent || isPrev
 }
 
 // remember keeps what sc, which ended, leaves behind (endedSession); when maxEnded are
@@ -201,9 +208,7 @@ func (ss *sessions) claim(ra *signaling.ResumeAuth, c *auth.Claims, now time.Tim
 		return nil, nil, nil, 0, errNotYours
 	}
 	sum := sha256.Sum256(ra.Secret)
-	current := subtle.ConstantTimeCompare(sum[:], sc.secretHash[:]) == 1
-	previous := subtle.ConstantTimeCompare(sum[:], sc.prevHash[:]) == 1 && now.Before(sc.prevUntil)
-	if !current && !previous {
+	if !resumesWith(sum, sc.secretHash, sc.prevHash, sc.prevUntil, now) {
 		return nil, nil, nil, 0, errStaleSecret
 	}
 	if !sc.detached.Load() {

@@ -11,6 +11,11 @@
 const LOST = new Set([1006, 4000, 4503]);
 const RESUME_WITHIN_MS = 30_000;
 
+function signalURL() {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}/v1/signal`;
+}
+
 export class Signal {
   constructor(onMessage, onClose, onReconnecting = () => {}) {
     this.onMessage = onMessage;
@@ -22,8 +27,7 @@ export class Signal {
 
   open(token, resume) {
     this.token = token;
-    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${proto}//${location.host}/v1/signal`);
+    const ws = new WebSocket(signalURL());
     this.ws = ws;
     ws.onopen = () => this.send('auth', resume ? { token, resume } : { token });
     ws.onmessage = (ev) => this.receive(ev.data);
@@ -56,7 +60,7 @@ export class Signal {
     this.backoff = Math.min(2000, (this.backoff ?? 50) * 2);
     setTimeout(() => {
       if (this.closing) return;
-      this.open(this.token, { session: this.session, secret: this.secret, last_seq: this.lastSeq ?? 0 });
+      this.open(this.token, this.resumeAuth());
     }, this.backoff / 2 + Math.random() * this.backoff);
   }
 
@@ -88,8 +92,7 @@ export class Signal {
     return new Promise((resolve) => {
       let ws;
       try {
-        const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-        ws = new WebSocket(`${proto}//${location.host}/v1/signal`);
+        ws = new WebSocket(signalURL());
       } catch {
         resolve('unreachable');
         return;
@@ -101,8 +104,7 @@ export class Signal {
         resolve(verdict);
       };
       const timer = setTimeout(() => done('unreachable'), timeoutMs);
-      const resume = { session: this.session, secret: this.secret, last_seq: this.lastSeq ?? 0 };
-      ws.onopen = () => ws.send(JSON.stringify({ v: 1, type: 'auth', data: { token: this.token, resume } }));
+      ws.onopen = () => ws.send(JSON.stringify({ v: 1, type: 'auth', data: { token: this.token, resume: this.resumeAuth() } }));
       ws.onmessage = (ev) => {
         try {
           if (JSON.parse(ev.data).type === 'resumed') done('gone');
@@ -116,6 +118,11 @@ export class Signal {
         else done('unreachable');
       };
     });
+  }
+
+  // resumeAuth is auth's resume: the session, its last secret, the last message received.
+  resumeAuth() {
+    return { session: this.session, secret: this.secret, last_seq: this.lastSeq ?? 0 };
   }
 
   // drop cuts the socket as a lost network would (for tests and fault drills); with
