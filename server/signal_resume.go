@@ -27,10 +27,11 @@ import (
 // the client joins anew.
 
 var (
-	errNoSession   = errors.New("server: no such session here")
-	errReplaced    = errors.New("server: the session is gone and a newer connection of the same participant holds the seat")
-	errNotYours    = errors.New("server: the session belongs to another subject or room")
-	errStaleSecret = errors.New("server: the resume secret is not the session's current one")
+	errNoSession    = errors.New("server: no such session here")
+	errSessionEnded = errors.New("server: the session ended as the resume was handed to it")
+	errReplaced     = errors.New("server: the session is gone and a newer connection of the same participant holds the seat")
+	errNotYours     = errors.New("server: the session belongs to another subject or room")
+	errStaleSecret  = errors.New("server: the resume secret is not the session's current one")
 )
 
 // attachment hands a resuming socket to its session; released closes when the session
@@ -303,11 +304,7 @@ func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Cl
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "signaling: resume refused", "request_id", requestID(c), "session", ra.Session, "reason", resumeRefusal(err))
-		if errors.Is(err, errReplaced) {
-			_ = ws.Close(signaling.CloseReplaced, "replaced by a newer connection")
-			return
-		}
-		_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
+		closeRefused(ws, err)
 		return
 	}
 	s.log.InfoContext(ctx, "signaling: session resumed", "request_id", requestID(c), "session", ra.Session, "last_seq", ra.LastSeq)
@@ -320,15 +317,31 @@ func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Cl
 	select {
 	case sc.attach <- a:
 	case <-sc.done:
-		// The session ended between the check and the hand-over: the trail says so.
-		ev.Outcome, ev.Details["reason"] = audit.OutcomeDenied, "session_ended"
-		if err := s.audit.Record(ctx, ev); err != nil {
-			s.log.ErrorContext(ctx, "signaling: audit resume", "request_id", requestID(c), "err", err)
+		// The session ended between the check and the hand-over: the trail says so. A newer
+		// connection of the same participant may be why: its ready goes out before the
+		// session it replaces hears of it.
+		err := errSessionEnded
+		if s.replacedElsewhere(ra, claims) {
+			err = errReplaced
 		}
-		_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
+		ev.Outcome, ev.Details["reason"] = audit.OutcomeDenied, resumeRefusal(err)
+		if aerr := s.audit.Record(ctx, ev); aerr != nil {
+			s.log.ErrorContext(ctx, "signaling: audit resume", "request_id", requestID(c), "err", aerr)
+		}
+		closeRefused(ws, err)
 		return
 	}
 	<-a.released
+}
+
+// closeRefused ends the socket of a refused resume: 4409 when the seat went on elsewhere
+// (errReplaced), else 4412 (join anew).
+func closeRefused(ws *websocket.Conn, err error) {
+	if errors.Is(err, errReplaced) {
+		_ = ws.Close(signaling.CloseReplaced, "replaced by a newer connection")
+		return
+	}
+	_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
 }
 
 func resumeRefusal(err error) string {
@@ -341,6 +354,8 @@ func resumeRefusal(err error) string {
 		return "stale_secret"
 	case errors.Is(err, errReplaced):
 		return "replaced"
+	case errors.Is(err, errSessionEnded):
+		return "session_ended"
 	}
 	return "internal"
 }
