@@ -254,6 +254,16 @@ func (sc *signalConn) detach(ctx context.Context) (attachment, string, bool) {
 	case <-s.conns.shutdown():
 		return attachment{}, sc.shutdownReason(), false
 	case a := <-sc.attach:
+		select {
+		case <-sc.done:
+			// Ended (replaced, say) as the resume was handed over: both were ready and the
+			// select chose at random. The resume finds the session ended, as it would have
+			// a moment later.
+			a.taken <- false
+			return attachment{}, sc.awayEndReason(), false
+		default:
+		}
+		a.taken <- true
 		s.presence.SetReconnecting(sc.claims.Room, sc.me.ID, false)
 		return a, "", true
 	case <-grace.Chan():
@@ -265,12 +275,17 @@ func (sc *signalConn) detach(ctx context.Context) (attachment, string, bool) {
 		sc.close(signaling.CloseRemoved, "removed by a host")
 		return attachment{}, signaling.ReasonRemoved, false
 	case <-sc.done:
-		if sc.closeCode == signaling.CloseMoved {
-			return attachment{}, reasonMoved, false
-		}
-		// Replaced while away, say: the participant had dropped, as far as the room knew.
-		return attachment{}, signaling.ReasonDisconnected, false
+		return attachment{}, sc.awayEndReason(), false
 	}
+}
+
+// awayEndReason is why a session that ended while its socket was gone left (done closed).
+func (sc *signalConn) awayEndReason() string {
+	if sc.closeCode == signaling.CloseMoved {
+		return reasonMoved
+	}
+	// Replaced while away, say: the participant had dropped, as far as the room knew.
+	return signaling.ReasonDisconnected
 }
 
 // shutdownReason is why a session ends when its server shuts down: in a cluster it moves

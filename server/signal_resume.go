@@ -43,6 +43,9 @@ type attachment struct {
 	gen      uint64 // the claim that made it (signalConn.claimGen)
 	lastSeq  uint64 // the last message the client says it received
 	released chan struct{}
+	// taken says whether the session took it (buffered): a session that ended as it came
+	// does not.
+	taken chan bool
 }
 
 // sessions are this process's live signaling sessions, by participant id.
@@ -313,10 +316,14 @@ func (s *Server) resume(ctx context.Context, ws *websocket.Conn, claims *auth.Cl
 			s.log.WarnContext(ctx, "cluster: session record not updated; it cannot move to another node", "request_id", requestID(c), "err", err)
 		}
 	}
-	a := attachment{ws: ws, claims: claims, secret: secret, gen: gen, lastSeq: ra.LastSeq, released: make(chan struct{})}
+	a := attachment{ws: ws, claims: claims, secret: secret, gen: gen, lastSeq: ra.LastSeq, released: make(chan struct{}), taken: make(chan bool, 1)}
+	taken := false
 	select {
 	case sc.attach <- a:
+		taken = <-a.taken
 	case <-sc.done:
+	}
+	if !taken {
 		// The session ended between the check and the hand-over: the trail says so. A newer
 		// connection of the same participant may be why: its ready goes out before the
 		// session it replaces hears of it.

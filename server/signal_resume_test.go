@@ -304,20 +304,25 @@ func TestSignalResumeOfReplacedSession(t *testing.T) {
 	f, ts = signalFixture(t, func(c *Config) { c.SessionGrace = 50 * time.Millisecond })
 	alice, bob, bobTok, r = aliceAndBob(t, f, ts)
 	_ = bob.ws.CloseNow()
-	for {
-		var left signaling.Left
-		if json.Unmarshal(alice.expect(signaling.TypeLeft).Data, &left) == nil && left.Participant.ID == r.Participant.ID {
-			break
+	leftAs := func(id string) {
+		t.Helper()
+		for {
+			var left signaling.Left
+			if json.Unmarshal(alice.expect(signaling.TypeLeft).Data, &left) == nil && left.Participant.ID == id {
+				return
+			}
 		}
 	}
+	leftAs(r.Participant.ID)
 	other = dialSignal(t, ts)
-	other.join(bobTok)
+	again := other.join(bobTok)
 	if closed := stale(f, ts, bobTok, r.Participant.ID, r.Resume); closed != signaling.CloseReplaced {
 		t.Fatalf("after the grace, the old tab's resume closed with %d, want %d", closed, signaling.CloseReplaced)
 	}
 	// Once nobody holds the seat, the old tab joins anew.
 	other.send("leave", "", nil)
 	other.expectClose(websocket.StatusNormalClosure)
+	leftAs(again.Participant.ID) // the close comes before the room hears of the leave
 	if closed := stale(f, ts, bobTok, r.Participant.ID, r.Resume); closed != signaling.CloseNoResume {
 		t.Fatalf("with the seat empty, the old tab's resume closed with %d, want %d", closed, signaling.CloseNoResume)
 	}
