@@ -249,6 +249,9 @@ func (sc *signalConn) detach(ctx context.Context) (attachment, string, bool) {
 	}
 	grace := s.cfg.Clock.NewTimer(s.cfg.SessionGrace) // armed before the room hears of it
 	defer grace.Stop()
+	// An operator reading why a participant dropped (and a failed field test) needs the
+	// moment the socket went, not only the resume or its refusal.
+	s.log.InfoContext(ctx, "signaling: connection lost; the session waits for a resume", "request_id", sc.requestID, "session", sc.me.ID, "grace", s.cfg.SessionGrace)
 	s.presence.SetReconnecting(sc.claims.Room, sc.me.ID, true)
 	select {
 	case <-s.conns.shutdown():
@@ -267,6 +270,7 @@ func (sc *signalConn) detach(ctx context.Context) (attachment, string, bool) {
 		s.presence.SetReconnecting(sc.claims.Room, sc.me.ID, false)
 		return a, "", true
 	case <-grace.Chan():
+		s.log.InfoContext(ctx, "signaling: no resume within the grace; the session ends", "request_id", sc.requestID, "session", sc.me.ID)
 		sc.close(signaling.CloseNoResume, "the connection did not come back")
 		return attachment{}, signaling.ReasonLost, false
 	case <-sc.removed:

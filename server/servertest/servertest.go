@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"log/slog"
 	"net/http/httptest"
 	"testing"
 
@@ -94,7 +93,7 @@ func Start(t testing.TB, o Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
+	log := Logger(t)
 	rev, err := server.NewRevocations(ctx, o.Pool, log)
 	if err != nil {
 		t.Fatal(err)
