@@ -51,8 +51,8 @@ type Config struct {
 	UpdateInterval time.Duration
 	// ResumeWithin is how long the client keeps trying to resume its session after the
 	// signaling connection dropped (jittered backoff, 100 ms to 2 s between tries),
-	// before it gives up and ends with ErrSessionLost (default 30 s, the server's grace;
-	// negative: never resume).
+	// before it gives up and ends with ErrSessionLost (default: as long as the server
+	// keeps the session, which ready announces, else 30 s; negative: never resume).
 	ResumeWithin time.Duration
 	// OnEpoch, if set, runs on the client's goroutine after every change of epoch (join
 	// included), once the new SFrame keys are installed. It must not block; it may call
@@ -133,7 +133,8 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.UpdateInterval == 0 {
 		cfg.UpdateInterval = 15 * time.Minute
 	}
-	if cfg.ResumeWithin == 0 {
+	graceFollows := cfg.ResumeWithin == 0
+	if graceFollows {
 		cfg.ResumeWithin = 30 * time.Second
 	}
 	if cfg.Log == nil {
@@ -192,6 +193,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		c.in <- env
 	}
 	c.subject, c.connID = ready.Participant.Subject, ready.Participant.ID
+	if graceFollows && ready.SessionGrace > 0 {
+		// Trying longer than the server waits only delays the verdict; giving up sooner
+		// throws away a session the server still holds (an operator's longer grace).
+		c.cfg.ResumeWithin = time.Duration(ready.SessionGrace) * time.Millisecond
+	}
 	c.iceServers.Store(&ready.ICEServers)
 	c.secret.Store(&ready.Resume)
 	c.signPriv, _, err = cs.GenerateSignatureKeyPair()

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/sealroom/sealroom/client"
+	"github.com/sealroom/sealroom/migrations/pgtest"
+	"github.com/sealroom/sealroom/server"
+	"github.com/sealroom/sealroom/server/servertest"
 	"github.com/sealroom/sealroom/server/servertest/netcut"
 	"github.com/sealroom/sealroom/server/servertest/poll"
 )
@@ -132,4 +135,26 @@ func count(list []string, s string) int {
 		}
 	}
 	return n
+}
+
+// A client left to its default resumes for as long as the server keeps its session, as
+// ready announces: against a server whose grace is a second, a client whose network
+// stays down ends with ErrSessionLost soon after that second, not after the 30 s it
+// would try without the announcement (a longer grace, likewise, is not cut short).
+func TestClientResumesForTheServersGrace(t *testing.T) {
+	st := servertest.Start(t, servertest.Options{Pool: pgtest.Pool(t), Server: func(c *server.Config) { c.SessionGrace = time.Second }})
+	f := &fixture{url: st.URL, signer: st.Signer}
+	alice := f.dial(t, "alice")
+	proxy := netcut.New(t, f.url[len("http://"):])
+	bob := f.dialConfig(t, "bob", client.Config{URL: "http://" + proxy.Addr()})
+	inOneEpoch(t, alice, bob)
+	proxy.Cut()
+	select {
+	case <-bob.Done():
+	case <-time.After(15 * time.Second): // half the old fixed window: it must not be what ended it
+		t.Fatal("the client still tries to resume a session the server dropped long ago")
+	}
+	if err := bob.Err(); !errors.Is(err, client.ErrSessionLost) {
+		t.Fatalf("the client ended with %v, want ErrSessionLost", err)
+	}
 }
