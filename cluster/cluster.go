@@ -227,14 +227,19 @@ func (r *Registry) Settled() bool {
 	return r.renewing && time.Since(r.settledAt) >= r.cfg.Lease && time.Since(r.lastRenew) < r.cfg.Lease
 }
 
-// sweep forgets what dead nodes left behind once nobody can use it: sessions of a node
-// dead (or gone) for longer than any resume could wait, and nodes dead for ten minutes.
+// sweep forgets what dead nodes left behind once nobody can use it: live sessions of a
+// node dead (or gone) for longer than any resume could wait, records of sessions that
+// ended 12 hours ago (the server keeps them that long to tell a stale tab its seat went on
+// elsewhere), and nodes dead for ten minutes.
 func (r *Registry) sweep(ctx context.Context) error {
 	if !r.Settled() {
 		return nil
 	}
-	if _, err := r.cfg.Pool.Exec(ctx, `DELETE FROM signal_sessions s WHERE NOT EXISTS
+	if _, err := r.cfg.Pool.Exec(ctx, `DELETE FROM signal_sessions s WHERE s.ended_at IS NULL AND NOT EXISTS
 		(SELECT 1 FROM cluster_nodes n WHERE n.id = s.node_id AND n.lease_until > now() - interval '2 minutes')`); err != nil {
+		return err
+	}
+	if _, err := r.cfg.Pool.Exec(ctx, `DELETE FROM signal_sessions WHERE ended_at < now() - interval '12 hours'`); err != nil {
 		return err
 	}
 	_, err := r.cfg.Pool.Exec(ctx, `DELETE FROM cluster_nodes WHERE lease_until < now() - interval '10 minutes'`)
@@ -376,7 +381,7 @@ func ReadStatus(ctx context.Context, q interface {
 		return st, err
 	}
 	rows, err = q.Query(ctx, `SELECT r.room, r.node_id, r.placed_at, r.generation,
-			(SELECT count(*) FROM signal_sessions s WHERE s.room = r.room)
+			(SELECT count(*) FROM signal_sessions s WHERE s.room = r.room AND s.ended_at IS NULL)
 		FROM cluster_rooms r ORDER BY r.room`)
 	if err != nil {
 		return st, err

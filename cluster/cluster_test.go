@@ -20,6 +20,7 @@ import (
 	"github.com/sealroom/sealroom/migrations/localpg"
 	"github.com/sealroom/sealroom/migrations/pgtest"
 	"github.com/sealroom/sealroom/server/auth"
+	"github.com/sealroom/sealroom/server/servertest/netcut"
 	"github.com/sealroom/sealroom/server/servertest/poll"
 )
 
@@ -479,4 +480,71 @@ func TestClusterNodeStall(t *testing.T) {
 	}
 	since := snapshot(bots)
 	poll.Until(t, 20*time.Second, "media after the stall", func() bool { return everyoneDecryptsEveryone(bots, since) })
+}
+
+// A stale connection after the room moved: bob's network drops, bob goes on from another
+// device (the newer connection replaces the dropped session), then the room's node dies
+// and the room moves; the newer connection resumes on the new node. When the first
+// connection's network returns, its resume reaches a node that never held its session.
+// The session's record says it ended and the resume proves it was its client, while bob
+// is up in the room from the other device: it is told 4409 (ErrReplaced), as the node
+// that held it would have said, instead of joining anew and taking the seat back.
+func TestClusterStaleSessionAfterMove(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dbURL := pgtest.URL(t)
+	cl := clustertest.New(t, dbURL)
+	cl.Args = []string{"--session-grace", "15s"}
+	cl.Start("n1")
+	cl.Start("n2")
+	lb := cl.Balancer()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	dial := func(url, name string, resumeWithin time.Duration) *client.Client {
+		t.Helper()
+		c, err := client.Dial(ctx, client.Config{URL: url, Token: cl.Token(t, name, room, auth.RoleParticipant), ResumeWithin: resumeWithin})
+		if err != nil {
+			t.Fatalf("%s: dial: %v", name, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if err := c.WaitJoined(ctx); err != nil {
+			t.Fatalf("%s: join: %v", name, err)
+		}
+		return c
+	}
+	alice := dial(lb.URL(), "alice", 0)
+	proxy := netcut.New(t, strings.TrimPrefix(lb.URL(), "http://"))
+	old := dial("http://"+proxy.Addr(), "bob", 3*time.Minute)
+	proxy.Cut()
+	// bob again, on another device (the Go client does not replace its own earlier leaf:
+	// the server removes it and adds this one after the resync window).
+	other := dial(lb.URL(), "bob", 0)
+	victim := owner(t, ctx, pool)
+	cl.Node(victim).Kill()
+	cl.Start("n3")
+	poll.Until(t, 60*time.Second, "bob's newer connection resumed on the room's new node", func() bool {
+		return other.Resumes() >= 1 && owner(t, ctx, pool) != victim
+	})
+	proxy.Restore()
+	select {
+	case <-old.Done():
+	case <-ctx.Done():
+		t.Fatal("the stale connection did not end")
+	}
+	if err := old.Err(); !errors.Is(err, client.ErrReplaced) {
+		t.Fatalf("the stale connection ended with %v, want ErrReplaced", err)
+	}
+	poll.Until(t, 30*time.Second, "bob once in the group, from the newer connection", func() bool {
+		_, in := other.Epoch()
+		return in && slices.Equal(alice.Members(), other.Members()) && slices.Index(alice.Members(), "bob") >= 0 &&
+			len(slices.DeleteFunc(slices.Clone(alice.Members()), func(m string) bool { return m != "bob" })) == 1
+	})
+	select {
+	case <-other.Done():
+		t.Fatalf("the newer connection ended: %v", other.Err())
+	default:
+	}
 }

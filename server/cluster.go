@@ -165,7 +165,8 @@ func (st *sessionStore) put(ctx context.Context, me signaling.Participant, c *au
 	_, err := st.pool.Exec(ctx, `INSERT INTO signal_sessions (id, room, subject, role, name, node_id, secret_hash, prev_secret_hash, joined_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (id) DO UPDATE SET node_id = EXCLUDED.node_id, secret_hash = EXCLUDED.secret_hash,
-			prev_secret_hash = EXCLUDED.prev_secret_hash, updated_at = now()`,
+			prev_secret_hash = EXCLUDED.prev_secret_hash, updated_at = now()
+		WHERE signal_sessions.ended_at IS NULL`,
 		me.ID, c.Room, c.Subject, string(c.Role), me.Name, st.node, hash[:], p, me.JoinedAt)
 	return err
 }
@@ -178,6 +179,18 @@ func (st *sessionStore) confirm(ctx context.Context, id string, current [32]byte
 	return err
 }
 
+// end marks a session of this node ended. Its record stays, without the display name,
+// for endedFor (the cluster's sweep deletes it then): a stale tab's resume may reach
+// another node, once the room moved, and must be told there too that its seat went on
+// elsewhere (Server.replacedElsewhere). updated_at is left as it was: the previous
+// secret counts for grace after the last write, as for a live record.
+func (st *sessionStore) end(ctx context.Context, id string) error {
+	_, err := st.pool.Exec(ctx, `UPDATE signal_sessions SET ended_at = now(), name = ''
+		WHERE id = $1 AND node_id = $2 AND ended_at IS NULL`, id, st.node)
+	return err
+}
+
+// drop forgets a session record at once (one that nobody holds the secret of).
 func (st *sessionStore) drop(ctx context.Context, id string) error {
 	_, err := st.pool.Exec(ctx, `DELETE FROM signal_sessions WHERE id = $1 AND node_id = $2`, id, st.node)
 	return err
@@ -187,14 +200,18 @@ func (st *sessionStore) drop(ctx context.Context, id string) error {
 // its last resume presented while the client has not acknowledged the new one: see
 // sessions.claim) and moves the record to this node under a new secret hash, the
 // presented one kept as the previous, in one compare-and-set so that two nodes cannot
-// both take it. It returns the record and the presented secret's hash.
+// both take it. It returns the record and the presented secret's hash. A session that
+// ended is not taken: errEndedProven when the resume proves it was its client, so that
+// the caller can tell it whether its seat went on elsewhere.
 func (st *sessionStore) take(ctx context.Context, ra *signaling.ResumeAuth, c *auth.Claims, newHash [32]byte) (*sessionRecord, [32]byte, error) {
 	rec := &sessionRecord{}
 	sum := sha256.Sum256(ra.Secret)
-	var prevFresh bool
+	var prevFresh, ended bool
 	err := st.pool.QueryRow(ctx, `SELECT subject, name, role, room, node_id, secret_hash, prev_secret_hash,
-		updated_at > now() - make_interval(secs => $2), joined_at FROM signal_sessions WHERE id = $1`, ra.Session, st.grace.Seconds()).
-		Scan(&rec.me.Subject, &rec.me.Name, &rec.me.Role, &rec.room, &rec.node, &rec.secretHash, &rec.prevHash, &prevFresh, &rec.me.JoinedAt)
+		updated_at > now() - make_interval(secs => $2), joined_at, ended_at IS NOT NULL
+		FROM signal_sessions WHERE id = $1 AND (ended_at IS NULL OR ended_at > now() - make_interval(secs => $3))`,
+		ra.Session, st.grace.Seconds(), endedFor.Seconds()).
+		Scan(&rec.me.Subject, &rec.me.Name, &rec.me.Role, &rec.room, &rec.node, &rec.secretHash, &rec.prevHash, &prevFresh, &rec.me.JoinedAt, &ended)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, sum, errNoSession
 	}
@@ -208,6 +225,9 @@ func (st *sessionStore) take(ctx context.Context, ra *signaling.ResumeAuth, c *a
 	previous := prevFresh && len(rec.prevHash) == len(sum) && subtle.ConstantTimeCompare(sum[:], rec.prevHash) == 1
 	if !current && !previous {
 		return nil, sum, errStaleSecret
+	}
+	if ended {
+		return nil, sum, errEndedProven
 	}
 	// Both hashes as read: a resume_ack confirmed on the holding node in between
 	// (prev_secret_hash NULL) makes a take with the previous secret fail.
@@ -229,6 +249,14 @@ func (st *sessionStore) take(ctx context.Context, ra *signaling.ResumeAuth, c *a
 func (s *Server) adopt(ctx context.Context, ws *websocket.Conn, claims *auth.Claims, ra *signaling.ResumeAuth, c echo.Context) {
 	secret := newResumeSecret()
 	rec, presented, err := s.store.take(ctx, ra, claims, sha256.Sum256(secret))
+	if errors.Is(err, errEndedProven) {
+		// Ended on a node the room has left since (it died or drained): this node has no
+		// memory of it, the record does. Same answer as there (replacedElsewhere).
+		err = errNoSession
+		if s.seatHeldUp(ra, claims) {
+			err = errReplaced
+		}
+	}
 	ev := audit.Event{Actor: claims.Subject, ActorRole: string(claims.Role), Action: audit.ActionSessionResumed,
 		Target: audit.Target{Kind: audit.TargetRoom, ID: claims.Room}, Room: claims.Room, Outcome: audit.OutcomeSuccess,
 		RequestID: requestID(c), Details: map[string]string{"session": ra.Session, "node": s.cluster.ID()},
@@ -248,7 +276,7 @@ func (s *Server) adopt(ctx context.Context, ws *websocket.Conn, claims *auth.Cla
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "cluster: session not taken over", "request_id", requestID(c), "session", ra.Session, "reason", resumeRefusal(err))
-		_ = ws.Close(signaling.CloseNoResume, "resume refused: join anew")
+		closeRefused(ws, err)
 		return
 	}
 	s.log.InfoContext(ctx, "cluster: session taken over", "request_id", requestID(c), "session", ra.Session, "from", rec.node, "last_seq", ra.LastSeq)

@@ -89,3 +89,60 @@ func TestSessionTakeOver(t *testing.T) {
 		t.Fatalf("record on %q (%v), want b", node, err)
 	}
 }
+
+// A session that ended keeps its record, without the display name, so that a resume
+// reaching another node (the room moved) can prove it was the session's client and be
+// told its seat went on elsewhere; the record is never taken over, a put cannot revive
+// it, and after endedFor it is as good as gone.
+func TestSessionEndedRecord(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	a := &sessionStore{pool: pool, node: "a", grace: time.Minute}
+	b := &sessionStore{pool: pool, node: "b", grace: time.Minute}
+	me := signaling.Participant{ID: "p-1", Subject: "patient-7", Name: "Pat", Role: "participant", JoinedAt: time.Now()}
+	claims := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "patient-7"}, Room: "r", Role: auth.RoleParticipant}
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	if err := a.put(ctx, me, claims, sha256.Sum256(secret), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.end(ctx, "p-1"); err != nil { // not b's to end
+		t.Fatal(err)
+	}
+	ra := &signaling.ResumeAuth{Session: "p-1", Secret: secret}
+	next := sha256.Sum256([]byte("next"))
+	if err := a.end(ctx, "p-1"); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	if err := pool.QueryRow(ctx, `SELECT name FROM signal_sessions WHERE id = 'p-1'`).Scan(&name); err != nil || name != "" {
+		t.Fatalf("the ended record keeps the name %q (%v)", name, err)
+	}
+	for _, tc := range []struct {
+		name string
+		ra   *signaling.ResumeAuth
+		c    *auth.Claims
+		want error
+	}{
+		{"its client", ra, claims, errEndedProven},
+		{"its client again", ra, claims, errEndedProven},
+		{"a wrong secret", &signaling.ResumeAuth{Session: "p-1", Secret: []byte("guess")}, claims, errStaleSecret},
+		{"another subject", ra, &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "mallory"}, Room: "r", Role: auth.RoleParticipant}, errNotYours},
+	} {
+		if _, _, err := b.take(ctx, tc.ra, tc.c, next); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	// A late write of the live session (a resume racing its end) does not revive it.
+	if err := a.put(ctx, me, claims, next, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.take(ctx, &signaling.ResumeAuth{Session: "p-1", Secret: []byte("next")}, claims, next); !errors.Is(err, errStaleSecret) {
+		t.Fatalf("after a put on the ended record: %v, want a stale secret (the record unchanged)", err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE signal_sessions SET ended_at = now() - make_interval(secs => $1)`, endedFor.Seconds()+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.take(ctx, ra, claims, next); !errors.Is(err, errNoSession) {
+		t.Fatalf("after endedFor: %v, want no session", err)
+	}
+}

@@ -196,8 +196,8 @@ func (sc *signalConn) run(ctx context.Context, adopted []byte) {
 			}
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			if err := s.store.drop(dctx, sc.me.ID); err != nil {
-				s.log.Warn("cluster: session record not removed", "request_id", sc.requestID, "err", err)
+			if err := s.store.end(dctx, sc.me.ID); err != nil {
+				s.log.Warn("cluster: session record not marked ended", "request_id", sc.requestID, "err", err)
 			}
 		}()
 	}

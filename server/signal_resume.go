@@ -32,6 +32,9 @@ var (
 	errReplaced     = errors.New("server: the session is gone and a newer connection of the same participant holds the seat")
 	errNotYours     = errors.New("server: the session belongs to another subject or room")
 	errStaleSecret  = errors.New("server: the resume secret is not the session's current one")
+	// errEndedProven: the session's record (another node's, in a cluster) says it ended,
+	// and the resume proves it was its client.
+	errEndedProven = errors.New("server: the session ended")
 )
 
 // attachment hands a resuming socket to its session; released closes when the session
@@ -177,7 +180,13 @@ func (ss *sessions) endedProven(ra *signaling.ResumeAuth, c *auth.Claims, now ti
 // Told so (4409), the old tab does not join anew, which would take the seat back from the
 // one in use; with nobody up in that seat, it is told to join anew (4412).
 func (s *Server) replacedElsewhere(ra *signaling.ResumeAuth, c *auth.Claims) bool {
-	if s.presence == nil || !s.sessions.endedProven(ra, c, s.cfg.Clock.Now()) {
+	return s.sessions.endedProven(ra, c, s.cfg.Clock.Now()) && s.seatHeldUp(ra, c)
+}
+
+// seatHeldUp reports whether a connection of c's subject other than the session ra names,
+// and up (not itself reconnecting), is in the room as this node's presence has it.
+func (s *Server) seatHeldUp(ra *signaling.ResumeAuth, c *auth.Claims) bool {
+	if s.presence == nil {
 		return false
 	}
 	for _, p := range s.presence.Roster(c.Room) {
