@@ -75,6 +75,15 @@ func (r *rawMember) sendRaw(b []byte) {
 	}
 }
 
+// sendRawMayBeRefused writes b, which the server may refuse before it has all of it
+// (too large): a write cut short by the server's close is no error here, and the close
+// frame it sent before is still there to read.
+func (r *rawMember) sendRawMayBeRefused(b []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = r.ws.Write(ctx, websocket.MessageText, b)
+}
+
 // takeFunc returns the first message (backlog first) that match accepts; others wait in
 // the backlog.
 func (r *rawMember) takeFunc(what string, match func(env) bool) env {

@@ -142,10 +142,28 @@ func TestBrowserSimulcastUnderLimit(t *testing.T) {
 	rates := layerRates(t, pub, 3*time.Second)
 	limit := (rates["q"]+rates["h"])/2 + 60
 	t.Logf("the clinician's layers: %v kbit/s; the patient's downlink limited to %d kbit/s", rates, limit)
+	// What the SFU did under each limit (retransmissions answer the patient's NACKs on
+	// top of what the estimate allots, keyframes follow its requests): printed with the
+	// figures, so that a run that goes wrong says how.
+	sfuBefore := srv.sfu.Counters()
+	sfuSince := func(what string) {
+		c := srv.sfu.Counters()
+		t.Logf("SFU %s: retransmitted %d, NACK misses %d, keyframe requests forwarded %d (%d over the limit), layer switches %d, video pauses %d, resumes %d, retries %d",
+			what, c.Retransmitted-sfuBefore.Retransmitted, c.NACKMisses-sfuBefore.NACKMisses, c.PLIForwarded-sfuBefore.PLIForwarded,
+			c.PLIRateLimited-sfuBefore.PLIRateLimited, c.LayerSwitches-sfuBefore.LayerSwitches, c.VideoPauses-sfuBefore.VideoPauses,
+			c.VideoResumes-sfuBefore.VideoResumes, c.VideoRetries-sfuBefore.VideoRetries)
+		sfuBefore = c
+	}
+	defer func() {
+		if t.Failed() {
+			sfuSince("up to the failure")
+		}
+	}()
 	limited := time.Now()
 	ns.Limit(t, limit)
 	toLow := since(limited, "q", 60*time.Second)
 	rendering("on the low layer")
+	sfuSince(fmt.Sprintf("under %d kbit/s", limit))
 
 	cut := time.Now()
 	ns.Limit(t, 60)
@@ -166,6 +184,7 @@ func TestBrowserSimulcastUnderLimit(t *testing.T) {
 		})()`, pubID))
 	}, func() any { return layers() })
 
+	sfuSince("under 60 kbit/s")
 	lifted := time.Now()
 	ns.Limit(t, 0)
 	toBack := since(lifted, want, 90*time.Second)

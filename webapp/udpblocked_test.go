@@ -142,6 +142,7 @@ func browserPath(t *testing.T, page context.Context) icePath {
 type fieldServer struct {
 	url    string
 	signer *auth.Signer
+	sfu    *media.SFU
 	// certFile is the TURN certificate (turns), for the Go client to trust, and spki
 	// its key's hash, for Chromium to.
 	certFile, spki string
@@ -170,7 +171,7 @@ func startFieldServer(t *testing.T, host netip.Addr, path string) *fieldServer {
 	}
 	t.Cleanup(func() { _ = sfu.Close() })
 
-	fs := &fieldServer{}
+	fs := &fieldServer{sfu: sfu}
 	var relay *turn.Server
 	var urls []string
 	if path == "turn-tcp" || path == "turns" {
