@@ -296,7 +296,7 @@ func (dt *downtrack) retransmit(seq uint16, nanos int64) bool {
 		return false
 	}
 	ts, marker, n, ok := seg.layer.cache.get(seq-seg.seqOffset, dt.rtxBuf[:])
-	if !ok {
+	if !ok || !dt.sub.rtx.allow(n, rtxShare*float64(dt.sub.currentEstimate()), nanos) {
 		return false
 	}
 	dt.rtxHdr = rtp.Header{

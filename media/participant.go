@@ -35,6 +35,8 @@ type Participant struct {
 	twcc     *twccSender
 	bwe      atomic.Pointer[sendSideBWE]
 	estimate atomic.Int64 // > 0 overrides the estimator (tests)
+	// rtx is what retransmissions to this subscriber may still send (rtxBudget).
+	rtx rtxBudget
 	// upstream is the RTCP about what this participant publishes; nil
 	// for a participant that may not publish.
 	upstream *upstream

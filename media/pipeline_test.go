@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +52,7 @@ func newPipeline(tb testing.TB, nSubs int) (*publication, *layer, []*captureWrit
 	var ws []*captureWriter
 	for i := range nSubs {
 		sub := &Participant{sfu: s, id: "sub"}
+		sub.estimate.Store(20_000_000) // retransmissions have their share of it (rtxBudget)
 		dt := newDowntrack(pub, sub)
 		w := &captureWriter{}
 		dt.writer, dt.ssrc, dt.pt = w, uint32(100+i), 97
@@ -255,4 +257,42 @@ func FuzzSubscriberRTCP(f *testing.F) {
 			t.Fatalf("%d retransmissions from one RTCP packet", ws[0].n-before)
 		}
 	})
+}
+
+// Retransmissions take at most rtxShare of the subscriber's estimate, plus a short burst:
+// a congested subscriber that NACKs a packet every 10 ms gets its repairs cut to what its
+// link can carry, while on a fast link the same NACKs are all answered.
+func TestRetransmissionsWithinTheEstimate(t *testing.T) {
+	for _, tc := range []struct {
+		estimate int64
+		all      bool
+	}{{20_000_000, true}, {100_000, false}} {
+		pub, l, ws := newPipeline(t, 1)
+		l.cache = newRTXCache()
+		dt := (*pub.downtracks.Load())[0]
+		dt.sub.estimate.Store(tc.estimate)
+		var h rtp.Header
+		var seqs []uint16
+		for i := range 100 {
+			pub.forwardPacket(l, &h, rawRTP(uint16(i), uint32(i)*3000, testPayload(CodecVP8, i == 0, uint32(i), strings.Repeat("x", 1000))), int64(i+1))
+			seqs = append(seqs, ws[0].hdr.SequenceNumber)
+		}
+		const nacks, every = 200, int64(10e6) // two seconds of requests
+		answered, bits := 0, 0
+		for i := range nacks {
+			if dt.retransmit(seqs[i%len(seqs)], int64(1e9)+int64(i)*every) {
+				answered++
+				bits += len(ws[0].payload) * 8
+			}
+		}
+		seconds := float64(nacks*every) / 1e9
+		limit := rtxShare*float64(tc.estimate)*seconds + max(rtxShare*float64(tc.estimate)*rtxBurstFor, rtxBurstMin)
+		switch {
+		case tc.all && answered != nacks:
+			t.Errorf("estimate %d: %d of %d NACKs answered", tc.estimate, answered, nacks)
+		case !tc.all && (answered == 0 || float64(bits) > limit):
+			t.Errorf("estimate %d: %d retransmissions, %d bits in %.0f s; want some, at most %.0f", tc.estimate, answered, bits, seconds, limit)
+		}
+		t.Logf("estimate %d bit/s: %d of %d NACKs answered, %.0f kbit/s of retransmissions", tc.estimate, answered, nacks, float64(bits)/seconds/1000)
+	}
 }
