@@ -35,8 +35,20 @@ type bot struct {
 
 func join(t *testing.T, ctx context.Context, cl *clustertest.Cluster, url, name string) *bot {
 	t.Helper()
+	c := member(t, ctx, cl, url, name, 0)
+	m, err := c.StartMedia(ctx, client.MediaConfig{LoopbackOnly: true})
+	if err != nil {
+		t.Fatalf("%s: media: %v", name, err)
+	}
+	return &bot{name: name, c: c, m: m}
+}
+
+// member dials the room as name through url (resumeWithin as client.Config's) and waits
+// until it is in the group; its log goes to the test's.
+func member(t *testing.T, ctx context.Context, cl *clustertest.Cluster, url, name string, resumeWithin time.Duration) *client.Client {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("bot", name)
-	c, err := client.Dial(ctx, client.Config{URL: url, Token: cl.Token(t, name, room, auth.RoleParticipant), Log: log})
+	c, err := client.Dial(ctx, client.Config{URL: url, Token: cl.Token(t, name, room, auth.RoleParticipant), Log: log, ResumeWithin: resumeWithin})
 	if err != nil {
 		t.Fatalf("%s: dial: %v", name, err)
 	}
@@ -44,11 +56,7 @@ func join(t *testing.T, ctx context.Context, cl *clustertest.Cluster, url, name 
 	if err := c.WaitJoined(ctx); err != nil {
 		t.Fatalf("%s: join: %v", name, err)
 	}
-	m, err := c.StartMedia(ctx, client.MediaConfig{LoopbackOnly: true})
-	if err != nil {
-		t.Fatalf("%s: media: %v", name, err)
-	}
-	return &bot{name: name, c: c, m: m}
+	return c
 }
 
 // testWriter sends the bots' logs to the test's.
@@ -503,25 +511,13 @@ func TestClusterStaleSessionAfterMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	dial := func(url, name string, resumeWithin time.Duration) *client.Client {
-		t.Helper()
-		c, err := client.Dial(ctx, client.Config{URL: url, Token: cl.Token(t, name, room, auth.RoleParticipant), ResumeWithin: resumeWithin})
-		if err != nil {
-			t.Fatalf("%s: dial: %v", name, err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		if err := c.WaitJoined(ctx); err != nil {
-			t.Fatalf("%s: join: %v", name, err)
-		}
-		return c
-	}
-	alice := dial(lb.URL(), "alice", 0)
+	alice := member(t, ctx, cl, lb.URL(), "alice", 0)
 	proxy := netcut.New(t, strings.TrimPrefix(lb.URL(), "http://"))
-	old := dial("http://"+proxy.Addr(), "bob", 3*time.Minute)
+	old := member(t, ctx, cl, "http://"+proxy.Addr(), "bob", 3*time.Minute)
 	proxy.Cut()
 	// bob again, on another device (the Go client does not replace its own earlier leaf:
 	// the server removes it and adds this one after the resync window).
-	other := dial(lb.URL(), "bob", 0)
+	other := member(t, ctx, cl, lb.URL(), "bob", 0)
 	victim := owner(t, ctx, pool)
 	cl.Node(victim).Kill()
 	cl.Start("n3")

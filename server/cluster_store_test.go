@@ -8,11 +8,37 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sealroom/sealroom/migrations/pgtest"
 	"github.com/sealroom/sealroom/server/auth"
 	"github.com/sealroom/sealroom/server/signaling"
 )
+
+// recordedSession is one session of node a recorded in a fresh database, with the
+// stores of nodes a and b, its token's claims and its resume secret.
+type recordedSession struct {
+	pool   *pgxpool.Pool
+	a, b   *sessionStore
+	me     signaling.Participant
+	claims *auth.Claims
+	secret []byte
+}
+
+func recordSession(t *testing.T) recordedSession {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	rs := recordedSession{pool: pool,
+		a:      &sessionStore{pool: pool, node: "a", grace: time.Minute},
+		b:      &sessionStore{pool: pool, node: "b", grace: time.Minute},
+		me:     signaling.Participant{ID: "p-1", Subject: "patient-7", Name: "Pat", Role: "participant", JoinedAt: time.Now()},
+		claims: &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "patient-7"}, Room: "r", Role: auth.RoleParticipant},
+		secret: []byte("0123456789abcdef0123456789abcdef")}
+	if err := rs.a.put(context.Background(), rs.me, rs.claims, sha256.Sum256(rs.secret), nil); err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
 
 // Taking over a session recorded by another node: only with a token for the same subject,
 // room and role and the session's current secret (or the one its last resume presented,
@@ -20,15 +46,8 @@ import (
 // token, changes nothing.
 func TestSessionTakeOver(t *testing.T) {
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	a := &sessionStore{pool: pool, node: "a", grace: time.Minute}
-	b := &sessionStore{pool: pool, node: "b", grace: time.Minute}
-	me := signaling.Participant{ID: "p-1", Subject: "patient-7", Name: "Pat", Role: "participant", JoinedAt: time.Now()}
-	claims := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "patient-7"}, Room: "r", Role: auth.RoleParticipant}
-	secret := []byte("0123456789abcdef0123456789abcdef")
-	if err := a.put(ctx, me, claims, sha256.Sum256(secret), nil); err != nil {
-		t.Fatal(err)
-	}
+	rs := recordSession(t)
+	pool, a, b, claims, secret := rs.pool, rs.a, rs.b, rs.claims, rs.secret
 	ra := &signaling.ResumeAuth{Session: "p-1", Secret: secret}
 	next := sha256.Sum256([]byte("next"))
 	for _, tc := range []struct {
@@ -96,15 +115,8 @@ func TestSessionTakeOver(t *testing.T) {
 // it, and after endedFor it is as good as gone.
 func TestSessionEndedRecord(t *testing.T) {
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	a := &sessionStore{pool: pool, node: "a", grace: time.Minute}
-	b := &sessionStore{pool: pool, node: "b", grace: time.Minute}
-	me := signaling.Participant{ID: "p-1", Subject: "patient-7", Name: "Pat", Role: "participant", JoinedAt: time.Now()}
-	claims := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "patient-7"}, Room: "r", Role: auth.RoleParticipant}
-	secret := []byte("0123456789abcdef0123456789abcdef")
-	if err := a.put(ctx, me, claims, sha256.Sum256(secret), nil); err != nil {
-		t.Fatal(err)
-	}
+	rs := recordSession(t)
+	pool, a, b, me, claims, secret := rs.pool, rs.a, rs.b, rs.me, rs.claims, rs.secret
 	if err := b.end(ctx, "p-1"); err != nil { // not b's to end
 		t.Fatal(err)
 	}
