@@ -227,10 +227,14 @@ func (r *Registry) Settled() bool {
 	return r.renewing && time.Since(r.settledAt) >= r.cfg.Lease && time.Since(r.lastRenew) < r.cfg.Lease
 }
 
+// EndedSessionKept is how long the record of a session that ended stays in
+// signal_sessions (the server tells a stale tab that proves it held the session that its
+// seat went on elsewhere, on whichever node holds the room by then).
+const EndedSessionKept = 12 * time.Hour
+
 // sweep forgets what dead nodes left behind once nobody can use it: live sessions of a
 // node dead (or gone) for longer than any resume could wait, records of sessions that
-// ended 12 hours ago (the server keeps them that long to tell a stale tab its seat went on
-// elsewhere), and nodes dead for ten minutes.
+// ended EndedSessionKept ago, and nodes dead for ten minutes.
 func (r *Registry) sweep(ctx context.Context) error {
 	if !r.Settled() {
 		return nil
@@ -239,7 +243,7 @@ func (r *Registry) sweep(ctx context.Context) error {
 		(SELECT 1 FROM cluster_nodes n WHERE n.id = s.node_id AND n.lease_until > now() - interval '2 minutes')`); err != nil {
 		return err
 	}
-	if _, err := r.cfg.Pool.Exec(ctx, `DELETE FROM signal_sessions WHERE ended_at < now() - interval '12 hours'`); err != nil {
+	if _, err := r.cfg.Pool.Exec(ctx, `DELETE FROM signal_sessions WHERE ended_at < now() - make_interval(secs => $1)`, EndedSessionKept.Seconds()); err != nil {
 		return err
 	}
 	_, err := r.cfg.Pool.Exec(ctx, `DELETE FROM cluster_nodes WHERE lease_until < now() - interval '10 minutes'`)

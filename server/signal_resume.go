@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sealroom/sealroom/audit"
+	"github.com/sealroom/sealroom/cluster"
 	"github.com/sealroom/sealroom/server/auth"
 	"github.com/sealroom/sealroom/server/signaling"
 )
@@ -109,7 +110,7 @@ type endedSession struct {
 // maxEnded of them: churn must not grow the server's memory without bound. Past either, a
 // stale tab is told to join anew (4412), as before there was this memory.
 const (
-	endedFor = 12 * time.Hour
+	endedFor = cluster.EndedSessionKept // the same in a cluster's records
 	maxEnded = 16384
 )
 
